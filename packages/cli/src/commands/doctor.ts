@@ -1,0 +1,42 @@
+import { Command } from 'clipanion';
+import { SwarmError } from '@swarm/core';
+import { BaseCommand } from '../base-command.js';
+
+export class DoctorCommand extends BaseCommand {
+  static override paths = [['doctor']];
+
+  static override usage = Command.Usage({
+    category: 'Setup',
+    description: 'Check that this machine can run swarm',
+    details: `
+      Runs named checks — Node.js version, the native SQLite module, swarm home and config, git,
+      the GitHub CLI and its login, and the network sandbox for egress — and prints each as ok,
+      warn or fail with a hint. Exits 4 when a required check fails (the local backend cannot run
+      here), 0 otherwise.
+    `,
+    examples: [
+      ['Check this machine', '$0 doctor'],
+      ['Machine-readable report', '$0 doctor --json'],
+    ],
+  });
+
+  async run(): Promise<number> {
+    const { runDoctor } = await import('../lib/doctor.js');
+    const report = await runDoctor({ env: this.env, cwd: this.cwd });
+    const marks = { ok: this.output.paint('ok  ', 32), warn: this.output.paint('warn', 33), fail: this.output.paint('fail', 31) };
+    const lines = report.checks.map((c) => {
+      const head = `${marks[c.status]} ${c.name.padEnd(10)} ${c.detail}`;
+      return c.status !== 'ok' && c.hint ? `${head}\n       hint: ${c.hint}` : head;
+    });
+    const failed = report.checks.filter((c) => c.status === 'fail' && c.required);
+    if (failed.length > 0) {
+      if (!this.json) this.output.options.stdout.write(`${lines.join('\n')}\n`);
+      throw new SwarmError('DOCTOR_CHECK_FAILED', `required check(s) failed: ${failed.map((c) => c.name).join(', ')}`, {
+        details: report,
+      });
+    }
+    const warnings = report.checks.filter((c) => c.status !== 'ok').length;
+    this.output.ok(warnings === 0 ? 'all checks passed' : `all required checks passed (${warnings} warning(s))`, report, lines.join('\n'));
+    return 0;
+  }
+}

@@ -1,0 +1,43 @@
+import fs from 'node:fs';
+import { configPath, emptyConfig, loadConfig, loadOrCreateRootSecret, generateSigningKey, swarmHome, writeConfig } from '@swarm/core';
+
+export interface InitResult {
+  home: string;
+  config: string;
+  createdConfig: boolean;
+  keyId: string;
+  publicKey: string;
+  createdSigningKey: boolean;
+  store: string | null;
+  createdStore: boolean;
+}
+
+export async function initSwarm(options: { env: NodeJS.ProcessEnv; cwd: string }): Promise<InitResult> {
+  const home = swarmHome(options.env);
+  const file = configPath(options.env);
+  let createdConfig = false;
+  if (fs.existsSync(file)) {
+    loadConfig(file); // a malformed file is reported, never replaced
+  } else {
+    writeConfig(emptyConfig(), file);
+    createdConfig = true;
+  }
+  loadOrCreateRootSecret(home);
+  const { key, created } = generateSigningKey(home);
+  const store = await initProjectStore(options.cwd);
+  return {
+    home,
+    config: file,
+    createdConfig,
+    keyId: key.keyId,
+    publicKey: key.publicKey,
+    createdSigningKey: created,
+    store: store?.path ?? null,
+    createdStore: store?.created ?? false,
+  };
+}
+
+async function initProjectStore(cwd: string): Promise<{ path: string; created: boolean } | undefined> {
+  const state = (await import('@swarm/state')) as { initStore?: (cwd: string) => { path: string; created: boolean } };
+  return state.initStore?.(cwd);
+}

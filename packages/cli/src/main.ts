@@ -1,0 +1,70 @@
+import { Builtins, Cli } from 'clipanion';
+import { SwarmError } from '@swarm/core';
+import { BaseCommand, type SwarmContext } from './base-command.js';
+import { commands } from './commands/index.js';
+import { Output } from './output.js';
+import { SWARM_VERSION } from './version.js';
+
+/** The global flags every command accepts (documented once, hidden from per-command usage lines). */
+export const GLOBAL_FLAGS: Array<[string, string]> = [
+  ['--json', 'Print exactly one JSON object on stdout: {status, message, data} or {status, message, error}'],
+  ['--quiet, -q', 'Print nothing on success (errors still go to stderr)'],
+  ['--verbose, -v', 'Print diagnostics to stderr'],
+  ['--no-color', 'Disable colours (also honoured: the NO_COLOR environment variable)'],
+  ['--profile <name>', 'Use this profile of $SWARM_HOME/config.json'],
+];
+
+export function createCli(enableColors = false): Cli<SwarmContext> {
+  const cli = new Cli<SwarmContext>({
+    binaryLabel: 'swarm',
+    binaryName: 'swarm',
+    binaryVersion: SWARM_VERSION,
+    enableCapture: false,
+    enableColors,
+  });
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  for (const command of commands) cli.register(command);
+  return cli;
+}
+
+/** Runs one command line and returns its exit code (DESIGN section 7). */
+export async function main(argv: string[], context: Partial<SwarmContext> = {}): Promise<number> {
+  const full: SwarmContext = {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    colorDepth: 1,
+    ...context,
+  };
+  const stdout = full.stdout as NodeJS.WriteStream;
+  const cli = createCli(Boolean(stdout.isTTY) && !('NO_COLOR' in full.env) && !argv.includes('--no-color') && !argv.includes('--json'));
+  if (argv.length === 0) {
+    full.stdout.write(cli.usage(null));
+    return 0;
+  }
+  let command;
+  try {
+    command = cli.process(argv, full);
+  } catch (error) {
+    // clipanion would print its parse error to stdout and exit 1; swarm reports it as bad input (2).
+    const json = argv.includes('--json');
+    const output = new Output({
+      json,
+      quiet: false,
+      verbose: false,
+      color: false,
+      stdout: full.stdout,
+      stderr: full.stderr,
+      interactive: false,
+    });
+    const message = (error as Error).message.split('\n')[0] ?? 'invalid command line';
+    output.error(new SwarmError('USAGE', message, { hint: 'run `swarm --help` for the list of commands' }));
+    return 2;
+  }
+  const code = await cli.run(command, full);
+  if (command instanceof BaseCommand && command.failure) return command.failure.exitCode;
+  return code;
+}

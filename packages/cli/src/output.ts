@@ -1,0 +1,115 @@
+/**
+ * The one place that decides what reaches stdout: the `--json` envelope or human text. Progress
+ * and diagnostics go to stderr so stdout stays parseable.
+ */
+import type { Writable } from 'node:stream';
+import { SwarmError, type ErrorCategory } from '@swarm/core';
+
+export interface OutputOptions {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  color: boolean;
+  stdout: Writable;
+  stderr: Writable;
+  /** Whether stderr is a terminal (progress is shown only there). */
+  interactive: boolean;
+}
+
+export interface OkEnvelope {
+  status: 'ok';
+  message: string;
+  data: unknown;
+}
+
+export interface ErrorEnvelope {
+  status: 'error';
+  message: string;
+  error: { code: string; category: ErrorCategory; retryable: boolean; message: string; details: unknown };
+}
+
+export type Envelope = OkEnvelope | ErrorEnvelope;
+
+export class Output {
+  constructor(readonly options: OutputOptions) {}
+
+  /** Success: the JSON envelope, or the human text (suppressed by --quiet). */
+  ok(message: string, data: unknown, human?: string): void {
+    if (this.options.json) {
+      this.writeJson({ status: 'ok', message, data: data ?? null });
+      return;
+    }
+    if (this.options.quiet) return;
+    const text = human ?? message;
+    if (text !== '') this.options.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  /** Failure: the JSON envelope on stdout, or a human message on stderr. */
+  error(error: SwarmError): void {
+    const envelope: ErrorEnvelope = {
+      status: 'error',
+      message: error.message,
+      error: {
+        code: error.code,
+        category: error.category,
+        retryable: error.retryable,
+        message: error.message,
+        details: sanitize(error.details),
+      },
+    };
+    if (this.options.json) {
+      this.writeJson(envelope);
+      return;
+    }
+    const lines = [`${this.paint('error', 31)} [${error.code}] ${error.message}`];
+    const issues = (error.details as { errors?: Array<{ path: string; message: string }> } | null)?.errors;
+    if (Array.isArray(issues) && issues.length > 1) {
+      for (const issue of issues) lines.push(`  ${issue.path || '/'} ${issue.message}`);
+    }
+    if (error.hint) lines.push(`${this.paint('hint', 36)}: ${error.hint}`);
+    if (this.options.verbose && error.cause) lines.push(`cause: ${String((error.cause as Error)?.stack ?? error.cause)}`);
+    this.options.stderr.write(`${lines.join('\n')}\n`);
+  }
+
+  /** A diagnostic line on stderr (hidden by --quiet). */
+  info(text: string): void {
+    if (!this.options.quiet) this.options.stderr.write(`${text}\n`);
+  }
+
+  warn(text: string): void {
+    this.options.stderr.write(`${this.paint('warning', 33)}: ${text}\n`);
+  }
+
+  debug(text: string): void {
+    if (this.options.verbose) this.options.stderr.write(`${text}\n`);
+  }
+
+  /** Progress on a terminal only; returns a function that clears the line. */
+  progress(text: string): void {
+    if (!this.options.interactive || this.options.quiet || this.options.json) return;
+    this.options.stderr.write(`\r\x1b[2K${text}`);
+  }
+
+  progressDone(): void {
+    if (!this.options.interactive || this.options.quiet || this.options.json) return;
+    this.options.stderr.write('\r\x1b[2K');
+  }
+
+  paint(text: string, code: number): string {
+    return this.options.color ? `\x1b[${code}m${text}\x1b[0m` : text;
+  }
+
+  private writeJson(envelope: Envelope): void {
+    this.options.stdout.write(`${JSON.stringify(envelope)}\n`);
+  }
+}
+
+/** Details must be plain JSON; drop anything that is not (causes, buffers). */
+function sanitize(details: unknown): unknown {
+  if (details === undefined) return null;
+  try {
+    return JSON.parse(JSON.stringify(details)) ?? null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SwarmError } from './errors.js';
+
+export interface AtomicWriteOptions {
+  mode?: number;
+}
+
+/**
+ * Writes a file so that readers see either the old or the new content, never a torn one:
+ * write to a temporary file in the same directory, fsync it, rename it over the target, then
+ * fsync the directory so the rename itself survives a crash.
+ */
+export function writeFileAtomic(target: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  const dir = path.dirname(target);
+  const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fd = fs.openSync(tmp, 'wx', options.mode ?? 0o644);
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    if (options.mode !== undefined) fs.chmodSync(tmp, options.mode);
+    fs.renameSync(tmp, target);
+    fsyncDir(dir);
+  } catch (cause) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw new SwarmError('IO_WRITE_FAILED', `cannot write ${target}`, { details: { path: target }, cause });
+  }
+}
+
+/** fsync a directory so renames and creations in it are durable. */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some file systems refuse fsync on directories; the rename is still atomic there.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}

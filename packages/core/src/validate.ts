@@ -1,0 +1,139 @@
+/**
+ * Contract validation: the build-time compiled JSON Schemas plus the checks a schema cannot express.
+ * Every problem is reported at once, each with a JSON Pointer path.
+ */
+import * as compiled from './generated/validators.js';
+import { SWARM_DIGEST_RE } from './digest.js';
+import { SwarmError } from './errors.js';
+
+export const SCHEMA_NAMES = [
+  'capability',
+  'certificate',
+  'ledger',
+  'next_tokens',
+  'node',
+  'output',
+  'policy',
+  'result',
+  'ticket',
+] as const;
+export type SchemaName = (typeof SCHEMA_NAMES)[number];
+
+export interface ValidationIssue {
+  /** JSON Pointer to the offending field ('' is the document itself). */
+  path: string;
+  keyword: string;
+  message: string;
+}
+
+export interface ValidationReport {
+  schema: SchemaName;
+  valid: boolean;
+  errors: ValidationIssue[];
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+type CompiledValidator = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
+
+/** `critical_*` keys that swarm understands; any other one makes a certificate invalid. */
+const KNOWN_CRITICAL_KEYS: ReadonlySet<string> = new Set();
+
+export function isSchemaName(name: string): name is SchemaName {
+  return (SCHEMA_NAMES as readonly string[]).includes(name);
+}
+
+export function validateDocument(schema: SchemaName, document: unknown): ValidationReport {
+  const validator = (compiled as unknown as Record<string, CompiledValidator>)[schema];
+  if (!validator) throw new SwarmError('SCHEMA_UNKNOWN', `unknown schema ${schema}`, { details: { known: SCHEMA_NAMES } });
+  const errors: ValidationIssue[] = [];
+  if (!validator(document)) errors.push(...(validator.errors ?? []).map(toIssue));
+  errors.push(...semanticIssues(schema, document));
+  const unique = dedupe(errors);
+  return { schema, valid: unique.length === 0, errors: unique };
+}
+
+/** Validates and throws SCHEMA_INVALID naming every bad field. */
+export function assertValidDocument(schema: SchemaName, document: unknown, label: string = schema): void {
+  const report = validateDocument(schema, document);
+  if (!report.valid) throw schemaError(label, report);
+}
+
+export function schemaError(label: string, report: ValidationReport): SwarmError {
+  const list = report.errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ');
+  return new SwarmError('SCHEMA_INVALID', `${label} is invalid: ${list}`, {
+    details: { schema: report.schema, errors: report.errors },
+  });
+}
+
+function toIssue(error: AjvError): ValidationIssue {
+  if (error.keyword === 'required') {
+    const missing = String(error.params.missingProperty);
+    return { path: `${error.instancePath}/${escapePointer(missing)}`, keyword: 'required', message: 'is required' };
+  }
+  if (error.keyword === 'pattern' && error.params.pattern === '\\S') {
+    return { path: error.instancePath, keyword: 'required', message: 'is required (blank string)' };
+  }
+  if (error.keyword === 'enum') {
+    const allowed = (error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ');
+    return { path: error.instancePath, keyword: 'enum', message: `must be one of ${allowed}` };
+  }
+  if (error.keyword === 'const') {
+    return { path: error.instancePath, keyword: 'const', message: `must be ${JSON.stringify(error.params.allowedValue)}` };
+  }
+  return { path: error.instancePath, keyword: error.keyword, message: error.message ?? 'is invalid' };
+}
+
+function semanticIssues(schema: SchemaName, document: unknown): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  if (schema === 'certificate') {
+    walk(document, '', (key, _value, path) => {
+      if (key.startsWith('critical_') && !KNOWN_CRITICAL_KEYS.has(key)) {
+        issues.push({ path, keyword: 'critical', message: 'is an unknown critical_ extension' });
+      }
+    });
+  }
+  if (isRecord(document) && document.swarm !== undefined) {
+    // Documents swarm wrote use the strict digest form everywhere.
+    walk(document, '', (_key, value, path) => {
+      if (typeof value === 'string' && value.startsWith('sha256:') && !SWARM_DIGEST_RE.test(value)) {
+        issues.push({ path, keyword: 'digest', message: 'must be sha256: and 64 lowercase hex digits' });
+      }
+    });
+  }
+  return issues;
+}
+
+function walk(value: unknown, path: string, visit: (key: string, value: unknown, path: string) => void): void {
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => walk(item, `${path}/${i}`, visit));
+  } else if (isRecord(value)) {
+    for (const [key, child] of Object.entries(value)) {
+      const childPath = `${path}/${escapePointer(key)}`;
+      visit(key, child, childPath);
+      walk(child, childPath, visit);
+    }
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function dedupe(issues: ValidationIssue[]): ValidationIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => {
+    const key = `${issue.path}\0${issue.keyword}\0${issue.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
