@@ -4,13 +4,23 @@ import { ConfigSetCommand } from './config/set.js';
 import { ConfigShowCommand } from './config/show.js';
 import { DoctorCommand } from './doctor.js';
 import { InitCommand } from './init.js';
+import { keysCommands } from './keys/index.js';
+import { proxyCommands } from './proxy/index.js';
+import { runCommands } from './run/index.js';
 import { SchemaValidateCommand } from './schema/validate.js';
+import { stateCommands } from './state/index.js';
+import { verifyCommands } from './verify/index.js';
 
-/** Every swarm command, in the order `--help` lists them. */
+/** Every swarm command. Each area keeps its own list in `commands/<area>/index.ts`. */
 export const commands: Array<CommandClass<SwarmContext>> = [
   InitCommand,
   DoctorCommand,
   ConfigShowCommand,
   ConfigSetCommand,
   SchemaValidateCommand,
+  ...runCommands,
+  ...stateCommands,
+  ...verifyCommands,
+  ...keysCommands,
+  ...proxyCommands,
 ];
