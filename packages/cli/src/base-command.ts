@@ -1,5 +1,6 @@
 import { Command, Option, type BaseContext } from 'clipanion';
 import { SwarmError, isSwarmError } from '@swarm/core';
+import './errors.js';
 import { Output } from './output.js';
 
 export interface SwarmContext extends BaseContext {

@@ -28,8 +28,17 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, optio
     fsyncDir(dir);
   } catch (cause) {
     if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw new SwarmError('IO_WRITE_FAILED', `cannot write ${target}`, { details: { path: target }, cause });
+  }
+}
+
+/** Best-effort cleanup: the original failure is what the caller must see. */
+function removeQuietly(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // e.g. ENOTDIR when the parent is not a directory: there is nothing to remove.
   }
 }
 

@@ -27,7 +27,10 @@ function write(value: unknown, path: string): string {
       return JSON.stringify(value);
     case 'object': {
       if (Array.isArray(value)) {
-        return `[${value.map((item, i) => write(item === undefined ? null : item, `${path}/${i}`)).join(',')}]`;
+        // Index every slot: an undefined element or a hole has no JSON form and is an error.
+        const items: string[] = [];
+        for (let i = 0; i < value.length; i++) items.push(write(value[i], `${path}/${i}`));
+        return `[${items.join(',')}]`;
       }
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {

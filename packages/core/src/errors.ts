@@ -78,8 +78,8 @@ export class SwarmError extends Error {
 }
 
 function isOptions(value: object): value is SwarmErrorOptions {
-  const keys = Object.keys(value);
-  return keys.length > 0 && keys.every((k) => k === 'details' || k === 'retryable' || k === 'cause' || k === 'hint');
+  // An empty object is "no options" (details null), not empty details.
+  return Object.keys(value).every((k) => k === 'details' || k === 'retryable' || k === 'cause' || k === 'hint');
 }
 
 export function isSwarmError(value: unknown): value is SwarmError {

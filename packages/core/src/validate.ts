@@ -51,7 +51,10 @@ export function validateDocument(schema: SchemaName, document: unknown): Validat
   const validator = (compiled as unknown as Record<string, CompiledValidator>)[schema];
   if (!validator) throw new SwarmError('SCHEMA_UNKNOWN', `unknown schema ${schema}`, { details: { known: SCHEMA_NAMES } });
   const errors: ValidationIssue[] = [];
-  if (!validator(document)) errors.push(...(validator.errors ?? []).map(toIssue));
+  if (!validator(document)) {
+    // An `if` error only says "the then branch failed"; the failing fields are reported on their own.
+    errors.push(...(validator.errors ?? []).filter((e) => e.keyword !== 'if').map(toIssue));
+  }
   errors.push(...semanticIssues(schema, document));
   const unique = dedupe(errors);
   return { schema, valid: unique.length === 0, errors: unique };
@@ -74,6 +77,11 @@ function toIssue(error: AjvError): ValidationIssue {
   if (error.keyword === 'required') {
     const missing = String(error.params.missingProperty);
     return { path: `${error.instancePath}/${escapePointer(missing)}`, keyword: 'required', message: 'is required' };
+  }
+  if (error.keyword === 'additionalProperties') {
+    // Name the field that is not allowed, not the object holding it.
+    const extra = String(error.params.additionalProperty);
+    return { path: `${error.instancePath}/${escapePointer(extra)}`, keyword: 'additionalProperties', message: 'is not allowed' };
   }
   if (error.keyword === 'pattern' && error.params.pattern === '\\S') {
     return { path: error.instancePath, keyword: 'required', message: 'is required (blank string)' };

@@ -1,1 +1,30 @@
-export {};
+export * from './errors.js';
+export * from './engine-errors.js';
+export * from './crypto/index.js';
+export * from './bundle/index.js';
+export * from './state-db.js';
+export { Catalog, type NodeRow, type RunRow, type NodeKind } from './store/catalog.js';
+export { storePaths, findProjectRoot, objectPath, runDir, STORE_DIR, type StorePaths } from './store/paths.js';
+export { Store, GENERATOR, ROOT_NODE_ID, wrapContext } from './store/store.js';
+export { launchRun, type LaunchOptions, type LaunchResult } from './run/launch.js';
+export { forkNode, type ForkOptions, type ForkResult } from './run/fork.js';
+export {
+  runStatus,
+  listRuns,
+  runLogPath,
+  runFinished,
+  loadGraph,
+  renderGraph,
+  inspectNode,
+  exportNode,
+  loadCertificateChain,
+  collectGarbage,
+  cancelRun,
+  type ChainLink,
+  type Graph,
+  type GcResult,
+  type NodeInspection,
+  type RunStatus,
+} from './run/queries.js';
+export { Redactor, redactText } from './run/redact.js';
+export { initStore } from './init.js';

@@ -3,6 +3,9 @@ import type { SwarmContext } from '../base-command.js';
 import { ConfigSetCommand } from './config/set.js';
 import { ConfigShowCommand } from './config/show.js';
 import { DoctorCommand } from './doctor.js';
+import { GcCommand } from './gc.js';
+import { GraphCommand } from './graph.js';
+import { QuickstartCommand } from './quickstart.js';
 import { InitCommand } from './init.js';
 import { keysCommands } from './keys/index.js';
 import { proxyCommands } from './proxy/index.js';
@@ -15,10 +18,13 @@ import { verifyCommands } from './verify/index.js';
 export const commands: Array<CommandClass<SwarmContext>> = [
   InitCommand,
   DoctorCommand,
+  QuickstartCommand,
   ConfigShowCommand,
   ConfigSetCommand,
   SchemaValidateCommand,
   ...runCommands,
+  GraphCommand,
+  GcCommand,
   ...stateCommands,
   ...verifyCommands,
   ...keysCommands,

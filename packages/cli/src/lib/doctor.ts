@@ -1,10 +1,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import { configPath, loadConfig, registerErrorCodes, swarmHome } from '@swarm/core';
-
-registerErrorCodes('cli', {
-  DOCTOR_CHECK_FAILED: { category: 'backend', description: '`swarm doctor` found a required check failing; the local backend cannot run here.' },
-});
+import { configPath, loadConfig, swarmHome } from '@swarm/core';
+import '../errors.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 

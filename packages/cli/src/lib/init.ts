@@ -24,7 +24,8 @@ export async function initSwarm(options: { env: NodeJS.ProcessEnv; cwd: string }
   }
   loadOrCreateRootSecret(home);
   const { key, created } = generateSigningKey(home);
-  const store = await initProjectStore(options.cwd);
+  const { initStore } = await import('@swarm/state');
+  const store = await initStore(options.cwd, { env: options.env, home });
   return {
     home,
     config: file,
@@ -35,9 +36,4 @@ export async function initSwarm(options: { env: NodeJS.ProcessEnv; cwd: string }
     store: store?.path ?? null,
     createdStore: store?.created ?? false,
   };
-}
-
-async function initProjectStore(cwd: string): Promise<{ path: string; created: boolean } | undefined> {
-  const state = (await import('@swarm/state')) as { initStore?: (cwd: string) => { path: string; created: boolean } };
-  return state.initStore?.(cwd);
 }

@@ -1,0 +1,20 @@
+import { Command } from 'clipanion';
+import { BaseCommand } from '../../base-command.js';
+
+export class RunListCommand extends BaseCommand {
+  static override paths = [['run', 'list']];
+
+  static override usage = Command.Usage({
+    category: 'Runs',
+    description: 'List the runs of this project store',
+    examples: [['All runs', '$0 run list']],
+  });
+
+  async run(): Promise<number> {
+    const { listRuns } = await import('@swarm/state');
+    const runs = await listRuns({ cwd: this.cwd, env: this.env });
+    const human = runs.length === 0 ? 'no runs yet' : runs.map((r) => `${r.run_id.padEnd(24)} ${r.status.padEnd(9)} ${r.node_id} ← ${r.parent_node_id}`).join('\n');
+    this.output.ok(`${runs.length} run(s)`, { runs }, human);
+    return 0;
+  }
+}

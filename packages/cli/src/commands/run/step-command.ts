@@ -1,0 +1,56 @@
+import { Option } from 'clipanion';
+import { BaseCommand } from '../../base-command.js';
+
+/** The options `run launch` and `run resume` share. */
+export abstract class StepCommand extends BaseCommand {
+  node = Option.String('--node', 'root', { description: 'Node to start from: a node id, root, run:<run_id> or branch:<label>' });
+  step = Option.String('--step', { description: 'The step: a shell command line (e.g. claude -p "…")' });
+  stepFile = Option.String('--step-file', { description: 'A shell script to run as the step' });
+  prompt = Option.String('--prompt', { description: 'Prompt text, written to the file named by SWARM_PROMPT_FILE' });
+  runId = Option.String('--run-id', { description: 'Run id (default: generated)' });
+  timeout = Option.String('--timeout', { description: 'Kill the step (its whole process group) after this many seconds' });
+  allowColdStart = Option.Boolean('--allow-cold-start', false, {
+    description: 'If the node cannot be restored, start from an empty workspace and state (recorded as cold_start)',
+  });
+  allowHost = Option.Array('--allow-host', [], { description: 'Allow egress to this host (host, *.suffix, optional :port); repeatable' });
+  routeMode = Option.String('--route-mode', { description: 'Egress route mode: direct or client_exit' });
+  policyFile = Option.String('--policy-file', { description: 'JSON policy input: {egress: {allowlist}, route_mode, limits: {timeout_s}}' });
+  unsandboxedEgress = Option.Boolean('--unsandboxed-egress', false, {
+    description: 'Run without the network sandbox when none can be made (recorded in policy and certificate)',
+  });
+  backend = Option.String('--backend', { description: 'Where the run executes: local' });
+  keepWorkspace = Option.Boolean('--keep-workspace', false, { description: "Keep the run's unpacked workspace after sealing" });
+  discardFailed = Option.Boolean('--discard-failed', false, { description: 'Record no node when the step fails' });
+
+  protected async launch(operation: 'launch' | 'resume', extra: { workspace?: string } = {}): Promise<number> {
+    const { resolveRunOptions, loadEgressProvider, runWithSignals, describeLaunch } = await import('../../lib/run-step.js');
+    const { launchRun } = await import('@swarm/state');
+    const options = resolveRunOptions(
+      {
+        node: this.node,
+        step: this.step,
+        stepFile: this.stepFile,
+        prompt: this.prompt,
+        runId: this.runId,
+        timeout: this.timeout,
+        allowColdStart: this.allowColdStart,
+        workspace: extra.workspace,
+        allowHost: this.allowHost,
+        routeMode: this.routeMode,
+        policyFile: this.policyFile,
+        unsandboxedEgress: this.unsandboxedEgress,
+        backend: this.backend,
+        keepWorkspace: this.keepWorkspace,
+        discardFailed: this.discardFailed,
+        profile: this.profile,
+      },
+      this.env,
+      this.cwd,
+    );
+    const egress = await loadEgressProvider();
+    if (this.unsandboxedEgress) this.output.warn('egress sandbox disabled by --unsandboxed-egress; recorded in the policy and certificate');
+    const result = await runWithSignals({ ...options, operation, egress }, this.output, launchRun);
+    this.output.ok(`run ${result.run_id} ${result.status}`, result, describeLaunch(result));
+    return 0;
+  }
+}

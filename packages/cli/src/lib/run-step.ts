@@ -1,0 +1,139 @@
+/**
+ * Wires a run: options from flags, config and a policy file; the egress provider from the proxy
+ * package; Ctrl-C/SIGTERM to an abort signal; step output to the terminal.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SwarmError, configPath, loadConfig, resolveProfile, type EgressProvider, type RouteMode } from '@swarm/core';
+import type { LaunchOptions, LaunchResult } from '@swarm/state';
+import type { Output } from '../output.js';
+
+export interface RunFlags {
+  node: string;
+  step?: string;
+  stepFile?: string;
+  prompt?: string;
+  runId?: string;
+  timeout?: string;
+  allowColdStart: boolean;
+  workspace?: string;
+  allowHost: string[];
+  routeMode?: string;
+  policyFile?: string;
+  unsandboxedEgress: boolean;
+  backend?: string;
+  keepWorkspace: boolean;
+  discardFailed: boolean;
+  profile?: string;
+}
+
+interface PolicyInput {
+  allowlist: string[];
+  routeMode?: RouteMode;
+  timeoutS?: number;
+}
+
+function readPolicyFile(file: string, cwd: string): PolicyInput {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(fs.readFileSync(path.resolve(cwd, file), 'utf8'));
+  } catch (cause) {
+    throw new SwarmError('INVALID_ARGUMENT', `cannot read policy file ${file}: ${(cause as Error).message}`, { cause });
+  }
+  const p = doc as { egress?: { allowlist?: unknown }; route_mode?: unknown; limits?: { timeout_s?: unknown } };
+  const allowlist = p?.egress?.allowlist ?? [];
+  if (!Array.isArray(allowlist) || !allowlist.every((h) => typeof h === 'string')) {
+    throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: egress.allowlist must be a list of hosts`);
+  }
+  if (p.route_mode !== undefined && p.route_mode !== 'direct' && p.route_mode !== 'client_exit') {
+    throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: route_mode must be direct or client_exit`);
+  }
+  const timeout = p.limits?.timeout_s;
+  if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout > 0)) {
+    throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: limits.timeout_s must be a positive number`);
+  }
+  return { allowlist: allowlist as string[], routeMode: p.route_mode as RouteMode | undefined, timeoutS: (timeout as number | undefined) ?? undefined };
+}
+
+const HOST_RE = /^(\*\.)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$|^\[[0-9a-fA-F:.]+\](:[0-9]{1,5})?$/;
+
+export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: string): Omit<LaunchOptions, 'operation'> {
+  const { settings } = resolveProfile(loadConfig(configPath(env)), flags.profile);
+  const backend = flags.backend ?? (settings.backend as string | undefined) ?? 'local';
+  if (backend !== 'local') {
+    throw new SwarmError('INVALID_ARGUMENT', `backend ${backend} is not available in this build`, { hint: 'use --backend local' });
+  }
+  const fromFile = flags.policyFile ? readPolicyFile(flags.policyFile, cwd) : { allowlist: [] };
+  const allowHosts = [...((settings['egress.allow'] as string[] | undefined) ?? []), ...fromFile.allowlist, ...flags.allowHost];
+  const bad = allowHosts.filter((h) => !HOST_RE.test(h));
+  if (bad.length > 0) throw new SwarmError('INVALID_ARGUMENT', `invalid --allow-host value(s): ${bad.join(', ')}`, { hint: 'host, *.suffix, optional :port' });
+  let timeoutS: number | undefined = fromFile.timeoutS ?? (settings['run.timeout_s'] as number | undefined);
+  if (flags.timeout !== undefined) {
+    const n = Number(flags.timeout);
+    if (!/^\d+(\.\d+)?$/.test(flags.timeout) || !(n > 0)) throw new SwarmError('INVALID_ARGUMENT', '--timeout must be a positive number of seconds');
+    timeoutS = n;
+  }
+  const routeMode = (flags.routeMode ?? fromFile.routeMode ?? (settings['proxy.route_mode'] as string | undefined) ?? 'direct') as RouteMode;
+  if (routeMode !== 'direct' && routeMode !== 'client_exit') throw new SwarmError('INVALID_ARGUMENT', '--route-mode must be direct or client_exit');
+  return {
+    cwd,
+    node: flags.node,
+    step: flags.step,
+    stepFile: flags.stepFile,
+    prompt: flags.prompt,
+    runId: flags.runId,
+    timeoutS,
+    allowColdStart: flags.allowColdStart || settings['run.allow_cold_start'] === true,
+    workspace: flags.workspace !== undefined ? path.resolve(cwd, flags.workspace) : undefined,
+    allowHosts,
+    routeMode,
+    unsandboxedEgress: flags.unsandboxedEgress,
+    keepWorkspace: flags.keepWorkspace,
+    discardFailed: flags.discardFailed,
+    env,
+  };
+}
+
+export async function loadEgressProvider(): Promise<EgressProvider | undefined> {
+  const proxy = (await import('@swarm/proxy')) as { createEgressProvider?: () => EgressProvider };
+  return proxy.createEgressProvider?.();
+}
+
+/** Runs with Ctrl-C/SIGTERM wired to an abort, and the step's output shown live. */
+export async function runWithSignals(
+  options: LaunchOptions,
+  output: Output,
+  launch: (options: LaunchOptions) => Promise<LaunchResult>,
+): Promise<LaunchResult> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    output.info(`\nswarm: ${signal} received, stopping the step…`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const sink = output.options.json ? output.options.stderr : output.options.stdout;
+  try {
+    return await launch({
+      ...options,
+      signal: controller.signal,
+      onOutput: output.options.quiet ? undefined : (chunk) => sink.write(chunk),
+      onProgress: (phase) => output.progress(`swarm: ${phase}…`),
+    });
+  } finally {
+    output.progressDone();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function describeLaunch(result: LaunchResult): string {
+  const lines = [
+    `run ${result.run_id} ${result.status}${result.exit_code !== null ? ` (exit ${result.exit_code})` : ''}`,
+    `node ${result.node_id} ← ${result.parent_node_id} (restore: ${result.restore_mode}${result.restore_reason ? `, ${result.restore_reason}` : ''})`,
+    `bundle ${result.bundle_sha256}`,
+    `certificate ${result.artifact_hash}`,
+    `egress: ${result.sandbox}${result.egress ? `, ${result.egress.allowed} allowed / ${result.egress.denied} denied` : ''}`,
+  ];
+  return lines.join('\n');
+}

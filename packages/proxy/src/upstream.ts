@@ -1,0 +1,64 @@
+/**
+ * Connecting to a destination, shared by the broker (direct mode) and the provider (client_exit):
+ * a TCP connection to the checked name with a connect timeout, and failures turned into the
+ * status the client gets (502 for refused or unreachable, 504 for a timeout).
+ */
+import net from 'node:net';
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly status: 403 | 502 | 504,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** Opens a TCP connection (half-open allowed, Nagle off); rejects with an UpstreamError. */
+export function dialTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new UpstreamError(504, 'upstream_timeout'));
+    }, timeoutMs);
+    const onError = (error: Error): void => {
+      clearTimeout(timer);
+      reject(upstreamErrorFor(error));
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeListener('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+export function upstreamErrorFor(error: unknown): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return new UpstreamError(502, 'upstream_refused', { cause: error });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NONAME':
+    case 'EAI_NODATA':
+      return new UpstreamError(502, 'upstream_dns', { cause: error });
+    case 'ETIMEDOUT':
+      return new UpstreamError(504, 'upstream_timeout', { cause: error });
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      return new UpstreamError(502, 'upstream_unreachable', { cause: error });
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new UpstreamError(502, 'upstream_reset', { cause: error });
+    default:
+      return new UpstreamError(502, 'upstream_error', { cause: error });
+  }
+}

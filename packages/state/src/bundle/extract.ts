@@ -1,0 +1,502 @@
+/**
+ * Open and extract: file → authenticated decryption → tar → `destDir/workspace` and
+ * `destDir/state.db`, streaming. Every entry is checked before anything is written (layout, type,
+ * duplicates, size limits), nothing is written through a symlink (parents are created one by one
+ * after an lstat, files are opened O_EXCL|O_NOFOLLOW), symlinks are checked again against the whole
+ * extracted tree, and the result must match the manifest exactly. On any failure everything
+ * extracted is removed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { SwarmError, fsError, isSwarmError, sha256Stream, type Digest } from '@swarm/core';
+import '../errors.js';
+import { createOpenStream } from '../crypto/stream.js';
+import { assertKeyLength } from '../crypto/hkdf.js';
+import { parseBundleManifest, type BundleEntryType, type BundleManifest, type BundleManifestEntry } from './manifest.js';
+import { parseEntryName, symlinkEscapesTree, symlinkTargetEscapesLexically } from './paths.js';
+
+export const DEFAULT_MAX_BYTES = 8 * 1024 * 1024 * 1024;
+export const DEFAULT_MAX_ENTRIES = 1_000_000;
+/** The manifest is held in memory to be parsed; larger ones are refused. */
+export const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+const READ_BLOCK = 1024 * 1024;
+
+export interface RestoreLimits {
+  /** Total content bytes (files, state DB and manifest); default 8 GiB. */
+  maxBytes?: number;
+  /** Tar entries; default 1,000,000. */
+  maxEntries?: number;
+}
+
+export interface OpenSealedBundleOptions {
+  file: string;
+  dataKey: Buffer;
+  /** The digest the node recorded for the sealed bytes. */
+  expectedSha256?: string;
+  destDir: string;
+  limits?: RestoreLimits;
+}
+
+export interface OpenedBundle {
+  manifest: BundleManifest;
+  manifestSha256: Digest;
+  bundleSha256: Digest;
+  workspaceDir: string;
+  stateDbPath: string;
+}
+
+type TarEntry = tar.Header;
+type TarSource = AsyncIterable<Buffer> & { header: TarEntry; resume(): unknown };
+
+function corrupt(cause: unknown): SwarmError {
+  return new SwarmError('STATE_BUNDLE_CORRUPT', 'the sealed bundle does not hold a well-formed archive', { cause });
+}
+
+async function drain(stream: TarSource): Promise<void> {
+  for await (const _chunk of stream) {
+    // discard
+  }
+}
+
+/**
+ * Decrypts a sealed bundle and hands each tar entry to `onEntry` in order (each entry's content
+ * must be consumed or drained before it returns). Resolves with the digest of the sealed bytes.
+ */
+async function scanSealedBundle(
+  file: string,
+  dataKey: Buffer,
+  onEntry: (entry: TarSource) => Promise<void>,
+): Promise<Digest> {
+  assertKeyLength(dataKey, 32, 'data key');
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (cause) {
+    throw fsError('STATE_BUNDLE_NOT_FOUND', file, cause);
+  }
+  const hash = createHash('sha256');
+  const tap = new Transform({
+    readableHighWaterMark: READ_BLOCK,
+    writableHighWaterMark: READ_BLOCK,
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  const extract = tar.extract();
+  const done = pipeline(fs.createReadStream('', { fd, highWaterMark: READ_BLOCK }), tap, createOpenStream(dataKey), extract);
+  let failure: unknown;
+  try {
+    for await (const entry of extract as unknown as AsyncIterable<TarSource>) {
+      await onEntry(entry);
+    }
+  } catch (error) {
+    failure = error;
+  }
+  try {
+    await done;
+  } catch (error) {
+    // The pipeline's own error (bad tag, bad key) explains a failed iteration better than the
+    // premature close it causes downstream.
+    if (failure === undefined || (!isSwarmError(failure) && isSwarmError(error))) failure = error;
+  }
+  if (failure !== undefined) {
+    if (isSwarmError(failure)) throw failure;
+    if ((failure as NodeJS.ErrnoException).code === 'EISDIR' || (failure as NodeJS.ErrnoException).code === 'EIO') {
+      throw fsError('STATE_BUNDLE_NOT_FOUND', file, failure);
+    }
+    throw corrupt(failure);
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+interface SeenEntry {
+  type: BundleEntryType;
+  mode: number;
+  size: number;
+  sha256?: Digest;
+  target?: string;
+}
+
+class Extractor {
+  readonly seen = new Map<string, SeenEntry>();
+  /** Workspace directories known to be real directories we made (relative paths). */
+  readonly dirs = new Set<string>();
+  /** Directories made only as parents so far; each must get its own entry before the end. */
+  readonly implicitDirs = new Set<string>();
+  readonly dirModes = new Map<string, { mode: number; mtime: Date }>();
+  readonly symlinks: Array<{ parts: string[]; target: string }> = [];
+  manifestBytes: Buffer | null = null;
+  entries = 0;
+  bytes = 0;
+
+  constructor(
+    readonly workspaceDir: string,
+    readonly stateDbPath: string,
+    readonly maxBytes: number,
+    readonly maxEntries: number,
+  ) {}
+
+  async entry(source: TarSource): Promise<void> {
+    const header = source.header;
+    this.entries += 1;
+    if (this.entries > this.maxEntries) {
+      throw new SwarmError('STATE_BUNDLE_TOO_LARGE', `bundle holds more than ${this.maxEntries} entries`, {
+        details: { limit: 'maxEntries', maxEntries: this.maxEntries },
+      });
+    }
+    if (this.manifestBytes !== null) {
+      throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', 'bundle has entries after its manifest', { details: { path: header.name } });
+    }
+    switch (header.type) {
+      case 'file':
+      case 'directory':
+      case 'symlink':
+        break;
+      case 'link':
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `bundle holds a hard link ${JSON.stringify(header.name)}`, {
+          details: { path: header.name, type: 'link' },
+        });
+      default:
+        throw new SwarmError('STATE_BUNDLE_SPECIAL_FILE', `bundle holds a ${String(header.type)} entry ${JSON.stringify(header.name)}`, {
+          details: { path: header.name, type: header.type },
+        });
+    }
+    const name = parseEntryName(header.name, header.type === 'directory');
+    if (this.seen.has(name.path) || (name.kind === 'manifest' && this.manifestBytes !== null)) {
+      throw new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${name.path} twice`, { details: { path: name.path } });
+    }
+    const size = header.type === 'file' ? header.size : 0;
+    if (!Number.isSafeInteger(size) || size < 0) throw corrupt(new Error(`bad size for ${name.path}`));
+    this.bytes += size;
+    if (this.bytes > this.maxBytes) {
+      throw new SwarmError('STATE_BUNDLE_TOO_LARGE', `bundle unpacks to more than ${this.maxBytes} bytes`, {
+        details: { limit: 'maxBytes', maxBytes: this.maxBytes },
+      });
+    }
+    const mode = header.mode;
+    const mtime = header.mtime instanceof Date && !Number.isNaN(header.mtime.getTime()) ? header.mtime : new Date(0);
+
+    if (name.kind === 'manifest') {
+      if (size > MAX_MANIFEST_BYTES) throw new SwarmError('STATE_BUNDLE_TOO_LARGE', 'bundle manifest is too large');
+      const parts: Buffer[] = [];
+      for await (const chunk of source) parts.push(chunk);
+      this.manifestBytes = Buffer.concat(parts);
+      return;
+    }
+    if (name.kind === 'state.db') {
+      const sha256 = await this.writeFile(this.stateDbPath, name.path, source, mode, mtime);
+      this.seen.set(name.path, { type: 'file', mode, size, sha256 });
+      return;
+    }
+
+    const { rel, parts } = name;
+    this.ensureParents(parts, name.path);
+    const abs = path.join(this.workspaceDir, ...parts);
+    if (header.type === 'directory') {
+      if (this.dirs.has(rel)) {
+        if (!this.implicitDirs.delete(rel)) throw new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${name.path} twice`);
+      } else {
+        this.mkdir(abs, name.path);
+        this.dirs.add(rel);
+      }
+      this.dirModes.set(rel, { mode, mtime });
+      this.seen.set(name.path, { type: 'dir', mode, size: 0 });
+      await drain(source);
+      return;
+    }
+    if (this.dirs.has(rel)) {
+      throw new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${name.path} as a directory and as a ${header.type}`);
+    }
+    if (header.type === 'symlink') {
+      const target = header.linkname ?? '';
+      if (symlinkTargetEscapesLexically(parts, target)) {
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `symlink ${name.path} points outside the workspace`, {
+          details: { path: name.path, target },
+        });
+      }
+      try {
+        fs.symlinkSync(target, abs);
+      } catch (cause) {
+        throw this.createError(cause, abs, name.path);
+      }
+      try {
+        fs.lutimesSync(abs, mtime, mtime);
+      } catch {
+        // Not every file system records symlink times; the link itself is what matters.
+      }
+      this.symlinks.push({ parts, target });
+      this.seen.set(name.path, { type: 'symlink', mode, size: 0, target });
+      await drain(source);
+      return;
+    }
+    const sha256 = await this.writeFile(abs, name.path, source, mode, mtime);
+    this.seen.set(name.path, { type: 'file', mode, size, sha256 });
+  }
+
+  createError(cause: unknown, abs: string, bundlePath: string): SwarmError {
+    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+      return new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${bundlePath} twice`, { details: { path: bundlePath } });
+    }
+    if ((cause as NodeJS.ErrnoException).code === 'ELOOP') {
+      return new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `refusing to write ${bundlePath} through a symlink`, { details: { path: bundlePath } });
+    }
+    return fsError('IO_WRITE_FAILED', abs, cause);
+  }
+
+  mkdir(abs: string, bundlePath: string): void {
+    try {
+      fs.mkdirSync(abs, { mode: 0o700 });
+    } catch (cause) {
+      throw this.createError(cause, abs, bundlePath);
+    }
+  }
+
+  /** Makes sure every parent of `parts` is a real directory, never following a symlink. */
+  ensureParents(parts: string[], bundlePath: string): void {
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i += 1) {
+      rel = rel === '' ? parts[i]! : `${rel}/${parts[i]!}`;
+      if (this.dirs.has(rel)) continue;
+      const abs = path.join(this.workspaceDir, rel);
+      let stat: fs.Stats | undefined;
+      try {
+        stat = fs.lstatSync(abs);
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError('IO_WRITE_FAILED', abs, cause);
+      }
+      if (stat?.isSymbolicLink()) {
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `refusing to write ${bundlePath} through the symlink workspace/${rel}`, {
+          details: { path: bundlePath, symlink: `workspace/${rel}` },
+        });
+      }
+      if (stat && !stat.isDirectory()) {
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_PATH', `${bundlePath} needs workspace/${rel} to be a directory`, {
+          details: { path: bundlePath, parent: `workspace/${rel}` },
+        });
+      }
+      if (!stat) {
+        this.mkdir(abs, bundlePath);
+        this.implicitDirs.add(rel);
+      }
+      this.dirs.add(rel);
+    }
+  }
+
+  async writeFile(abs: string, bundlePath: string, source: TarSource, mode: number, mtime: Date): Promise<Digest> {
+    let fd: number;
+    try {
+      const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+      fd = fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    } catch (cause) {
+      throw this.createError(cause, abs, bundlePath);
+    }
+    const hash = createHash('sha256');
+    try {
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const flush = () => {
+        let buffers = batch;
+        while (buffers.length > 0) {
+          let written = fs.writevSync(fd, buffers);
+          const rest: Buffer[] = [];
+          for (const buffer of buffers) {
+            if (written >= buffer.length) written -= buffer.length;
+            else {
+              rest.push(buffer.subarray(written));
+              written = 0;
+            }
+          }
+          buffers = rest;
+        }
+        batch = [];
+        batched = 0;
+      };
+      for await (const chunk of source) {
+        hash.update(chunk);
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched >= READ_BLOCK) flush();
+      }
+      flush();
+      fs.fchmodSync(fd, mode & 0o777);
+      fs.futimesSync(fd, mtime, mtime);
+    } catch (cause) {
+      if (isSwarmError(cause)) throw cause;
+      throw fsError('IO_WRITE_FAILED', abs, cause);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return `sha256:${hash.digest('hex')}`;
+  }
+
+  /** The end-of-archive checks; returns the verified manifest. */
+  finish(): { manifest: BundleManifest; sha256: Digest } {
+    for (const link of this.symlinks) {
+      if (symlinkEscapesTree(this.workspaceDir, link.parts, link.target)) {
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `symlink workspace/${link.parts.join('/')} resolves outside the workspace`, {
+          details: { path: `workspace/${link.parts.join('/')}`, target: link.target },
+        });
+      }
+    }
+    if (this.manifestBytes === null) throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', 'bundle has no manifest');
+    const parsed = parseBundleManifest(this.manifestBytes);
+    const mismatch = (reason: string, where: string) =>
+      new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', `bundle does not match its manifest: ${where} ${reason}`, {
+        details: { path: where, reason },
+      });
+    const listed = new Set<string>();
+    for (const entry of parsed.manifest.entries) {
+      listed.add(entry.path);
+      const seen = this.seen.get(entry.path);
+      if (!seen) throw mismatch('is listed but missing', entry.path);
+      if (!sameEntry(entry, seen)) throw mismatch('differs from its manifest entry', entry.path);
+    }
+    for (const seenPath of this.seen.keys()) if (!listed.has(seenPath)) throw mismatch('is not listed', seenPath);
+    for (const rel of this.implicitDirs) throw mismatch('is not listed', `workspace/${rel}`);
+    if (!this.seen.has('state.db')) throw mismatch('is missing', 'state.db');
+    return parsed;
+  }
+
+  /** Directory modes and times last (deepest first), so read-only directories do not block writes. */
+  applyDirectoryModes(): void {
+    const dirs = [...this.dirModes.entries()].sort(([a], [b]) => b.split('/').length - a.split('/').length);
+    for (const [rel, { mode, mtime }] of dirs) {
+      const abs = path.join(this.workspaceDir, rel);
+      fs.chmodSync(abs, mode & 0o777);
+      fs.utimesSync(abs, mtime, mtime);
+    }
+  }
+
+  /** Undo: make our directories writable again, then remove everything extracted. */
+  cleanup(): void {
+    for (const rel of this.dirs) {
+      try {
+        fs.chmodSync(path.join(this.workspaceDir, rel), 0o700);
+      } catch {
+        // already gone
+      }
+    }
+    fs.rmSync(this.workspaceDir, { recursive: true, force: true });
+    fs.rmSync(this.stateDbPath, { force: true });
+  }
+}
+
+function sameEntry(listed: BundleManifestEntry, seen: SeenEntry): boolean {
+  return (
+    listed.type === seen.type &&
+    listed.mode === seen.mode &&
+    listed.size === seen.size &&
+    listed.sha256 === seen.sha256 &&
+    listed.target === seen.target
+  );
+}
+
+function positiveLimit(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) throw new SwarmError('INVALID_ARGUMENT', `${what} must be a non-negative integer`);
+  return value;
+}
+
+/**
+ * Opens a sealed bundle into `destDir/workspace` and `destDir/state.db` (neither may exist yet;
+ * `destDir` is created when missing). Checks the sealed bytes against `expectedSha256` when given.
+ */
+export async function openSealedBundle(options: OpenSealedBundleOptions): Promise<OpenedBundle> {
+  const { file, dataKey, expectedSha256, destDir } = options;
+  assertKeyLength(dataKey, 32, 'data key');
+  const maxBytes = positiveLimit(options.limits?.maxBytes, DEFAULT_MAX_BYTES, 'limits.maxBytes');
+  const maxEntries = positiveLimit(options.limits?.maxEntries, DEFAULT_MAX_ENTRIES, 'limits.maxEntries');
+  const workspaceDir = path.join(path.resolve(destDir), 'workspace');
+  const stateDbPath = path.join(path.resolve(destDir), 'state.db');
+  const destExisted = fs.existsSync(destDir);
+  try {
+    fs.mkdirSync(destDir, { recursive: true });
+  } catch (cause) {
+    throw fsError('IO_WRITE_FAILED', destDir, cause);
+  }
+  for (const target of [workspaceDir, stateDbPath]) {
+    let exists = true;
+    try {
+      fs.lstatSync(target);
+    } catch {
+      exists = false;
+    }
+    if (exists) throw new SwarmError('STATE_RESTORE_TARGET_EXISTS', `${target} already exists`, { details: { path: target } });
+  }
+  try {
+    fs.mkdirSync(workspaceDir, { mode: 0o700 });
+  } catch (cause) {
+    throw fsError('IO_WRITE_FAILED', workspaceDir, cause);
+  }
+
+  const extractor = new Extractor(workspaceDir, stateDbPath, maxBytes, maxEntries);
+  try {
+    const bundleSha256 = await scanSealedBundle(file, dataKey, (entry) => extractor.entry(entry));
+    if (expectedSha256 !== undefined && bundleSha256 !== expectedSha256) throw digestMismatch(file, expectedSha256, bundleSha256);
+    const verified = extractor.finish();
+    extractor.applyDirectoryModes();
+    return { manifest: verified.manifest, manifestSha256: verified.sha256, bundleSha256, workspaceDir, stateDbPath };
+  } catch (error) {
+    extractor.cleanup();
+    if (!destExisted) fs.rmSync(destDir, { recursive: true, force: true });
+    // A failure on bytes that are not the recorded ones is best reported as exactly that.
+    if (expectedSha256 !== undefined && !(isSwarmError(error) && error.code === 'STATE_BUNDLE_DIGEST_MISMATCH')) {
+      const actual = await fileDigest(file);
+      if (actual !== null && actual !== expectedSha256) throw digestMismatch(file, expectedSha256, actual, error);
+    }
+    throw error;
+  }
+}
+
+function digestMismatch(file: string, expected: string, actual: string, cause?: unknown): SwarmError {
+  return new SwarmError('STATE_BUNDLE_DIGEST_MISMATCH', `sealed bundle ${file} does not have the recorded digest`, {
+    details: { path: file, expected, actual },
+    cause,
+  });
+}
+
+async function fileDigest(file: string): Promise<Digest | null> {
+  try {
+    return await sha256Stream(fs.createReadStream(file, { highWaterMark: READ_BLOCK }));
+  } catch {
+    return null;
+  }
+}
+
+/** Decrypts a sealed bundle just far enough to read and verify its manifest (the last entry). */
+export async function readBundleManifest(options: { file: string; dataKey: Buffer }): Promise<BundleManifest> {
+  let manifestBytes: Buffer | null = null;
+  await scanSealedBundle(options.file, options.dataKey, async (entry) => {
+    if (entry.header.name === 'manifest.json' && entry.header.type === 'file' && entry.header.size <= MAX_MANIFEST_BYTES) {
+      const parts: Buffer[] = [];
+      for await (const chunk of entry) parts.push(chunk);
+      manifestBytes = Buffer.concat(parts);
+    } else await drain(entry);
+  });
+  if (manifestBytes === null) throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', 'bundle has no manifest');
+  return parseBundleManifest(manifestBytes).manifest;
+}
+
+export interface BundleListing {
+  path: string;
+  type: string;
+  mode: number;
+  size: number;
+  target?: string;
+}
+
+/** The raw tar entries of a sealed bundle, as stored, without extracting anything. */
+export async function listBundle(options: { file: string; dataKey: Buffer }): Promise<BundleListing[]> {
+  const listing: BundleListing[] = [];
+  await scanSealedBundle(options.file, options.dataKey, async (entry) => {
+    const { name, type, mode, size, linkname } = entry.header;
+    listing.push({ path: name, type, mode, size, ...(type === 'symlink' || type === 'link' ? { target: linkname ?? '' } : {}) });
+    await drain(entry);
+  });
+  return listing;
+}

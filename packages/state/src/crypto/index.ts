@@ -1,0 +1,30 @@
+export { hkdf } from './hkdf.js';
+export {
+  hchacha20,
+  xchachaSeal,
+  xchachaOpen,
+  xchachaSubkeyCipher,
+  XCHACHA_KEY_BYTES,
+  XCHACHA_NONCE_BYTES,
+  POLY1305_TAG_BYTES,
+  type XChaChaSubkeyCipher,
+} from './xchacha.js';
+export { rootChainKeys, ratchetChainKey, ratchetChainKeys, CHAIN_KEY_BYTES, type ChainKeys, type RatchetOperation } from './ratchet.js';
+export { bundleWrapKey, deriveDataKey, wrapDataKey, unwrapDataKey, DATA_KEY_BYTES, WRAPPED_KEY_PREFIX } from './key-wrap.js';
+export { sealSecret, openSecret, isSealedSecret, SEALED_SECRET_PREFIX } from './seal-secret.js';
+export {
+  createSealStream,
+  createOpenStream,
+  sealBytes,
+  openBytes,
+  parseBundleHeader,
+  BUNDLE_MAGIC,
+  BUNDLE_FORMAT_VERSION,
+  BUNDLE_HEADER_BYTES,
+  DEFAULT_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
+  MAX_CHUNK_SIZE,
+  type BundleHeader,
+  type SealStreamOptions,
+  type OpenStreamOptions,
+} from './stream.js';

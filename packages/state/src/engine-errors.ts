@@ -1,0 +1,25 @@
+/** Error codes of the node store and the run engine (the bundle codes live in errors.ts). */
+import { registerErrorCodes, type ErrorCodeInfo } from '@swarm/core';
+
+export const ENGINE_ERROR_CODES = {
+  STORE_NOT_FOUND: { category: 'input', description: 'No `.swarm/` project store here or in any parent directory (run `swarm init`).' },
+  STORE_CORRUPT: { category: 'internal', description: 'The catalog cannot be opened or is inconsistent.' },
+  NODE_NOT_FOUND: { category: 'input', description: 'The node reference does not name a node in this store.' },
+  RUN_NOT_FOUND: { category: 'input', description: 'No run with this id exists in this store.' },
+  RUN_ID_EXISTS: { category: 'input', description: 'A run with this id already exists; run ids are unique.' },
+  BRANCH_EXISTS: { category: 'input', description: 'The branch label already names a node.' },
+  STEP_MISSING: { category: 'input', description: 'No step was given (`--step` or `--step-file`).' },
+  STEP_START_FAILED: { category: 'input', description: 'The step command could not be started (not found or not executable).' },
+  STEP_FAILED: { category: 'internal', description: 'The step exited non-zero or was killed; a failed node was recorded for inspection.' },
+  STEP_TIMEOUT: { category: 'internal', description: 'The step ran past --timeout and its process group was killed; a failed node was recorded.' },
+  STEP_INTERRUPTED: { category: 'internal', description: 'The run was interrupted (Ctrl-C / SIGTERM); the step was stopped and a failed node recorded.' },
+  RESTORE_FAILED: {
+    category: 'restore',
+    description: 'The node could not be restored (missing object, wrong key, bad format) and --allow-cold-start was not given.',
+  },
+  WORKSPACE_SEED_INVALID: { category: 'input', description: '--workspace must name an existing directory, and is only allowed on a launch from root.' },
+  STATE_DB_INVALID: { category: 'input', description: 'The state DB is not a SQLite database swarm can open.' },
+  EXPORT_TARGET_EXISTS: { category: 'input', description: 'The export directory exists and is not empty.' },
+} satisfies Record<string, ErrorCodeInfo>;
+
+registerErrorCodes('state', ENGINE_ERROR_CODES);

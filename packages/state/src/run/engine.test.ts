@@ -1,0 +1,232 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SwarmError, fixedClock } from '@swarm/core';
+import { Store } from '../store/store.js';
+import { forkNode } from './fork.js';
+import { exportNode, inspectNode, loadCertificateChain } from './queries.js';
+import { launchRun, type LaunchOptions } from './launch.js';
+
+// A step that edits the workspace and the state DB the way an agent would: it appends its run id
+// to a file and to a table, and records what it saw of its parent.
+const STEP = `python3 - <<'PY'
+import os, sqlite3
+run = os.environ['SWARM_RUN_ID']
+seen = open('log.txt').read() if os.path.exists('log.txt') else ''
+open('seen-by-' + run + '.txt', 'w').write(seen)
+open('log.txt', 'a').write(run + '\\n')
+db = sqlite3.connect(os.environ['SWARM_STATE_DB'])
+db.execute('CREATE TABLE IF NOT EXISTS memory (run TEXT)')
+db.execute('INSERT INTO memory VALUES (?)', (run,))
+db.commit()
+print('rows', db.execute('SELECT count(*) FROM memory').fetchone()[0])
+PY`;
+
+let tmp: string;
+let home: string;
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-engine-'));
+  home = path.join(tmp, 'home');
+});
+afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function projectDir(name: string): string {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function run(cwd: string, node: string, runId: string, extra: Partial<LaunchOptions> = {}) {
+  return launchRun({ cwd, node, runId, step: STEP, home, env: { ...process.env, SWARM_HOME: home }, clock: fixedClock(1_700_000_000_000), ...extra });
+}
+
+async function workspaceOf(cwd: string, node: string): Promise<{ files: Record<string, string>; memory: string[] }> {
+  const out = fs.mkdtempSync(path.join(tmp, 'export-'));
+  const exported = await exportNode({ cwd, node, out: path.join(out, 'x'), home, env: { ...process.env, SWARM_HOME: home } });
+  const files: Record<string, string> = {};
+  for (const name of fs.readdirSync(exported.workspace).sort()) files[name] = fs.readFileSync(path.join(exported.workspace, name), 'utf8');
+  const rows = execFileSync('python3', ['-c', `import sqlite3,sys\nfor r in sqlite3.connect(sys.argv[1]).execute('SELECT run FROM memory'): print(r[0])`, exported.state_db])
+    .toString()
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  return { files, memory: rows };
+}
+
+describe('a chain root → launch → resume → fork → resume-from-fork', () => {
+  it('gives each run exactly its parent workspace and state, and branches diverge', async () => {
+    const cwd = projectDir('p');
+    const a = await run(cwd, 'root', 'a');
+    expect(a.status).toBe('succeeded');
+    expect(a.restore_mode).toBe('checkpoint');
+    const b = await run(cwd, 'run:a', 'b');
+    const fork = await forkNode({ cwd, node: 'run:a', label: 'alt', home, env: { ...process.env, SWARM_HOME: home } });
+    expect(fork.bundle_sha256).toBe(a.bundle_sha256);
+    const c = await run(cwd, 'branch:alt', 'c');
+    expect(c.parent_node_id).toBe(fork.node_id);
+
+    const atB = await workspaceOf(cwd, 'run:b');
+    const atC = await workspaceOf(cwd, 'run:c');
+    // b and c both saw exactly a's log; neither saw the other.
+    expect(atB.files['seen-by-b.txt']).toBe('a\n');
+    expect(atC.files['seen-by-c.txt']).toBe('a\n');
+    expect(atB.files['log.txt']).toBe('a\nb\n');
+    expect(atC.files['log.txt']).toBe('a\nc\n');
+    expect(atB.files['seen-by-c.txt']).toBeUndefined();
+    expect(atC.files['seen-by-b.txt']).toBeUndefined();
+    expect(atB.memory).toEqual(['a', 'b']);
+    expect(atC.memory).toEqual(['a', 'c']);
+
+    const inspected = await inspectNode({ cwd, node: 'run:c', home, env: { ...process.env, SWARM_HOME: home } });
+    const history = inspected.state_db.run_history as Array<{ run_id: string }>;
+    expect(history.map((h) => h.run_id)).toEqual(['a', 'c']);
+
+    const chain = await loadCertificateChain({ cwd, ref: 'run:c', home, env: { ...process.env, SWARM_HOME: home } });
+    expect(chain.map((l) => l.kind)).toEqual(['run', 'fork', 'run', 'root']);
+    const cert = JSON.parse(chain[0]!.certificate!.toString('utf8'));
+    expect(cert.parent_state).toEqual(chain[1]!.state);
+    expect(cert.result.new_state.bundle_sha256).toBe(chain[0]!.state.bundle_sha256);
+  });
+
+  it('records a failed step as an inspectable, resumable node', async () => {
+    const cwd = projectDir('p');
+    const failed = await run(cwd, 'root', 'bad', { step: 'echo partial > partial.txt; exit 3' }).catch((e: SwarmError) => e);
+    expect(failed).toBeInstanceOf(SwarmError);
+    expect((failed as SwarmError).code).toBe('STEP_FAILED');
+    const details = (failed as SwarmError).details as { node_id: string; exit_code: number; status: string };
+    expect(details.status).toBe('failed');
+    expect(details.exit_code).toBe(3);
+    const next = await run(cwd, 'run:bad', 'after');
+    expect(next.status).toBe('succeeded');
+    expect((await workspaceOf(cwd, 'run:after')).files['partial.txt']).toBe('partial\n');
+  });
+
+  it('kills the whole process group on timeout', async () => {
+    const cwd = projectDir('p');
+    const marker = path.join(tmp, 'grandchild-survived');
+    const started = Date.now();
+    const error = await run(cwd, 'root', 'slow', { step: `(sleep 3; touch ${marker}) & sleep 30`, timeoutS: 0.5 }).catch((e: SwarmError) => e);
+    expect((error as SwarmError).code).toBe('STEP_TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+});
+
+describe('restore', () => {
+  it('fails with exit 5 on an unrestorable node unless cold start is allowed, and says so truthfully', async () => {
+    const cwd = projectDir('p');
+    const a = await run(cwd, 'root', 'a');
+    const store = Store.open(cwd, { home });
+    fs.rmSync(store.objectFile(a.bundle_sha256!));
+    store.close();
+    const error = await run(cwd, 'run:a', 'b').catch((e: SwarmError) => e);
+    expect((error as SwarmError).code).toBe('RESTORE_FAILED');
+    expect((error as SwarmError).exitCode).toBe(5);
+    const cold = await run(cwd, 'run:a', 'b2', { allowColdStart: true });
+    expect(cold.restore_mode).toBe('cold_start');
+    expect(cold.restore_reason).toMatch(/STATE_BUNDLE_NOT_FOUND|STATE_/);
+    const result = JSON.parse(fs.readFileSync(path.join(cold.run_dir, 'result.json'), 'utf8'));
+    expect(result.restore_mode).toBe('cold_start');
+  });
+
+  it('opens state N with key N only: key N+1 and key N-1 fail, and branch keys do not cross', async () => {
+    const cwd = projectDir('p');
+    await run(cwd, 'root', 'a');
+    await run(cwd, 'run:a', 'b');
+    await forkNode({ cwd, node: 'run:a', label: 'x', home, env: { ...process.env, SWARM_HOME: home } });
+    await forkNode({ cwd, node: 'run:a', label: 'y', home, env: { ...process.env, SWARM_HOME: home } });
+    const store = Store.open(cwd, { home });
+    try {
+      const a = await store.resolve('run:a');
+      const b = await store.resolve('run:b');
+      const x = await store.resolve('branch:x');
+      const y = await store.resolve('branch:y');
+      const keyA = store.chainKeys(a).state;
+      const keyB = store.chainKeys(b).state;
+      expect(() => store.dataKey(a, keyA)).not.toThrow();
+      expect(() => store.dataKey(b, keyB)).not.toThrow();
+      const code = (fn: () => unknown) => {
+        try {
+          fn();
+          return 'opened';
+        } catch (e) {
+          return (e as SwarmError).code;
+        }
+      };
+      expect(code(() => store.dataKey(b, keyA))).toBe('STATE_KEY_MISMATCH');
+      expect(code(() => store.dataKey(a, keyB))).toBe('STATE_KEY_MISMATCH');
+      expect(code(() => store.dataKey(y, store.chainKeys(x).state))).toBe('STATE_KEY_MISMATCH');
+      expect(code(() => store.dataKey(x, store.chainKeys(y).state))).toBe('STATE_KEY_MISMATCH');
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('determinism and secrecy', () => {
+  it('gives byte-identical manifests, bundles, certificates and results for the same chain in two directories', async () => {
+    const files = async (name: string) => {
+      const cwd = projectDir(name);
+      const workspace = path.join(tmp, `${name}-seed`);
+      fs.mkdirSync(workspace);
+      fs.writeFileSync(path.join(workspace, 'README'), 'seed\n');
+      const a = await run(cwd, 'root', 'a', { workspace });
+      const b = await run(cwd, 'run:a', 'b');
+      const store = Store.open(cwd, { home });
+      const objects = [a, b].map((r) => fs.readFileSync(store.objectFile(r.bundle_sha256!)));
+      const manifests = [await store.resolve('run:a'), await store.resolve('run:b')].map((n) => n.manifest_sha256);
+      store.close();
+      const contract = (r: typeof a, f: string) => fs.readFileSync(path.join(r.run_dir, f));
+      return {
+        objects,
+        manifests,
+        contracts: [a, b].flatMap((r) => ['certificate.json', 'certificate.dsse.json', 'result.json', 'policy.json', 'next_tokens.json'].map((f) => contract(r, f))),
+      };
+    };
+    const one = await files('one');
+    const two = await files('two');
+    expect(one.manifests).toEqual(two.manifests);
+    expect(Buffer.concat(one.objects).equals(Buffer.concat(two.objects))).toBe(true);
+    one.contracts.forEach((bytes, i) => expect(bytes.equals(two.contracts[i]!)).toBe(true));
+  });
+
+  it('never writes a raw capability or chain key into the store, logs or output', async () => {
+    const cwd = projectDir('p');
+    const output: Buffer[] = [];
+    const a = await run(cwd, 'root', 'a', { step: 'env; echo done', onOutput: (c) => output.push(c) });
+    await run(cwd, 'run:a', 'b', { step: 'env', onOutput: (c) => output.push(c) });
+    await forkNode({ cwd, node: 'run:b', label: 'f', home, env: { ...process.env, SWARM_HOME: home } });
+    const store = Store.open(cwd, { home });
+    const secrets: string[] = [];
+    for (const ref of ['root', 'run:a', 'run:b', 'branch:f']) {
+      const node = await store.resolve(ref);
+      const keys = store.chainKeys(node);
+      secrets.push(keys.state.toString('hex'), keys.net.toString('hex'));
+      secrets.push(store.revealCapability(node, 'state_cap'), store.revealCapability(node, 'net_cap'));
+    }
+    const dataKeys = [await store.resolve('run:a')].map((n) => store.dataKey(n, store.chainKeys(n).state).toString('hex'));
+    store.close();
+    const haystacks: Array<[string, Buffer]> = [['output', Buffer.concat(output)]];
+    const walk = (dir: string) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(p);
+        else haystacks.push([p, fs.readFileSync(p)]);
+      }
+    };
+    walk(path.join(cwd, '.swarm'));
+    // The plaintext of a bundle: export it and read every file back.
+    const exported = await exportNode({ cwd, node: 'run:b', out: path.join(tmp, 'plain'), home, env: { ...process.env, SWARM_HOME: home } });
+    walk(path.dirname(exported.workspace));
+    for (const [where, bytes] of haystacks) {
+      for (const secret of [...secrets, ...dataKeys]) {
+        expect(bytes.includes(Buffer.from(secret)), `${secret.slice(0, 8)}… found in ${where}`).toBe(false);
+      }
+    }
+    expect(a.status).toBe('succeeded');
+  });
+});

@@ -1,0 +1,501 @@
+/**
+ * One run on the local backend (DESIGN section 5): restore the parent node, build the policy,
+ * open egress, execute the step, record it in the state DB, snapshot and seal, ratchet the
+ * capabilities, certify, and commit node + run in one catalog transaction.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import {
+  CERTIFICATE_PAYLOAD_TYPE,
+  SwarmError,
+  assertValidDocument,
+  canonicalBytes,
+  clockFromEnv,
+  isValidName,
+  isoTime,
+  sha256Digest,
+  signDsse,
+  writeFileAtomic,
+  type Clock,
+  type EgressProvider,
+  type EgressSession,
+  type EgressSummary,
+  type RouteMode,
+} from '@swarm/core';
+import { createSealedBundle, openSealedBundle } from '../bundle/index.js';
+import { deriveDataKey, ratchetChainKey } from '../crypto/index.js';
+import '../engine-errors.js';
+import { createStateDb, recordRunAndCompact } from '../state-db.js';
+import type { NodeRow, RunRow } from '../store/catalog.js';
+import { runDir } from '../store/paths.js';
+import { GENERATOR, Store } from '../store/store.js';
+import { executeStep } from './execute-step.js';
+
+export interface LaunchOptions {
+  cwd: string;
+  node: string;
+  /** Shell command line of the step (run with /bin/sh -c). */
+  step?: string;
+  stepFile?: string;
+  prompt?: string;
+  runId?: string;
+  timeoutS?: number;
+  allowColdStart?: boolean;
+  /** Seed the workspace from this directory (launch from root only). */
+  workspace?: string;
+  allowHosts?: string[];
+  routeMode?: RouteMode;
+  unsandboxedEgress?: boolean;
+  egress?: EgressProvider;
+  operation?: 'launch' | 'resume';
+  env?: NodeJS.ProcessEnv;
+  home?: string;
+  clock?: Clock;
+  signal?: AbortSignal;
+  onOutput?: (chunk: Buffer) => void;
+  onProgress?: (phase: string) => void;
+  /** Keep the run's unpacked workspace after sealing (default: removed; export brings it back). */
+  keepWorkspace?: boolean;
+  /** Skip recording a node for a failed step. */
+  discardFailed?: boolean;
+}
+
+export interface LaunchResult {
+  run_id: string;
+  status: 'succeeded' | 'failed';
+  operation: string;
+  node_id: string | null;
+  parent_node_id: string;
+  state_id: string | null;
+  restore_mode: 'checkpoint' | 'cold_start';
+  restore_reason: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  timed_out: boolean;
+  interrupted: boolean;
+  duration_ms: number;
+  run_dir: string;
+  bundle_sha256: string | null;
+  artifact_hash: string | null;
+  sandbox: string;
+  egress: EgressSummary | null;
+  timings_ms: Record<string, number>;
+}
+
+const EMPTY_EGRESS: EgressSummary = { requests: 0, allowed: 0, denied: 0, bytes_in: 0, bytes_out: 0, hosts: [] };
+
+export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
+  const env = options.env ?? process.env;
+  const clock = options.clock ?? clockFromEnv(env);
+  const store = Store.open(options.cwd, { home: options.home, clock, env });
+  try {
+    return await launchInStore(store, options, env, clock);
+  } finally {
+    store.close();
+  }
+}
+
+async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.ProcessEnv, clock: Clock): Promise<LaunchResult> {
+  const timings: Record<string, number> = {};
+  const time = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[name] = Math.round((performance.now() - t0) * 100) / 100;
+    }
+  };
+  const argv = stepArgv(options);
+  const runId = options.runId ?? newRunId(clock);
+  if (!isValidName(runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
+  if (store.catalog.getRun(runId) || store.catalog.getNode(`node-${runId}`) || fs.existsSync(runDir(store.paths, runId))) {
+    throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
+  }
+  const parent = await time('resolve', () => store.resolve(options.node));
+  if (options.workspace !== undefined && parent.kind !== 'root') {
+    throw new SwarmError('WORKSPACE_SEED_INVALID', '--workspace is only allowed on a launch from root');
+  }
+
+  const dir = runDir(store.paths, runId);
+  fs.mkdirSync(dir, { recursive: true });
+  // Marks the run as live for `run status` and `gc` until it commits.
+  fs.writeFileSync(path.join(dir, '.owner.pid'), String(process.pid));
+  const workspaceDir = path.join(dir, 'workspace');
+  const stateDbPath = path.join(dir, 'state.db');
+  const startedAt = isoTime(clock);
+  const operation = options.operation ?? (parent.kind === 'root' ? 'launch' : 'resume');
+  let committed = false;
+  try {
+    // 2. Restore.
+    options.onProgress?.('restoring');
+    const parentKeys = store.chainKeys(parent);
+    const restore = await time('restore', () => restoreNode(store, parent, parentKeys.state, dir, options.allowColdStart ?? false));
+    if (options.workspace !== undefined) seedWorkspace(options.workspace, workspaceDir);
+
+    // 3. Policy.
+    const allowlist = [...new Set(options.allowHosts ?? [])].sort();
+    const routeMode: RouteMode = options.routeMode ?? 'direct';
+    const promptSha = options.prompt !== undefined ? sha256Digest(options.prompt) : null;
+    const workflowRef = `local/swarm-local-run@${gitHead(store.paths.projectRoot) ?? 'unpinned'}`;
+
+    // 4. Network: open egress before the step so the sandbox is in place when it starts.
+    let session: EgressSession | undefined;
+    const nextState = ratchetChainKey(parentKeys.state, 'state_cap', 'run', runId);
+    const nextNet = ratchetChainKey(parentKeys.net, 'net_cap', 'run', runId);
+    if (options.egress) {
+      session = await time('egress_open', () =>
+        options.egress!.open({
+          runId,
+          runDir: dir,
+          allowlist,
+          routeMode,
+          netCapChainKey: parentKeys.net.toString('hex'),
+          expiresAtUnix: Math.floor(Date.now() / 1000) + Math.ceil(options.timeoutS ?? 24 * 3600) + 300,
+          unsandboxed: options.unsandboxedEgress ?? false,
+        }),
+      );
+    }
+    const sandbox = session?.sandbox ?? 'unsandboxed';
+    const policy = {
+      schema_version: 'agent_swarm-policy-v1',
+      route_mode: routeMode,
+      backend: 'local',
+      egress: { allowlist, sandbox },
+      step: { command_sha256: sha256Digest(canonicalBytes(argv)), prompt_sha256: promptSha },
+      limits: { timeout_s: options.timeoutS ?? null },
+      restore: { allow_cold_start: options.allowColdStart ?? false },
+      workflow_ref: workflowRef,
+      generated_at: startedAt,
+      swarm: { generator: GENERATOR, unsandboxed_egress: sandbox === 'unsandboxed' },
+    };
+    assertValidDocument('policy', policy, 'policy.json');
+    const policyBytes = canonicalBytes(policy);
+    writeFileAtomic(path.join(dir, 'policy.json'), policyBytes);
+
+    // 5. Execute.
+    const promptFile = path.join(dir, 'prompt.txt');
+    if (options.prompt !== undefined) writeFileAtomic(promptFile, options.prompt, { mode: 0o600 });
+    const stepEnv: Record<string, string> = {
+      ...stringEnv(env),
+      ...(session?.env ?? {}),
+      SWARM_RUN_ID: runId,
+      SWARM_NODE_ID: `node-${runId}`,
+      SWARM_PARENT_NODE_ID: parent.node_id,
+      SWARM_STATE_DB: stateDbPath,
+      SWARM_WORKSPACE: workspaceDir,
+      SWARM_PROMPT_FILE: options.prompt !== undefined ? promptFile : '',
+    };
+    options.onProgress?.('running');
+    let outcome;
+    let egress: EgressSummary = EMPTY_EGRESS;
+    try {
+      outcome = await executeStep({
+        argv: session ? session.wrap(argv) : argv,
+        cwd: workspaceDir,
+        env: stepEnv,
+        logFile: path.join(dir, 'step.log'),
+        secrets: [...(session?.secrets ?? []), parentKeys.state.toString('hex'), parentKeys.net.toString('hex')],
+        timeoutMs: options.timeoutS ? Math.round(options.timeoutS * 1000) : undefined,
+        signal: options.signal,
+        onOutput: options.onOutput,
+      });
+    } finally {
+      if (session) egress = await session.close();
+    }
+    const finishedAt = isoTime(clock);
+    const succeeded = outcome.exitCode === 0 && !outcome.timedOut && !outcome.interrupted;
+    const status = succeeded ? 'succeeded' : 'failed';
+    const durationMs = clock.fixed ? 0 : outcome.durationMs;
+    const stepLog = fs.readFileSync(path.join(dir, 'step.log'));
+    const responseSha = sha256Digest(stepLog);
+
+    const nodeId = `node-${runId}`;
+    const stateId = `state-${runId}`;
+    const ratchetStep = parent.ratchet_step + 1;
+    const base: LaunchResult = {
+      run_id: runId,
+      status,
+      operation,
+      node_id: null,
+      parent_node_id: parent.node_id,
+      state_id: null,
+      restore_mode: restore.mode,
+      restore_reason: restore.reason,
+      exit_code: outcome.exitCode,
+      signal: outcome.signal,
+      timed_out: outcome.timedOut,
+      interrupted: outcome.interrupted,
+      duration_ms: durationMs,
+      run_dir: dir,
+      bundle_sha256: null,
+      artifact_hash: null,
+      sandbox,
+      egress,
+      timings_ms: timings,
+    };
+    if (!succeeded && options.discardFailed) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      return failOrReturn(base);
+    }
+
+    // 6. Record the run in the state DB.
+    await time('record', () =>
+      recordRunAndCompact(stateDbPath, {
+        run_id: runId,
+        node_id: nodeId,
+        parent_node_id: parent.node_id,
+        operation,
+        status,
+        exit_code: outcome.exitCode,
+        signal: outcome.signal,
+        restore_mode: restore.mode,
+        step_sha256: policy.step.command_sha256,
+        prompt_sha256: promptSha,
+        output_sha256: responseSha,
+        started_at: startedAt,
+        finished_at: finishedAt,
+      }),
+    );
+
+    // 7–8. Snapshot and seal under a data key derived from the new state capability.
+    options.onProgress?.('sealing');
+    const dataKey = deriveDataKey(nextState);
+    const tmpBundle = path.join(dir, '.bundle.partial');
+    const sealed = await time('seal', () =>
+      createSealedBundle({ workspaceDir, stateDbPath, mtimeSec: Math.floor(clock.now() / 1000), dataKey, outFile: tmpBundle }),
+    );
+    // gc keeps objects that a live run is about to commit.
+    fs.writeFileSync(path.join(dir, '.pending-object'), sealed.bundleSha256);
+    await time('adopt', () => store.adoptObject(tmpBundle, sealed.bundleSha256));
+
+    // 10. Certify.
+    const certificate = await time('certify', () => {
+      const requestHash = sha256Digest(
+        canonicalBytes({ run_id: runId, parent_node_id: parent.node_id, parent_bundle_sha256: parent.bundle_sha256, step: argv, prompt_sha256: promptSha, policy_hash: sha256Digest(policyBytes) }),
+      );
+      const doc = {
+        type: 'loom-agent-run-v1',
+        job_id: runId,
+        request_hash: requestHash,
+        mode: 'prompt-run',
+        parent_state: { state_id: parent.state_id, bundle_sha256: parent.bundle_sha256, ratchet_step: parent.ratchet_step },
+        result: {
+          response_sha256: responseSha,
+          response_locator: 'step.log',
+          new_state: { state_id: stateId, bundle_sha256: sealed.bundleSha256, bundle_manifest_sha256: sealed.manifestSha256, ratchet_step: ratchetStep },
+        },
+        runtime: { workflow_ref: workflowRef, runner_class: 'local', started_at: startedAt, finished_at: finishedAt },
+        replay: {
+          nonce: crypto.createHmac('sha256', store.rootSecret).update(`swarm-replay-nonce\0${runId}\0${sealed.bundleSha256}`).digest('hex'),
+          expires_at_unix: Math.floor(clock.now() / 1000) + 30 * 24 * 3600,
+        },
+        policy: { schema_version: 'agent_swarm-policy-v1', policy_hash: sha256Digest(policyBytes), policy_ref: 'policy.json', policy_generated_at: startedAt },
+        timestamp: finishedAt,
+        swarm: {
+          generator: GENERATOR,
+          run_id: runId,
+          node_id: nodeId,
+          parent_node_id: parent.node_id,
+          status,
+          exit_code: outcome.exitCode,
+          signal: outcome.signal,
+          restore_mode: restore.mode,
+          restore_reason: restore.reason,
+          sandbox,
+          egress_allowlist: allowlist,
+          signer: store.signingKey.keyId,
+        },
+      };
+      assertValidDocument('certificate', doc, 'certificate.json');
+      return canonicalBytes(doc);
+    });
+    const artifactHash = sha256Digest(certificate);
+    writeFileAtomic(path.join(dir, 'certificate.json'), certificate);
+    writeFileAtomic(path.join(dir, 'certificate.dsse.json'), canonicalBytes(signDsse(CERTIFICATE_PAYLOAD_TYPE, certificate, store.signingKey)));
+
+    const row = store.buildNodeRow({
+      nodeId,
+      parentNodeId: parent.node_id,
+      kind: 'run',
+      status,
+      stateId,
+      ratchetStep,
+      bundleSha256: sealed.bundleSha256,
+      manifestSha256: sealed.manifestSha256,
+      dataKey,
+      keys: { state: nextState, net: nextNet },
+      runId,
+      label: null,
+      createdAt: finishedAt,
+      artifactHash,
+      routeMode,
+    });
+    const resultDoc = {
+      run_id: runId,
+      status,
+      operation,
+      node_id: nodeId,
+      parent_node_id: parent.node_id,
+      state_id: stateId,
+      restore_mode: restore.mode,
+      ...(restore.reason ? { restore_reason: restore.reason } : {}),
+      bundle_ref: `swarm-object://sha256/${sealed.bundleSha256.slice(7)}`,
+      bundle_sha256: sealed.bundleSha256,
+      certificate_ref: 'certificate.json',
+      artifact_hash: artifactHash,
+      exit_code: outcome.exitCode,
+      signal: outcome.signal,
+      duration_ms: durationMs,
+      egress,
+      swarm: { generator: GENERATOR, sandbox, timed_out: outcome.timedOut, interrupted: outcome.interrupted },
+    };
+    assertValidDocument('result', resultDoc, 'result.json');
+    const nextTokens = {
+      state_cap_next: row.state_cap_sealed,
+      net_cap_next: row.net_cap_sealed,
+      state_id_next: stateId,
+      ratchet_step: ratchetStep,
+      swarm: { generator: GENERATOR, sealed: true },
+    };
+    assertValidDocument('next_tokens', nextTokens, 'next_tokens.json');
+    assertValidDocument('node', JSON.parse(row.node_json), 'node');
+    writeFileAtomic(path.join(dir, 'result.json'), canonicalBytes(resultDoc));
+    writeFileAtomic(path.join(dir, 'next_tokens.json'), canonicalBytes(nextTokens));
+
+    // 11. Commit: everything above is durable; now the node becomes visible, all at once.
+    const runRow: RunRow = {
+      run_id: runId,
+      node_id: nodeId,
+      parent_node_id: parent.node_id,
+      operation,
+      status,
+      exit_code: outcome.exitCode,
+      signal: outcome.signal,
+      restore_mode: restore.mode,
+      started_at: startedAt,
+      finished_at: finishedAt,
+      duration_ms: durationMs,
+      backend: 'local',
+      artifact_hash: artifactHash,
+      step_json: JSON.stringify({ argv, prompt_sha256: promptSha, timeout_s: options.timeoutS ?? null }),
+    };
+    await time('commit', () =>
+      store.catalog.write(() => {
+        store.catalog.insertNode(row);
+        store.catalog.insertRun(runRow);
+      }),
+    );
+    committed = true;
+    fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
+    fs.rmSync(path.join(dir, '.pending-object'), { force: true });
+    if (!options.keepWorkspace) {
+      fs.rmSync(workspaceDir, { recursive: true, force: true });
+      fs.rmSync(stateDbPath, { force: true });
+    }
+    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: artifactHash });
+  } catch (error) {
+    if (!committed) fs.rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** A failed step is still a recorded node; the error carries the result for the envelope. */
+function failOrReturn(result: LaunchResult): LaunchResult {
+  if (result.status === 'succeeded') return result;
+  const code = result.timed_out ? 'STEP_TIMEOUT' : result.interrupted ? 'STEP_INTERRUPTED' : 'STEP_FAILED';
+  const why = result.timed_out
+    ? 'timed out'
+    : result.interrupted
+      ? 'was interrupted'
+      : result.signal
+        ? `was killed by ${result.signal}`
+        : `exited with ${result.exit_code}`;
+  throw new SwarmError(code, `step ${why}; ${result.node_id ? `failed node ${result.node_id} recorded` : 'no node recorded'}`, {
+    details: result,
+    hint: result.node_id ? `inspect it with \`swarm state inspect --node ${result.node_id}\` or resume from it` : undefined,
+  });
+}
+
+interface Restored {
+  mode: 'checkpoint' | 'cold_start';
+  reason: string | null;
+}
+
+async function restoreNode(store: Store, node: NodeRow, stateKey: Buffer, dir: string, allowColdStart: boolean): Promise<Restored> {
+  try {
+    const dataKey = store.dataKey(node, stateKey);
+    await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey, expectedSha256: node.bundle_sha256, destDir: dir });
+    return { mode: 'checkpoint', reason: null };
+  } catch (error) {
+    const code = (error as SwarmError).code ?? 'INTERNAL';
+    const reason = `${code}: ${(error as Error).message}`;
+    fs.rmSync(path.join(dir, 'workspace'), { recursive: true, force: true });
+    fs.rmSync(path.join(dir, 'state.db'), { force: true });
+    if (!allowColdStart) {
+      throw new SwarmError('RESTORE_FAILED', `cannot restore node ${node.node_id}: ${reason}`, {
+        details: { node_id: node.node_id, cause_code: code },
+        hint: 'pass --allow-cold-start to start from an empty workspace and state instead',
+        cause: error,
+      });
+    }
+    fs.mkdirSync(path.join(dir, 'workspace'), { recursive: true });
+    createStateDb(path.join(dir, 'state.db'));
+    return { mode: 'cold_start', reason };
+  }
+}
+
+function seedWorkspace(source: string, workspaceDir: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(source);
+  } catch {
+    throw new SwarmError('WORKSPACE_SEED_INVALID', `--workspace ${source} does not exist`);
+  }
+  if (!stat.isDirectory()) throw new SwarmError('WORKSPACE_SEED_INVALID', `--workspace ${source} is not a directory`);
+  fs.cpSync(source, workspaceDir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: false, filter: (src) => {
+    const s = fs.lstatSync(src);
+    return s.isDirectory() || s.isFile() || s.isSymbolicLink();
+  } });
+}
+
+function stepArgv(options: LaunchOptions): string[] {
+  if (options.step !== undefined && options.stepFile !== undefined) {
+    throw new SwarmError('INVALID_ARGUMENT', 'give either --step or --step-file, not both');
+  }
+  if (options.stepFile !== undefined) {
+    const file = path.resolve(options.cwd, options.stepFile);
+    if (!fs.existsSync(file)) throw new SwarmError('FILE_NOT_FOUND', `step file ${options.stepFile} does not exist`);
+    return ['/bin/sh', file];
+  }
+  if (options.step === undefined || options.step.trim() === '') {
+    throw new SwarmError('STEP_MISSING', 'no step given', { hint: 'pass --step "<command>" or --step-file <file>' });
+  }
+  return ['/bin/sh', '-c', options.step];
+}
+
+function newRunId(clock: Clock): string {
+  const stamp = new Date(clock.fixed ? Date.now() : clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+  return `r-${stamp}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    // Proxy settings from the caller must not leak past the egress broker.
+    if (/^(https?|all|no|ftp)_proxy$/i.test(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+function gitHead(dir: string): string | undefined {
+  try {
+    const out = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim();
+    return /^[0-9a-f]{40}$/.test(out) ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}

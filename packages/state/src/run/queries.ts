@@ -1,0 +1,375 @@
+/** Read-only views of the store: runs, logs, the DAG, node inspection, certificate chains. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SwarmError, clockFromEnv, type Clock } from '@swarm/core';
+import { openSealedBundle } from '../bundle/index.js';
+import '../engine-errors.js';
+import { describeStateDb, readRunHistory } from '../state-db.js';
+import type { NodeRow, RunRow } from '../store/catalog.js';
+import { runDir } from '../store/paths.js';
+import { Store } from '../store/store.js';
+
+interface StoreCall {
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  home?: string;
+  clock?: Clock;
+}
+
+async function withStore<T>(options: StoreCall, fn: (store: Store) => Promise<T> | T): Promise<T> {
+  const env = options.env ?? process.env;
+  const store = Store.open(options.cwd, { create: false, home: options.home, env, clock: options.clock ?? clockFromEnv(env) });
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+export interface RunStatus {
+  run_id: string;
+  state: 'running' | 'committed' | 'abandoned';
+  status: string;
+  node_id: string | null;
+  parent_node_id: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  restore_mode: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  artifact_hash: string | null;
+  run_dir: string;
+  files: string[];
+}
+
+export async function runStatus(options: StoreCall & { runId: string }): Promise<RunStatus> {
+  return withStore(options, (store) => {
+    const row = store.catalog.getRun(options.runId);
+    const dir = runDir(store.paths, options.runId);
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => !f.startsWith('.')).sort() : [];
+    if (!row) {
+      if (files.length === 0) throw new SwarmError('RUN_NOT_FOUND', `no run ${options.runId} in this store`);
+      // Files but no catalog row: in progress, or left behind by a crash (gc removes those).
+      const live = isLive(dir);
+      return {
+        run_id: options.runId,
+        state: live ? 'running' : 'abandoned',
+        status: live ? 'running' : 'abandoned',
+        node_id: null,
+        parent_node_id: null,
+        exit_code: null,
+        signal: null,
+        restore_mode: null,
+        started_at: null,
+        finished_at: null,
+        duration_ms: null,
+        artifact_hash: null,
+        run_dir: dir,
+        files,
+      };
+    }
+    return { ...rowStatus(row), run_dir: dir, files };
+  });
+}
+
+function rowStatus(row: RunRow): Omit<RunStatus, 'run_dir' | 'files'> {
+  return {
+    run_id: row.run_id,
+    state: 'committed',
+    status: row.status,
+    node_id: row.node_id,
+    parent_node_id: row.parent_node_id,
+    exit_code: row.exit_code,
+    signal: row.signal,
+    restore_mode: row.restore_mode,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+    duration_ms: row.duration_ms,
+    artifact_hash: row.artifact_hash,
+  };
+}
+
+/** A run directory is live while its owner process (pid file) exists. */
+function isLive(dir: string): boolean {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dir, '.owner.pid'), 'utf8'));
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function listRuns(options: StoreCall): Promise<Array<Omit<RunStatus, 'run_dir' | 'files'>>> {
+  return withStore(options, (store) => store.catalog.listRuns().map(rowStatus));
+}
+
+export async function runLogPath(options: StoreCall & { runId: string }): Promise<{ file: string; committed: boolean; dir: string }> {
+  return withStore(options, (store) => {
+    const dir = runDir(store.paths, options.runId);
+    const file = path.join(dir, 'step.log');
+    const committed = Boolean(store.catalog.getRun(options.runId));
+    if (!fs.existsSync(file)) throw new SwarmError('RUN_NOT_FOUND', `no log for run ${options.runId}`);
+    return { file, committed, dir };
+  });
+}
+
+/** Whether a run has finished (committed, or its directory is gone / abandoned). */
+export async function runFinished(options: StoreCall & { runId: string }): Promise<boolean> {
+  return withStore(options, (store) => {
+    if (store.catalog.getRun(options.runId)) return true;
+    const dir = runDir(store.paths, options.runId);
+    return !fs.existsSync(dir) || !isLive(dir);
+  });
+}
+
+export interface GraphNode {
+  node_id: string;
+  parent_node_id: string | null;
+  kind: string;
+  status: string;
+  state_id: string;
+  ratchet_step: number;
+  run_id: string | null;
+  label: string | null;
+  bundle_sha256: string;
+  created_at: string;
+}
+
+export interface Graph {
+  nodes: GraphNode[];
+  branches: Array<{ name: string; node_id: string }>;
+}
+
+export async function loadGraph(options: StoreCall): Promise<Graph> {
+  return withStore(options, async (store) => {
+    await store.ensureRoot();
+    const nodes = store.catalog.listNodes().map((n) => ({
+      node_id: n.node_id,
+      parent_node_id: n.parent_node_id,
+      kind: n.kind,
+      status: n.status,
+      state_id: n.state_id,
+      ratchet_step: n.ratchet_step,
+      run_id: n.run_id,
+      label: n.label,
+      bundle_sha256: n.bundle_sha256,
+      created_at: n.created_at,
+    }));
+    const branches = store.catalog.listAliases().map((a) => ({ name: a.name, node_id: a.node_id }));
+    return { nodes, branches };
+  });
+}
+
+export function renderGraph(graph: Graph, format: 'mermaid' | 'dot' | 'json'): string {
+  if (format === 'json') return JSON.stringify(graph, null, 2);
+  const label = (n: GraphNode) => {
+    const what = n.kind === 'root' ? 'root' : n.kind === 'fork' ? `fork ${n.label}` : `${n.run_id} (${n.status})`;
+    return `${what}\\nstep ${n.ratchet_step}`;
+  };
+  const id = (nodeId: string) => nodeId.replace(/[^A-Za-z0-9_]/g, '_');
+  if (format === 'dot') {
+    const lines = ['digraph swarm {', '  rankdir=LR;', '  node [shape=box];'];
+    for (const n of graph.nodes) {
+      const color = n.status === 'failed' ? ', color=red' : n.kind === 'fork' ? ', style=dashed' : '';
+      lines.push(`  ${id(n.node_id)} [label="${label(n)}"${color}];`);
+    }
+    for (const n of graph.nodes) if (n.parent_node_id) lines.push(`  ${id(n.parent_node_id)} -> ${id(n.node_id)};`);
+    lines.push('}');
+    return lines.join('\n');
+  }
+  const lines = ['graph LR'];
+  for (const n of graph.nodes) lines.push(`  ${id(n.node_id)}["${label(n).replace('\\n', '<br/>')}"]`);
+  for (const n of graph.nodes) if (n.parent_node_id) lines.push(`  ${id(n.parent_node_id)} --> ${id(n.node_id)}`);
+  for (const n of graph.nodes.filter((x) => x.status === 'failed')) lines.push(`  style ${id(n.node_id)} stroke:#c00`);
+  return lines.join('\n');
+}
+
+export interface NodeInspection {
+  node: Record<string, unknown>;
+  kind: string;
+  status: string;
+  capabilities: { state_cap: string; net_cap: string };
+  manifest: { entries: number; files: number; bytes: number; manifest_sha256: string };
+  state_db: { tables: Array<{ table: string; rows: number }>; run_history: unknown[] };
+  certificate_ref: string | null;
+}
+
+/** Opens a node's bundle into a temporary directory and describes it. */
+export async function inspectNode(options: StoreCall & { node: string; reveal?: boolean }): Promise<NodeInspection> {
+  return withStore(options, async (store) => {
+    const node = await store.resolve(options.node);
+    const tmp = store.makeTempDir('inspect');
+    try {
+      const keys = store.chainKeys(node);
+      const opened = await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey: store.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: tmp });
+      const files = opened.manifest.entries.filter((e) => e.type === 'file');
+      const certificate = node.run_id ? path.join(runDir(store.paths, node.run_id), 'certificate.json') : null;
+      return {
+        node: JSON.parse(node.node_json) as Record<string, unknown>,
+        kind: node.kind,
+        status: node.status,
+        capabilities: options.reveal
+          ? { state_cap: store.revealCapability(node, 'state_cap'), net_cap: store.revealCapability(node, 'net_cap') }
+          : { state_cap: node.state_cap_sealed, net_cap: node.net_cap_sealed },
+        manifest: {
+          entries: opened.manifest.entries.length,
+          files: files.length,
+          bytes: files.reduce((sum, e) => sum + e.size, 0),
+          manifest_sha256: node.manifest_sha256,
+        },
+        state_db: { tables: describeStateDb(opened.stateDbPath), run_history: readRunHistory(opened.stateDbPath) },
+        certificate_ref: certificate && fs.existsSync(certificate) ? certificate : null,
+      };
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+}
+
+/** Restores a node's workspace and state DB into `out` (which must not exist or be empty). */
+export async function exportNode(options: StoreCall & { node: string; out: string }): Promise<{ node_id: string; out: string; workspace: string; state_db: string; entries: number }> {
+  return withStore(options, async (store) => {
+    const node = await store.resolve(options.node);
+    const out = path.resolve(options.cwd, options.out);
+    if (fs.existsSync(out) && fs.readdirSync(out).length > 0) {
+      throw new SwarmError('EXPORT_TARGET_EXISTS', `${options.out} exists and is not empty`);
+    }
+    fs.mkdirSync(out, { recursive: true });
+    const keys = store.chainKeys(node);
+    const opened = await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey: store.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: out });
+    return { node_id: node.node_id, out, workspace: opened.workspaceDir, state_db: opened.stateDbPath, entries: opened.manifest.entries.length };
+  });
+}
+
+export interface ChainLink {
+  nodeId: string;
+  parentNodeId: string | null;
+  state: { state_id: string; bundle_sha256: string; ratchet_step: number };
+  certificate: Buffer | null;
+  signature: Buffer | null;
+  policy: Buffer | null;
+  kind: 'root' | 'run' | 'fork' | 'import';
+}
+
+/** The node and its ancestors, leaf → root, with each run's exact certificate bytes. */
+export async function loadCertificateChain(options: StoreCall & { ref: string }): Promise<ChainLink[]> {
+  return withStore(options, async (store) => {
+    let node: NodeRow | undefined = await store.resolve(options.ref);
+    const links: ChainLink[] = [];
+    const seen = new Set<string>();
+    while (node) {
+      if (seen.has(node.node_id)) throw new SwarmError('STORE_CORRUPT', `cycle in the node graph at ${node.node_id}`);
+      seen.add(node.node_id);
+      const dir = node.run_id ? runDir(store.paths, node.run_id) : null;
+      const read = (name: string) => (dir && fs.existsSync(path.join(dir, name)) ? fs.readFileSync(path.join(dir, name)) : null);
+      links.push({
+        nodeId: node.node_id,
+        parentNodeId: node.parent_node_id,
+        state: { state_id: node.state_id, bundle_sha256: node.bundle_sha256, ratchet_step: node.ratchet_step },
+        certificate: node.kind === 'run' ? read('certificate.json') : null,
+        signature: node.kind === 'run' ? read('certificate.dsse.json') : null,
+        policy: node.kind === 'run' ? read('policy.json') : null,
+        kind: node.kind,
+      });
+      node = node.parent_node_id ? store.catalog.getNode(node.parent_node_id) : undefined;
+    }
+    return links;
+  });
+}
+
+export interface GcResult {
+  removed_objects: string[];
+  removed_runs: string[];
+  removed_tmp: number;
+  kept_objects: number;
+  bytes_freed: number;
+}
+
+/** Removes objects no node references, run directories no run committed, and stale temp files. */
+export async function collectGarbage(options: StoreCall & { dryRun?: boolean }): Promise<GcResult> {
+  return withStore(options, (store) => {
+    const referenced = store.catalog.referencedObjects();
+    for (const runId of fs.existsSync(store.paths.runs) ? fs.readdirSync(store.paths.runs) : []) {
+      const dir = path.join(store.paths.runs, runId);
+      const pending = path.join(dir, '.pending-object');
+      if (isLive(dir) && fs.existsSync(pending)) referenced.add(fs.readFileSync(pending, 'utf8').trim());
+    }
+    const result: GcResult = { removed_objects: [], removed_runs: [], removed_tmp: 0, kept_objects: 0, bytes_freed: 0 };
+    const objectsRoot = path.join(store.paths.objects, 'sha256');
+    if (fs.existsSync(objectsRoot)) {
+      for (const prefix of fs.readdirSync(objectsRoot)) {
+        for (const rest of fs.readdirSync(path.join(objectsRoot, prefix))) {
+          const digest = `sha256:${prefix}${rest}`;
+          const file = path.join(objectsRoot, prefix, rest);
+          if (referenced.has(digest)) {
+            result.kept_objects += 1;
+            continue;
+          }
+          result.bytes_freed += fs.statSync(file).size;
+          result.removed_objects.push(digest);
+          if (!options.dryRun) fs.rmSync(file, { force: true });
+        }
+      }
+    }
+    for (const runId of fs.existsSync(store.paths.runs) ? fs.readdirSync(store.paths.runs) : []) {
+      const dir = path.join(store.paths.runs, runId);
+      if (store.catalog.getRun(runId) || isLive(dir)) continue;
+      result.bytes_freed += dirSize(dir);
+      result.removed_runs.push(runId);
+      if (!options.dryRun) fs.rmSync(dir, { recursive: true, force: true });
+    }
+    for (const entry of fs.existsSync(store.paths.tmp) ? fs.readdirSync(store.paths.tmp) : []) {
+      const p = path.join(store.paths.tmp, entry);
+      const owner = /-(\d+)-/.exec(entry);
+      if (owner && pidAlive(Number(owner[1]))) continue;
+      result.removed_tmp += 1;
+      if (!options.dryRun) fs.rmSync(p, { recursive: true, force: true });
+    }
+    return result;
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function dirSize(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += dirSize(p);
+    else if (entry.isFile()) total += fs.statSync(p).size;
+  }
+  return total;
+}
+
+/** Asks the process that owns a live run to stop it (it records a failed node). */
+export async function cancelRun(options: StoreCall & { runId: string }): Promise<{ run_id: string; pid: number; signal: string }> {
+  return withStore(options, (store) => {
+    if (store.catalog.getRun(options.runId)) {
+      throw new SwarmError('INVALID_ARGUMENT', `run ${options.runId} has already finished`);
+    }
+    const dir = runDir(store.paths, options.runId);
+    if (!fs.existsSync(dir)) throw new SwarmError('RUN_NOT_FOUND', `no run ${options.runId} in this store`);
+    let pid: number;
+    try {
+      pid = Number(fs.readFileSync(path.join(dir, '.owner.pid'), 'utf8'));
+    } catch {
+      throw new SwarmError('RUN_NOT_FOUND', `run ${options.runId} is not running`);
+    }
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      throw new SwarmError('RUN_NOT_FOUND', `run ${options.runId} is not running (its process is gone; \`swarm gc\` cleans up)`);
+    }
+    return { run_id: options.runId, pid, signal: 'SIGTERM' };
+  });
+}

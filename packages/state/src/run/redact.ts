@@ -1,0 +1,62 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Replaces every occurrence of the given secrets in a byte stream, including occurrences split
+ * across chunk boundaries: it holds back the last (longest secret - 1) bytes until more arrive.
+ */
+export class Redactor extends Transform {
+  private readonly secrets: Buffer[];
+  private readonly holdBack: number;
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(secrets: string[]) {
+    super();
+    this.secrets = [...new Set(secrets.filter((s) => s.length >= 4))]
+      .map((s) => Buffer.from(s, 'utf8'))
+      .sort((a, b) => b.length - a.length);
+    this.holdBack = this.secrets.reduce((m, s) => Math.max(m, s.length - 1), 0);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    const scrubbed = this.scrub(data);
+    const keep = Math.min(this.holdBack, scrubbed.length);
+    this.pending = scrubbed.subarray(scrubbed.length - keep);
+    if (scrubbed.length - keep > 0) this.push(scrubbed.subarray(0, scrubbed.length - keep));
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.pending.length > 0) this.push(this.scrub(this.pending));
+    callback();
+  }
+
+  private scrub(data: Buffer): Buffer {
+    if (this.secrets.length === 0) return data;
+    let out = data;
+    for (const secret of this.secrets) {
+      let at = out.indexOf(secret);
+      if (at === -1) continue;
+      const parts: Buffer[] = [];
+      let from = 0;
+      while (at !== -1) {
+        parts.push(out.subarray(from, at), Buffer.from(REDACTED));
+        from = at + secret.length;
+        at = out.indexOf(secret, from);
+      }
+      parts.push(out.subarray(from));
+      out = Buffer.concat(parts);
+    }
+    return out;
+  }
+}
+
+export function redactText(text: string, secrets: string[]): string {
+  let out = text;
+  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)) {
+    out = out.split(secret).join(REDACTED);
+  }
+  return out;
+}

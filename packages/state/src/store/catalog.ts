@@ -1,0 +1,192 @@
+/**
+ * The project catalog: one SQLite database (WAL) holding nodes, runs, aliases and the ledger.
+ * Writers serialise through BEGIN IMMEDIATE; a node becomes visible only when the transaction
+ * that inserts it commits, after every file it refers to is durable on disk.
+ */
+import Database from 'better-sqlite3';
+import { SwarmError } from '@swarm/core';
+import '../engine-errors.js';
+
+export const CATALOG_SCHEMA_VERSION = 1;
+
+export type NodeKind = 'root' | 'run' | 'fork' | 'import';
+
+export interface NodeRow {
+  node_id: string;
+  parent_node_id: string | null;
+  kind: NodeKind;
+  status: string;
+  state_id: string;
+  ratchet_step: number;
+  bundle_sha256: string;
+  manifest_sha256: string;
+  wrapped_key: string;
+  state_cap_sealed: string;
+  net_cap_sealed: string;
+  run_id: string | null;
+  label: string | null;
+  created_at: string;
+  node_json: string;
+}
+
+export interface RunRow {
+  run_id: string;
+  node_id: string;
+  parent_node_id: string;
+  operation: string;
+  status: string;
+  exit_code: number | null;
+  signal: string | null;
+  restore_mode: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  backend: string;
+  artifact_hash: string;
+  step_json: string;
+}
+
+const MIGRATIONS = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+  node_id TEXT PRIMARY KEY,
+  parent_node_id TEXT REFERENCES nodes(node_id),
+  kind TEXT NOT NULL CHECK (kind IN ('root', 'run', 'fork', 'import')),
+  status TEXT NOT NULL,
+  state_id TEXT NOT NULL UNIQUE,
+  ratchet_step INTEGER NOT NULL,
+  bundle_sha256 TEXT NOT NULL,
+  manifest_sha256 TEXT NOT NULL,
+  wrapped_key TEXT NOT NULL,
+  state_cap_sealed TEXT NOT NULL,
+  net_cap_sealed TEXT NOT NULL,
+  run_id TEXT UNIQUE,
+  label TEXT,
+  created_at TEXT NOT NULL,
+  node_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nodes_parent ON nodes(parent_node_id);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL REFERENCES nodes(node_id),
+  parent_node_id TEXT NOT NULL REFERENCES nodes(node_id),
+  operation TEXT NOT NULL,
+  status TEXT NOT NULL,
+  exit_code INTEGER,
+  signal TEXT,
+  restore_mode TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  backend TEXT NOT NULL,
+  artifact_hash TEXT NOT NULL,
+  step_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliases (
+  name TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL REFERENCES nodes(node_id),
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+  request_id TEXT PRIMARY KEY,
+  run_id TEXT,
+  backend TEXT NOT NULL,
+  status TEXT NOT NULL,
+  entry_json TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+`;
+
+export class Catalog {
+  readonly db: Database.Database;
+
+  constructor(file: string, options: { readonly?: boolean } = {}) {
+    try {
+      this.db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+      this.db.pragma('busy_timeout = 10000');
+      if (!options.readonly) {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma('synchronous = FULL');
+        this.db.pragma('foreign_keys = ON');
+        this.db.exec(MIGRATIONS);
+        this.db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)').run('schema_version', String(CATALOG_SCHEMA_VERSION));
+      }
+    } catch (cause) {
+      throw new SwarmError('STORE_CORRUPT', `cannot open the catalog ${file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Runs fn in one IMMEDIATE transaction: the single-writer commit point. */
+  write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  getNode(nodeId: string): NodeRow | undefined {
+    return this.db.prepare('SELECT * FROM nodes WHERE node_id = ?').get(nodeId) as NodeRow | undefined;
+  }
+
+  insertNode(row: NodeRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO nodes (node_id, parent_node_id, kind, status, state_id, ratchet_step, bundle_sha256, manifest_sha256,
+           wrapped_key, state_cap_sealed, net_cap_sealed, run_id, label, created_at, node_json)
+         VALUES (@node_id, @parent_node_id, @kind, @status, @state_id, @ratchet_step, @bundle_sha256, @manifest_sha256,
+           @wrapped_key, @state_cap_sealed, @net_cap_sealed, @run_id, @label, @created_at, @node_json)`,
+      )
+      .run(row);
+  }
+
+  insertRun(row: RunRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO runs (run_id, node_id, parent_node_id, operation, status, exit_code, signal, restore_mode, started_at,
+           finished_at, duration_ms, backend, artifact_hash, step_json)
+         VALUES (@run_id, @node_id, @parent_node_id, @operation, @status, @exit_code, @signal, @restore_mode, @started_at,
+           @finished_at, @duration_ms, @backend, @artifact_hash, @step_json)`,
+      )
+      .run(row);
+  }
+
+  getRun(runId: string): RunRow | undefined {
+    return this.db.prepare('SELECT * FROM runs WHERE run_id = ?').get(runId) as RunRow | undefined;
+  }
+
+  listRuns(): RunRow[] {
+    return this.db.prepare('SELECT * FROM runs ORDER BY started_at, run_id').all() as RunRow[];
+  }
+
+  listNodes(): NodeRow[] {
+    return this.db.prepare('SELECT * FROM nodes ORDER BY ratchet_step, created_at, node_id').all() as NodeRow[];
+  }
+
+  setAlias(name: string, nodeId: string, at: string): void {
+    this.db
+      .prepare('INSERT INTO aliases(name, node_id, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET node_id = excluded.node_id, updated_at = excluded.updated_at')
+      .run(name, nodeId, at);
+  }
+
+  getAlias(name: string): string | undefined {
+    return (this.db.prepare('SELECT node_id FROM aliases WHERE name = ?').get(name) as { node_id: string } | undefined)?.node_id;
+  }
+
+  listAliases(): Array<{ name: string; node_id: string; updated_at: string }> {
+    return this.db.prepare('SELECT * FROM aliases ORDER BY name').all() as Array<{ name: string; node_id: string; updated_at: string }>;
+  }
+
+  referencedObjects(): Set<string> {
+    const rows = this.db.prepare('SELECT DISTINCT bundle_sha256 FROM nodes').all() as Array<{ bundle_sha256: string }>;
+    return new Set(rows.map((r) => r.bundle_sha256));
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * `verify chain`: a node's chain back to root. Every certificate goes through the certificate
+ * pipeline (its nonce must be unique within the chain, but no store is consumed), and every link
+ * must match its neighbours: a run's parent_state is its parent's state and its
+ * result.new_state is its own; a fork keeps its parent's bundle under a new state id and step.
+ */
+import { systemClock, type Clock } from '@swarm/core';
+import { verifyCertificate } from './certificate.js';
+import { field } from './checks/context.js';
+import { isRecord } from './input-files.js';
+import { failed, failedCodes, passed, skipped, type ChainLinkReport, type ChainReport, type CheckResult } from './report.js';
+import { MemoryReplayStore } from './replay-store.js';
+import { resolveTrustedKeys, type TrustOptions, type TrustedKey } from './trust-store.js';
+
+export interface ChainState {
+  state_id: string;
+  bundle_sha256: string;
+  ratchet_step: number;
+}
+
+/** One node of a chain as the node store hands it over (leaf first, root last). */
+export interface ChainLink {
+  nodeId: string;
+  parentNodeId: string | null;
+  state: ChainState;
+  /** Exact certificate bytes; null for the root and for forks. */
+  certificate: Buffer | null;
+  signature: Buffer | null;
+  policy: Buffer | null;
+  kind: 'root' | 'run' | 'fork' | 'import';
+}
+
+export interface VerifyChainOptions extends TrustOptions {
+  /** How the starting node is named in the report (the reference the user gave). */
+  node?: string;
+  requirePolicy?: boolean;
+  requireSignature?: boolean;
+  /**
+   * Also fail links whose replay window has closed. Off by default: a chain is history, and a
+   * link's window normally closed long after it was accepted.
+   */
+  checkReplayExpiry?: boolean;
+  clock?: Clock;
+  trusted?: readonly TrustedKey[];
+}
+
+export function verifyChain(links: readonly ChainLink[], options: VerifyChainOptions = {}): ChainReport {
+  let trusted = options.trusted;
+  const trustedKeys = (): readonly TrustedKey[] => (trusted ??= resolveTrustedKeys(options));
+  const nonces = new MemoryReplayStore();
+  const linkReports = links.map((link, i) => verifyLink(link, links[i + 1] ?? null, options, nonces, trustedKeys));
+  const checks = [checkLinkage(links), checkEndsAtRoot(links)];
+  const failures = [...failedCodes(checks), ...linkReports.flatMap((l) => l.failed)];
+  return {
+    kind: 'chain',
+    verified: failures.length === 0,
+    node: options.node ?? links[0]?.nodeId ?? '(empty)',
+    links: linkReports,
+    checks,
+    failed: failures,
+  };
+}
+
+/** Every link's parent pointer names the next link. */
+function checkLinkage(links: readonly ChainLink[]): CheckResult {
+  if (links.length === 0) return failed('linkage', 'VERIFY_CHAIN_BROKEN', 'the chain is empty');
+  for (let i = 0; i + 1 < links.length; i++) {
+    const link = links[i]!;
+    const next = links[i + 1]!;
+    if (link.parentNodeId !== next.nodeId) {
+      return failed('linkage', 'VERIFY_CHAIN_BROKEN', `node ${link.nodeId} has parent ${link.parentNodeId ?? 'none'}, but the chain continues with ${next.nodeId}`, {
+        node_id: link.nodeId,
+        parent_node_id: link.parentNodeId,
+        next_node_id: next.nodeId,
+      });
+    }
+  }
+  return passed('linkage', `${links.length} node${links.length === 1 ? '' : 's'}, each pointing to the next`);
+}
+
+/** The chain ends at the one root, and nothing before it claims to be a root. */
+function checkEndsAtRoot(links: readonly ChainLink[]): CheckResult {
+  const last = links[links.length - 1];
+  if (!last) return failed('root', 'VERIFY_CHAIN_BROKEN', 'the chain is empty');
+  if (last.kind !== 'root' || last.parentNodeId !== null) {
+    return failed('root', 'VERIFY_CHAIN_BROKEN', `the chain ends at ${last.kind} node ${last.nodeId}, not at a root`, { node_id: last.nodeId });
+  }
+  const early = links.slice(0, -1).find((l) => l.kind === 'root');
+  if (early) return failed('root', 'VERIFY_CHAIN_BROKEN', `root node ${early.nodeId} appears before the end of the chain`, { node_id: early.nodeId });
+  return passed('root', `the chain ends at root ${last.nodeId}`);
+}
+
+function verifyLink(
+  link: ChainLink,
+  parent: ChainLink | null,
+  options: VerifyChainOptions,
+  nonces: MemoryReplayStore,
+  trustedKeys: () => readonly TrustedKey[],
+): ChainLinkReport {
+  let checks: CheckResult[];
+  let artifactHash: string | null = null;
+  if (link.kind === 'root') {
+    checks = [passed('root', 'the empty root: nothing to verify')];
+  } else if (link.kind === 'fork') {
+    checks = [checkFork(link, parent)];
+  } else if (link.certificate === null) {
+    checks = [failed('certificate', 'VERIFY_CHAIN_CERT_MISSING', `${link.kind} node ${link.nodeId} has no certificate`)];
+  } else {
+    const report = verifyCertificate(
+      { certificate: link.certificate, policy: link.policy, signature: link.signature },
+      {
+        requirePolicy: options.requirePolicy,
+        requireSignature: options.requireSignature,
+        clock: options.clock ?? systemClock,
+        replayStore: nonces,
+        recordNonce: true,
+        checkReplayExpiry: options.checkReplayExpiry ?? false,
+        trusted: trustedKeys,
+      },
+    );
+    artifactHash = report.artifact_hash;
+    const document = parseDocument(link.certificate);
+    checks = [...report.checks, checkParentState(document, parent), checkNewState(document, link)];
+  }
+  const failures = failedCodes(checks);
+  return {
+    node_id: link.nodeId,
+    parent_node_id: link.parentNodeId,
+    kind: link.kind,
+    verified: failures.length === 0,
+    artifact_hash: artifactHash,
+    checks,
+    failed: failures,
+  };
+}
+
+function parseDocument(bytes: Buffer): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    return isRecord(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+const STATE_FIELDS = ['state_id', 'bundle_sha256', 'ratchet_step'] as const;
+
+/** Fields of `claimed` that differ from `actual`; a field absent from `claimed` is listed in `absent`. */
+function stateDifferences(claimed: unknown, actual: ChainState): { differ: string[]; absent: string[] } {
+  const differ: string[] = [];
+  const absent: string[] = [];
+  for (const key of STATE_FIELDS) {
+    const value = isRecord(claimed) ? claimed[key] : undefined;
+    if (value === undefined) absent.push(key);
+    else if (value !== actual[key]) differ.push(key);
+  }
+  return { differ, absent };
+}
+
+function checkParentState(document: Record<string, unknown> | null, parent: ChainLink | null): CheckResult {
+  if (document === null) return skipped('parent_state', 'certificate did not parse');
+  if (parent === null) return skipped('parent_state', 'the node has no parent in the chain');
+  const claimed = field(document, 'parent_state');
+  const { differ, absent } = stateDifferences(claimed, parent.state);
+  const wrong = [...differ, ...absent];
+  if (wrong.length > 0) {
+    return failed('parent_state', 'VERIFY_CHAIN_PARENT_MISMATCH', `parent_state differs from parent node ${parent.nodeId} in ${wrong.join(', ')}`, {
+      fields: wrong,
+      claimed: isRecord(claimed) ? claimed : null,
+      parent: parent.state,
+    });
+  }
+  return passed('parent_state', `matches parent node ${parent.nodeId} (${parent.state.state_id}, step ${parent.state.ratchet_step})`);
+}
+
+function checkNewState(document: Record<string, unknown> | null, link: ChainLink): CheckResult {
+  if (document === null) return skipped('new_state', 'certificate did not parse');
+  const claimed = field(document, 'result', 'new_state');
+  const { differ, absent } = stateDifferences(claimed, link.state);
+  // v1 certificates may leave out new_state.ratchet_step; state id and bundle digest still bind.
+  const missing = absent.filter((key) => key !== 'ratchet_step');
+  const wrong = [...differ, ...missing];
+  if (wrong.length > 0) {
+    return failed('new_state', 'VERIFY_CHAIN_STATE_MISMATCH', `result.new_state differs from node ${link.nodeId} in ${wrong.join(', ')}`, {
+      fields: wrong,
+      claimed: isRecord(claimed) ? claimed : null,
+      node: link.state,
+    });
+  }
+  const note = absent.includes('ratchet_step') ? ' (the certificate records no ratchet_step)' : '';
+  return passed('new_state', `matches node ${link.nodeId} (${link.state.state_id})${note}`);
+}
+
+/** A fork shares its parent's sealed bundle but has its own state id and ratchet step. */
+function checkFork(link: ChainLink, parent: ChainLink | null): CheckResult {
+  if (parent === null) return failed('fork', 'VERIFY_CHAIN_FORK_MISMATCH', `fork node ${link.nodeId} has no parent in the chain`);
+  const problems: string[] = [];
+  if (link.state.bundle_sha256 !== parent.state.bundle_sha256) problems.push('bundle_sha256 differs from the parent');
+  if (link.state.state_id === parent.state.state_id) problems.push('state_id is the parent’s');
+  if (link.state.ratchet_step === parent.state.ratchet_step) problems.push('ratchet_step is the parent’s');
+  if (problems.length > 0) {
+    return failed('fork', 'VERIFY_CHAIN_FORK_MISMATCH', `fork node ${link.nodeId}: ${problems.join('; ')}`, {
+      fork: link.state,
+      parent: parent.state,
+    });
+  }
+  return passed('fork', `shares bundle ${link.state.bundle_sha256} with ${parent.nodeId} under state ${link.state.state_id}, step ${link.state.ratchet_step}`);
+}
