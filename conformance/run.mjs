@@ -2,7 +2,7 @@
 // Runs every conformance case against a swarm executable and checks exit codes, JSON fields and
 // files, as described in conformance/README.md. Plain Node, no dependencies: it drives only the CLI.
 //
-//   node conformance/run.mjs [--jobs N] [name-filter ...]
+//   node conformance/run.mjs [--jobs N] [--cases DIR] [name-filter ...]
 //   SWARM_BIN="/path/to/swarm" node conformance/run.mjs
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const casesDir = path.join(here, 'cases');
+let casesDir = path.join(here, 'cases');
 const CASE_TIMEOUT_MS = 60_000;
 const OUTPUT_EXCERPT = 1500;
 
@@ -25,6 +25,9 @@ function parseArgs(argv) {
     if (arg === '--jobs' || arg === '-j') {
       options.jobs = Number(argv[++i]);
       if (!Number.isInteger(options.jobs) || options.jobs < 1) usage(`--jobs needs a positive integer`);
+    } else if (arg === '--cases') {
+      if (!argv[i + 1]) usage('--cases needs a directory');
+      casesDir = path.resolve(argv[++i]);
     } else if (arg === '--help' || arg === '-h') {
       usage();
     } else if (arg.startsWith('-')) {
@@ -37,7 +40,7 @@ function parseArgs(argv) {
 }
 
 function usage(problem) {
-  const text = 'usage: node conformance/run.mjs [--jobs N] [name-filter ...]\n(SWARM_BIN selects the swarm executable)\n';
+  const text = 'usage: node conformance/run.mjs [--jobs N] [--cases DIR] [name-filter ...]\n(SWARM_BIN selects the swarm executable)\n';
   if (problem) {
     process.stderr.write(`conformance: ${problem}\n${text}`);
     process.exit(2);

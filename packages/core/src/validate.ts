@@ -118,7 +118,11 @@ function semanticIssues(schema: SchemaName, document: unknown): ValidationIssue[
 
 function walk(value: unknown, path: string, visit: (key: string, value: unknown, path: string) => void): void {
   if (Array.isArray(value)) {
-    value.forEach((item, i) => walk(item, `${path}/${i}`, visit));
+    value.forEach((item, i) => {
+      // Array items are visited too (key = index), so a digest inside a list is checked.
+      visit(String(i), item, `${path}/${i}`);
+      walk(item, `${path}/${i}`, visit);
+    });
   } else if (isRecord(value)) {
     for (const [key, child] of Object.entries(value)) {
       const childPath = `${path}/${escapePointer(key)}`;

@@ -117,21 +117,21 @@ export function parseDestination(host: string, port: number): Destination | Host
   return { kind: 'name', host: name, port };
 }
 
-/** Parses `host:port` authority form (CONNECT targets); the port is required. */
-export function parseAuthority(authority: string): Destination | HostProblem {
-  const split = splitHostPort(authority, true);
-  if (!split || split.port === null) return 'malformed';
-  return parseDestination(split.bracketed ? `[${split.host}]` : split.host, split.port);
+/**
+ * Parses `host:port` authority form. CONNECT targets must name the port; for absolute-form HTTP
+ * URLs pass the scheme's default port.
+ */
+export function parseAuthority(authority: string, defaultPort?: number): Destination | HostProblem {
+  const split = splitHostPort(authority, defaultPort === undefined);
+  if (!split) return 'malformed';
+  const port = split.port ?? defaultPort;
+  if (port === undefined) return 'malformed';
+  return parseDestination(split.bracketed ? `[${split.host}]` : split.host, port);
 }
 
 /** How a destination is written in logs and summaries: `host:port`, IPv6 in brackets. */
 export function formatDestination(destination: Destination): string {
   return destination.kind === 'ipv6' ? `[${destination.host}]:${destination.port}` : `${destination.host}:${destination.port}`;
-}
-
-/** The host to dial: the checked name itself, or the address. */
-export function dialHost(destination: Destination): string {
-  return destination.host;
 }
 
 function portSuffix(port: number | null): string {

@@ -48,7 +48,12 @@ export function verifyChain(links: readonly ChainLink[], options: VerifyChainOpt
   let trusted = options.trusted;
   const trustedKeys = (): readonly TrustedKey[] => (trusted ??= resolveTrustedKeys(options));
   const nonces = new MemoryReplayStore();
-  const linkReports = links.map((link, i) => verifyLink(link, links[i + 1] ?? null, options, nonces, trustedKeys));
+  // Oldest first, so when a nonce repeats it is the later link that is reported as the replay.
+  const linkReports = links
+    .map((link, i) => ({ link, parent: links[i + 1] ?? null }))
+    .reverse()
+    .map(({ link, parent }) => verifyLink(link, parent, options, nonces, trustedKeys))
+    .reverse();
   const checks = [checkLinkage(links), checkEndsAtRoot(links)];
   const failures = [...failedCodes(checks), ...linkReports.flatMap((l) => l.failed)];
   return {

@@ -1,4 +1,5 @@
 /** Reading untrusted input files into bytes, and parsing bytes as JSON, with coded errors. */
+import './errors.js';
 import fs from 'node:fs';
 import { SwarmError } from '@swarm/core';
 

@@ -4,6 +4,7 @@
  * a lock: each verifier appends its claim with O_APPEND (one write per line), then re-reads the
  * file; the claim that appears first for a nonce wins, every later one is a reuse.
  */
+import './errors.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

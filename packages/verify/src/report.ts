@@ -2,6 +2,7 @@
  * What every check returns, and the reports the verify functions build from them. A report is
  * plain JSON: it goes into the `data` of a success envelope and the `details` of VERIFY_FAILED.
  */
+import './errors.js';
 import { SwarmError } from '@swarm/core';
 import type { CheckCode } from './errors.js';
 

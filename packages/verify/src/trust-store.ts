@@ -3,6 +3,7 @@
  * `$SWARM_HOME/keys/trusted-keys.json`. It is validated on every load; a malformed store is an
  * error and is never overwritten. Edits take a lock and are written atomically (0600).
  */
+import './errors.js';
 import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

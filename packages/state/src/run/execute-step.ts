@@ -18,6 +18,8 @@ export interface StepSpec {
   signal?: AbortSignal;
   /** Receives redacted output as it arrives (the terminal). */
   onOutput?: (chunk: Buffer) => void;
+  /** Where to record the step's process group id while it runs. */
+  pidFile?: string;
   /** Grace period between SIGTERM and SIGKILL. */
   killGraceMs?: number;
 }
@@ -52,6 +54,8 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
     cleanup: true,
   });
   child.all?.on('data', (chunk: Buffer) => redactor.write(chunk));
+  // Lets gc stop a step group orphaned by a crash of this process.
+  if (child.pid && spec.pidFile) fs.writeFileSync(spec.pidFile, String(child.pid));
 
   let timedOut = false;
   let interrupted = false;
@@ -73,6 +77,7 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   // The leader is gone; make sure nothing it spawned outlives the run.
   signalGroup(child.pid, 'SIGKILL');
   if (killTimer) clearTimeout(killTimer);
+  if (spec.pidFile) fs.rmSync(spec.pidFile, { force: true });
 
   await new Promise<void>((resolve) => redactor.end(resolve));
   await new Promise<void>((resolve) => setImmediate(resolve));

@@ -196,6 +196,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         cwd: workspaceDir,
         env: stepEnv,
         logFile: path.join(dir, 'step.log'),
+        pidFile: path.join(dir, '.step.pgid'),
         secrets: [...(session?.secrets ?? []), parentKeys.state.toString('hex'), parentKeys.net.toString('hex')],
         timeoutMs: options.timeoutS ? Math.round(options.timeoutS * 1000) : undefined,
         signal: options.signal,
@@ -269,6 +270,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     // gc keeps objects that a live run is about to commit.
     fs.writeFileSync(path.join(dir, '.pending-object'), sealed.bundleSha256);
     await time('adopt', () => store.adoptObject(tmpBundle, sealed.bundleSha256));
+    crashPoint(env, 'after-seal');
 
     // 10. Certify.
     const certificate = await time('certify', () => {
@@ -364,6 +366,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     writeFileAtomic(path.join(dir, 'result.json'), canonicalBytes(resultDoc));
     writeFileAtomic(path.join(dir, 'next_tokens.json'), canonicalBytes(nextTokens));
 
+    crashPoint(env, 'before-commit');
     // 11. Commit: everything above is durable; now the node becomes visible, all at once.
     const runRow: RunRow = {
       run_id: runId,
@@ -489,6 +492,14 @@ function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
     out[k] = v;
   }
   return out;
+}
+
+/**
+ * Fault injection for crash-safety tests: SWARM_FAULT_INJECT=<point> kills this process with
+ * SIGKILL at that point, exactly like a power cut or an OOM kill would.
+ */
+function crashPoint(env: NodeJS.ProcessEnv, point: string): void {
+  if (env.SWARM_FAULT_INJECT === point) process.kill(process.pid, 'SIGKILL');
 }
 
 function gitHead(dir: string): string | undefined {

@@ -205,7 +205,7 @@ export async function inspectNode(options: StoreCall & { node: string; reveal?: 
     try {
       const keys = store.chainKeys(node);
       const opened = await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey: store.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: tmp });
-      const files = opened.manifest.entries.filter((e) => e.type === 'file');
+      const files = opened.manifest.entries.filter((e) => e.type === 'file' && e.path.startsWith('workspace/'));
       const certificate = node.run_id ? path.join(runDir(store.paths, node.run_id), 'certificate.json') : null;
       return {
         node: JSON.parse(node.node_json) as Record<string, unknown>,
@@ -317,6 +317,8 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean }):
     for (const runId of fs.existsSync(store.paths.runs) ? fs.readdirSync(store.paths.runs) : []) {
       const dir = path.join(store.paths.runs, runId);
       if (store.catalog.getRun(runId) || isLive(dir)) continue;
+      // The owner crashed: stop the step group it left behind before removing its directory.
+      if (!options.dryRun) killOrphanStep(dir);
       result.bytes_freed += dirSize(dir);
       result.removed_runs.push(runId);
       if (!options.dryRun) fs.rmSync(dir, { recursive: true, force: true });
@@ -330,6 +332,15 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean }):
     }
     return result;
   });
+}
+
+function killOrphanStep(dir: string): void {
+  try {
+    const pgid = Number(fs.readFileSync(path.join(dir, '.step.pgid'), 'utf8'));
+    if (Number.isInteger(pgid) && pgid > 1) process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // no step recorded, or it is gone already
+  }
 }
 
 function pidAlive(pid: number): boolean {

@@ -4,7 +4,8 @@ export const REDACTED = '[REDACTED]';
 
 /**
  * Replaces every occurrence of the given secrets in a byte stream, including occurrences split
- * across chunk boundaries: it holds back the last (longest secret - 1) bytes until more arrive.
+ * across chunk boundaries: it holds back only a tail that could be the start of a secret, so
+ * ordinary output flows through at once.
  */
 export class Redactor extends Transform {
   private readonly secrets: Buffer[];
@@ -22,7 +23,7 @@ export class Redactor extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
     const scrubbed = this.scrub(data);
-    const keep = Math.min(this.holdBack, scrubbed.length);
+    const keep = this.partialSecretTail(scrubbed);
     this.pending = scrubbed.subarray(scrubbed.length - keep);
     if (scrubbed.length - keep > 0) this.push(scrubbed.subarray(0, scrubbed.length - keep));
     callback();
@@ -31,6 +32,15 @@ export class Redactor extends Transform {
   override _flush(callback: TransformCallback): void {
     if (this.pending.length > 0) this.push(this.scrub(this.pending));
     callback();
+  }
+
+  /** Length of the longest tail of data that could be the start of a secret (held back). */
+  private partialSecretTail(data: Buffer): number {
+    for (let k = Math.min(this.holdBack, data.length); k > 0; k -= 1) {
+      const tail = data.subarray(data.length - k);
+      if (this.secrets.some((s) => s.length > k && s.subarray(0, k).equals(tail))) return k;
+    }
+    return 0;
   }
 
   private scrub(data: Buffer): Buffer {

@@ -2,6 +2,7 @@
  * What the certificate checks share: the exact bytes and their parse, the normalised options, the
  * clock, the replay store and the trusted keys (resolved only when a signature is checked).
  */
+import '../errors.js';
 import { SwarmError, sha256Digest, systemClock, validateDocument, type Clock, type Digest, type ValidationReport } from '@swarm/core';
 import { isRecord, parseJsonBytes } from '../input-files.js';
 import type { ReplayStore, NonceClaim } from '../replay-store.js';
