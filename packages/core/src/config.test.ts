@@ -30,6 +30,7 @@ const SAMPLES: Record<string, { good: Array<[string, ConfigValue]>; bad: string[
   'run.timeout_s': { good: [['600', 600], ['1.5', 1.5]], bad: ['0', '-5', 'ten', '1e3', ''] },
   'run.allow_cold_start': { good: [['true', true], ['false', false]], bad: ['yes', '1', 'TRUE'] },
   'proxy.route_mode': { good: [['direct', 'direct'], ['client_exit', 'client_exit']], bad: ['proxy', ''] },
+  'egress.sandbox': { good: [['auto', 'auto'], ['require', 'require'], ['off', 'off']], bad: ['none', 'netns', ''] },
   'egress.allow': {
     good: [
       ['api.anthropic.com', ['api.anthropic.com']],

@@ -62,6 +62,10 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = Object.freeze({
   },
   'run.allow_cold_start': boolSpec('Allow cold starts when a node cannot be restored'),
   'proxy.route_mode': oneOf(['direct', 'client_exit'], 'Default egress route mode'),
+  'egress.sandbox': oneOf(
+    ['auto', 'require', 'off'],
+    'Network sandbox for steps: auto (use it when possible), require, or off (runs then need --unsandboxed-egress)',
+  ),
   'egress.allow': {
     description: 'Default egress allowlist, comma-separated hosts (host, *.suffix, optional :port)',
     parse: (raw) => {

@@ -2,7 +2,7 @@
  * Contract validation: the build-time compiled JSON Schemas plus the checks a schema cannot express.
  * Every problem is reported at once, each with a JSON Pointer path.
  */
-import * as compiled from './generated/validators.js';
+import { createRequire } from 'node:module';
 import { SWARM_DIGEST_RE } from './digest.js';
 import { SwarmError } from './errors.js';
 
@@ -47,8 +47,16 @@ export function isSchemaName(name: string): name is SchemaName {
   return (SCHEMA_NAMES as readonly string[]).includes(name);
 }
 
+let compiled: Record<string, CompiledValidator> | undefined;
+
+/** The build-time compiled validators, loaded on first use so they stay off the start-up path. */
+function validators(): Record<string, CompiledValidator> {
+  compiled ??= createRequire(import.meta.url)('./generated/validators.cjs') as Record<string, CompiledValidator>;
+  return compiled;
+}
+
 export function validateDocument(schema: SchemaName, document: unknown): ValidationReport {
-  const validator = (compiled as unknown as Record<string, CompiledValidator>)[schema];
+  const validator = validators()[schema];
   if (!validator) throw new SwarmError('SCHEMA_UNKNOWN', `unknown schema ${schema}`, { details: { known: SCHEMA_NAMES } });
   const errors: ValidationIssue[] = [];
   if (!validator(document)) {

@@ -37,11 +37,15 @@ export function sendLine(socket: net.Socket, message: BrokerMessage | ProviderMe
 }
 
 /** Splits a socket's bytes into JSON lines; calls `onInvalid` (once) on an over-long or non-JSON line. */
-export function readLines(socket: net.Socket, onMessage: (message: Record<string, unknown>) => void, onInvalid: () => void): void {
+export function readLines(
+  socket: net.Socket,
+  onMessage: (message: Record<string, unknown>) => void,
+  onInvalid: () => void,
+  initial: Buffer = Buffer.alloc(0),
+): void {
   let buffer = '';
   let broken = false;
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
+  const onData = (chunk: string): void => {
     if (broken) return;
     buffer += chunk;
     let newline: number;
@@ -65,5 +69,9 @@ export function readLines(socket: net.Socket, onMessage: (message: Record<string
       broken = true;
       onInvalid();
     }
-  });
+  };
+  socket.setEncoding('utf8');
+  socket.on('data', onData);
+  if (initial.length > 0) onData(initial.toString('utf8'));
+  socket.resume();
 }

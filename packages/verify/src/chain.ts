@@ -4,13 +4,13 @@
  * must match its neighbours: a run's parent_state is its parent's state and its
  * result.new_state is its own; a fork keeps its parent's bundle under a new state id and step.
  */
-import { systemClock, type Clock } from '@swarm/core';
+import { clockFromEnv, swarmHome, type Clock } from '@swarm/core';
 import { verifyCertificate } from './certificate.js';
 import { field } from './checks/context.js';
 import { isRecord } from './input-files.js';
 import { failed, failedCodes, passed, skipped, type ChainLinkReport, type ChainReport, type CheckResult } from './report.js';
 import { MemoryReplayStore } from './replay-store.js';
-import { resolveTrustedKeys, type TrustOptions, type TrustedKey } from './trust-store.js';
+import { parsePublicKey, resolveTrustedKeys, type TrustOptions, type TrustedKey } from './trust-store.js';
 
 export interface ChainState {
   state_id: string;
@@ -40,19 +40,27 @@ export interface VerifyChainOptions extends TrustOptions {
    * link's window normally closed long after it was accepted.
    */
   checkReplayExpiry?: boolean;
+  /** Default: SOURCE_DATE_EPOCH from `env`, else the system clock. */
   clock?: Clock;
+  /** Environment for the defaults of `home` and `clock` (default: process.env). */
+  env?: NodeJS.ProcessEnv;
   trusted?: readonly TrustedKey[];
 }
 
 export function verifyChain(links: readonly ChainLink[], options: VerifyChainOptions = {}): ChainReport {
+  const env = options.env ?? process.env;
+  const home = options.home ?? swarmHome(env);
+  const clock = options.clock ?? clockFromEnv(env);
   let trusted = options.trusted;
-  const trustedKeys = (): readonly TrustedKey[] => (trusted ??= resolveTrustedKeys(options));
+  const trustedKeys = (): readonly TrustedKey[] => (trusted ??= resolveTrustedKeys({ ...options, home }));
+  // Bad --trusted-key values are input errors even when no link is signed.
+  if (!trusted) for (const key of options.trustedKeys ?? []) parsePublicKey(key);
   const nonces = new MemoryReplayStore();
   // Oldest first, so when a nonce repeats it is the later link that is reported as the replay.
   const linkReports = links
     .map((link, i) => ({ link, parent: links[i + 1] ?? null }))
     .reverse()
-    .map(({ link, parent }) => verifyLink(link, parent, options, nonces, trustedKeys))
+    .map(({ link, parent }) => verifyLink(link, parent, { ...options, clock }, nonces, trustedKeys))
     .reverse();
   const checks = [checkLinkage(links), checkEndsAtRoot(links)];
   const failures = [...failedCodes(checks), ...linkReports.flatMap((l) => l.failed)];
@@ -92,7 +100,7 @@ function checkEndsAtRoot(links: readonly ChainLink[]): CheckResult {
   }
   const early = links.slice(0, -1).find((l) => l.kind === 'root');
   if (early) return failed('root', 'VERIFY_CHAIN_BROKEN', `root node ${early.nodeId} appears before the end of the chain`, { node_id: early.nodeId });
-  return passed('root', `the chain ends at root ${last.nodeId}`);
+  return passed('root', `the chain ends at the root node ${last.nodeId}`);
 }
 
 function verifyLink(
@@ -116,7 +124,7 @@ function verifyLink(
       {
         requirePolicy: options.requirePolicy,
         requireSignature: options.requireSignature,
-        clock: options.clock ?? systemClock,
+        clock: options.clock,
         replayStore: nonces,
         recordNonce: true,
         checkReplayExpiry: options.checkReplayExpiry ?? false,

@@ -105,11 +105,10 @@ export async function runQuickstart(options: {
   }
 }
 
-async function chooseEgress(options: { env: NodeJS.ProcessEnv; warn: (line: string) => void }): Promise<{ provider?: EgressProvider; unsandboxed: boolean }> {
-  const provider = await loadEgressProvider();
-  const proxy = (await import('@swarm/proxy')) as { probeSandbox?: (env: NodeJS.ProcessEnv) => Promise<{ ok: boolean; detail: string }> };
-  if (!provider || !proxy.probeSandbox) return { provider, unsandboxed: true };
-  const probe = await proxy.probeSandbox(options.env);
+async function chooseEgress(options: { env: NodeJS.ProcessEnv; warn: (line: string) => void }): Promise<{ provider: EgressProvider; unsandboxed: boolean }> {
+  const provider = await loadEgressProvider(options.env);
+  const { probeSandbox } = await import('@swarm/proxy');
+  const probe = await probeSandbox(options.env);
   if (!probe.ok) {
     options.warn(`no network sandbox here (${probe.detail}); the demo runs with --unsandboxed-egress, which real runs refuse by default`);
     return { provider, unsandboxed: true };

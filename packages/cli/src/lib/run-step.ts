@@ -94,9 +94,12 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
   };
 }
 
-export async function loadEgressProvider(): Promise<EgressProvider | undefined> {
-  const proxy = (await import('@swarm/proxy')) as { createEgressProvider?: () => EgressProvider };
-  return proxy.createEgressProvider?.();
+/** The egress provider for runs, honouring the profile's `egress.sandbox` setting. */
+export async function loadEgressProvider(env: NodeJS.ProcessEnv, profile?: string): Promise<EgressProvider> {
+  const { settings } = resolveProfile(loadConfig(configPath(env)), profile);
+  const sandbox = (settings['egress.sandbox'] as 'auto' | 'require' | 'off' | undefined) ?? 'auto';
+  const { createEgressProvider } = await import('@swarm/proxy');
+  return createEgressProvider({ sandbox, env });
 }
 
 /** Runs with Ctrl-C/SIGTERM wired to an abort, and the step's output shown live. */

@@ -52,7 +52,7 @@ export class ProviderHub {
   constructor(private readonly diagnostic: (line: string) => void) {}
 
   /** Takes over an upgraded control connection for the ticket's session. */
-  register(ticket: PublicTicket, socket: net.Socket): void {
+  register(ticket: PublicTicket, socket: net.Socket, head: Buffer): void {
     const link: Link = {
       sessionId: ticket.session_id,
       runId: ticket.run_id,
@@ -69,6 +69,7 @@ export class ProviderHub {
       socket,
       (message) => this.onMessage(link, message),
       () => socket.destroy(),
+      head,
     );
     const list = this.links.get(link.sessionId) ?? [];
     list.push(link);

@@ -46,44 +46,30 @@ function bytes(seed: string, length: number): Buffer {
 
 /** A workspace with nested dirs, odd modes, long and non-ASCII names, symlinks and empty files. */
 function buildTree(root: string, reverse = false): void {
-  const steps: Array<() => void> = [
-    () => fs.mkdirSync(path.join(root, 'src/deep/er'), { recursive: true }),
-    () => fs.writeFileSync(path.join(root, 'src/main.ts'), 'console.log("hi")\n'),
-    () => fs.writeFileSync(path.join(root, 'src/deep/er/blob.bin'), bytes('blob', 200_001)),
-    () => fs.writeFileSync(path.join(root, 'empty'), ''),
-    () => fs.writeFileSync(path.join(root, 'run.sh'), '#!/bin/sh\necho ok\n', { mode: 0o755 }),
-    () => fs.writeFileSync(path.join(root, 'secret.txt'), 'only me', { mode: 0o600 }),
-    () => fs.writeFileSync(path.join(root, 'a-b'), 'dash sorts before slash'),
-    () => fs.writeFileSync(path.join(root, 'ünïcødé ✓.md'), 'hello'),
-    () => fs.writeFileSync(path.join(root, `${'long-name-'.repeat(12)}.txt`), 'long'),
-    () => {
-      const deep = path.join(root, ...Array.from({ length: 12 }, (_, i) => `level-${i}-xxxxxxxxxx`));
-      fs.mkdirSync(deep, { recursive: true });
-      fs.writeFileSync(path.join(deep, 'leaf.txt'), 'deep');
-    },
-    () => fs.symlinkSync('src/main.ts', path.join(root, 'link-to-main')),
-    () => fs.symlinkSync('deep', path.join(root, 'src/link-to-dir')),
-    () => fs.symlinkSync('does/not/exist', path.join(root, 'dangling')),
-    () => fs.symlinkSync('.', path.join(root, 'self')),
-    () => fs.symlinkSync(`../${'x'.repeat(150)}/../src`, path.join(root, 'src/deep/long-target')),
-    () => {
-      fs.mkdirSync(path.join(root, 'readonly'), { recursive: true });
-      fs.writeFileSync(path.join(root, 'readonly/ro.txt'), 'ro', { mode: 0o444 });
-    },
+  const order = <T>(items: T[]): T[] => (reverse ? [...items].reverse() : items);
+  const deep = Array.from({ length: 12 }, (_, i) => `level-${i}-xxxxxxxxxx`).join('/');
+  for (const dir of order(['src/deep/er', 'readonly', deep])) fs.mkdirSync(path.join(root, dir), { recursive: true });
+  const files: Array<[string, string | Buffer, number?]> = [
+    ['src/main.ts', 'console.log("hi")\n'],
+    ['src/deep/er/blob.bin', bytes('blob', 200_001)],
+    ['empty', ''],
+    ['run.sh', '#!/bin/sh\necho ok\n', 0o755],
+    ['secret.txt', 'only me', 0o600],
+    ['a-b', 'dash sorts before slash'],
+    ['ünïcødé ✓.md', 'hello'],
+    [`${'long-name-'.repeat(12)}.txt`, 'long'],
+    [`${deep}/leaf.txt`, 'deep'],
+    ['readonly/ro.txt', 'ro', 0o444],
   ];
-  for (const step of reverse ? [...steps].reverse() : steps) {
-    try {
-      step();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      // reverse order: a parent did not exist yet; create it and retry
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        fs.mkdirSync(path.join(root, 'src/deep'), { recursive: true });
-        fs.mkdirSync(path.join(root, 'readonly'), { recursive: true });
-        step();
-      }
-    }
-  }
+  for (const [rel, content, mode] of order(files)) fs.writeFileSync(path.join(root, rel), content, { mode: mode ?? 0o644 });
+  const links: Array<[string, string]> = [
+    ['link-to-main', 'src/main.ts'],
+    ['src/link-to-dir', 'deep'],
+    ['dangling', 'does/not/exist'],
+    ['self', '.'],
+    ['src/deep/long-target', `../${'x'.repeat(150)}/../src`],
+  ];
+  for (const [rel, target] of order(links)) fs.symlinkSync(target, path.join(root, rel));
   fs.chmodSync(path.join(root, 'src/deep'), 0o750);
   fs.chmodSync(path.join(root, 'readonly'), 0o555);
 }
@@ -324,9 +310,6 @@ describe('determinism', () => {
     expect(a!.sealed.manifestSha256).toBe(b!.sealed.manifestSha256);
     expect(a!.sealed.bundleSha256).toBe(b!.sealed.bundleSha256);
     expect(a!.bytes.equals(b!.bytes)).toBe(true);
-
-    const dir = path.dirname(tempDir());
-    void dir;
   });
 
   it('changes when the clock, the key or the content changes', async () => {

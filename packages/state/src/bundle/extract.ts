@@ -167,6 +167,11 @@ class Extractor {
         });
     }
     const name = parseEntryName(header.name, header.type === 'directory');
+    if (name.kind !== 'workspace' && header.type !== 'file') {
+      throw new SwarmError('STATE_BUNDLE_UNSAFE_PATH', `${name.path} must be a regular file, not a ${header.type}`, {
+        details: { path: name.path, type: header.type },
+      });
+    }
     if (this.seen.has(name.path) || (name.kind === 'manifest' && this.manifestBytes !== null)) {
       throw new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${name.path} twice`, { details: { path: name.path } });
     }
@@ -299,35 +304,24 @@ class Extractor {
     try {
       let batch: Buffer[] = [];
       let batched = 0;
-      const flush = () => {
-        let buffers = batch;
-        while (buffers.length > 0) {
-          let written = fs.writevSync(fd, buffers);
-          const rest: Buffer[] = [];
-          for (const buffer of buffers) {
-            if (written >= buffer.length) written -= buffer.length;
-            else {
-              rest.push(buffer.subarray(written));
-              written = 0;
-            }
-          }
-          buffers = rest;
-        }
-        batch = [];
-        batched = 0;
-      };
+      // Errors of the archive stream propagate as they are; only file system errors are ours.
       for await (const chunk of source) {
         hash.update(chunk);
         batch.push(chunk);
         batched += chunk.length;
-        if (batched >= READ_BLOCK) flush();
+        if (batched >= READ_BLOCK) {
+          writeAllSync(fd, batch, abs);
+          batch = [];
+          batched = 0;
+        }
       }
-      flush();
-      fs.fchmodSync(fd, mode & 0o777);
-      fs.futimesSync(fd, mtime, mtime);
-    } catch (cause) {
-      if (isSwarmError(cause)) throw cause;
-      throw fsError('IO_WRITE_FAILED', abs, cause);
+      writeAllSync(fd, batch, abs);
+      try {
+        fs.fchmodSync(fd, mode & 0o777);
+        fs.futimesSync(fd, mtime, mtime);
+      } catch (cause) {
+        throw fsError('IO_WRITE_FAILED', abs, cause);
+      }
     } finally {
       fs.closeSync(fd);
     }
@@ -383,6 +377,25 @@ class Extractor {
     }
     fs.rmSync(this.workspaceDir, { recursive: true, force: true });
     fs.rmSync(this.stateDbPath, { force: true });
+  }
+}
+
+function writeAllSync(fd: number, buffers: Buffer[], file: string): void {
+  try {
+    while (buffers.length > 0) {
+      let written = fs.writevSync(fd, buffers);
+      const rest: Buffer[] = [];
+      for (const buffer of buffers) {
+        if (written >= buffer.length) written -= buffer.length;
+        else {
+          rest.push(buffer.subarray(written));
+          written = 0;
+        }
+      }
+      buffers = rest;
+    }
+  } catch (cause) {
+    throw fsError('IO_WRITE_FAILED', file, cause);
   }
 }
 

@@ -114,8 +114,23 @@ interface PackContext {
   onProgress?: (bytes: number, totalBytes: number) => void;
 }
 
+/** Adds an entry; its completion (or failure) is reported through the returned promise only. */
+function startEntry(ctx: PackContext, header: HeaderArgument, body?: Buffer): { sink: ReturnType<tar.Pack['entry']>; done: Promise<void> } {
+  let settle!: (error?: Error | null) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error ? reject(error) : resolve());
+  });
+  done.catch(() => undefined);
+  const sink = body === undefined ? ctx.pack.entry(header, settle) : ctx.pack.entry(header, body, settle);
+  // Destroying the pack re-emits its error on the open entry; the pipeline already reports it.
+  sink.on('error', () => undefined);
+  const raced = Promise.race([done, ctx.failed]);
+  raced.catch(() => undefined);
+  return { sink, done: raced };
+}
+
 function addVoidEntry(ctx: PackContext, header: HeaderArgument): Promise<void> {
-  return Promise.race([new Promise<void>((resolve, reject) => ctx.pack.entry(header, (error) => (error ? reject(error) : resolve()))), ctx.failed]);
+  return startEntry(ctx, header).done;
 }
 
 function changed(file: string, reason: string): SwarmError {
@@ -140,15 +155,17 @@ async function addFile(ctx: PackContext, name: string, abs: string, size: number
     if (!stat.isFile()) throw changed(abs, 'no longer a regular file');
     if (stat.size !== size) throw changed(abs, 'size changed');
     const hash = createHash('sha256');
-    let settle!: (error?: Error | null) => void;
-    const entryDone = new Promise<void>((resolve, reject) => {
-      settle = (error) => (error ? reject(error) : resolve());
+    const { sink, done: entryDone } = startEntry(ctx, {
+      name,
+      type: 'file',
+      size,
+      mode: S_IFREG | mode,
+      mtime: ctx.mtime,
+      uid: 0,
+      gid: 0,
+      uname: '',
+      gname: '',
     });
-    entryDone.catch(() => undefined);
-    const sink = ctx.pack.entry(
-      { name, type: 'file', size, mode: S_IFREG | mode, mtime: ctx.mtime, uid: 0, gid: 0, uname: '', gname: '' },
-      (error) => settle(error),
-    );
     let offset = 0;
     while (offset < size) {
       const block = Buffer.allocUnsafe(Math.min(READ_BLOCK, size - offset));
@@ -168,7 +185,7 @@ async function addFile(ctx: PackContext, name: string, abs: string, size: number
     }
     if (fs.readSync(fd, Buffer.allocUnsafe(1), 0, 1, offset) !== 0) throw changed(abs, 'grew');
     (sink as unknown as { end(): void }).end();
-    await Promise.race([entryDone, ctx.failed]);
+    await entryDone;
     return `sha256:${hash.digest('hex')}`;
   } finally {
     fs.closeSync(fd);
@@ -264,5 +281,5 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
 
 function addBufferEntry(ctx: PackContext, name: string, body: Buffer): Promise<void> {
   const header: HeaderArgument = { name, type: 'file', size: body.length, mode: S_IFREG | 0o644, mtime: ctx.mtime, uid: 0, gid: 0, uname: '', gname: '' };
-  return Promise.race([new Promise<void>((resolve, reject) => ctx.pack.entry(header, body, (error) => (error ? reject(error) : resolve()))), ctx.failed]);
+  return startEntry(ctx, header, body).done;
 }

@@ -230,3 +230,21 @@ describe('determinism and secrecy', () => {
     expect(a.status).toBe('succeeded');
   });
 });
+
+describe('step processes', () => {
+  it('does not hang on a background process the step leaves behind', async () => {
+    const cwd = projectDir('p');
+    const started = Date.now();
+    const r = await run(cwd, 'root', 'daemon', { step: 'sleep 60 & echo left-a-daemon' });
+    expect(r.status).toBe('succeeded');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(fs.readFileSync(path.join(r.run_dir, 'step.log'), 'utf8')).toBe('left-a-daemon\n');
+  });
+
+  it('reports a step that cannot be started', async () => {
+    const cwd = projectDir('p');
+    const r = await run(cwd, 'root', 'missing', { step: 'definitely-not-a-command-xyz' }).catch((e: SwarmError) => e);
+    expect((r as SwarmError).code).toBe('STEP_FAILED');
+    expect(((r as SwarmError).details as { exit_code: number }).exit_code).toBe(127);
+  });
+});

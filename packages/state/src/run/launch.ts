@@ -60,6 +60,8 @@ export interface LaunchOptions {
   keepWorkspace?: boolean;
   /** Skip recording a node for a failed step. */
   discardFailed?: boolean;
+  /** Include the new node's raw capability tokens in the result (secret; only on request). */
+  reveal?: boolean;
 }
 
 export interface LaunchResult {
@@ -82,6 +84,8 @@ export interface LaunchResult {
   sandbox: string;
   egress: EgressSummary | null;
   timings_ms: Record<string, number>;
+  /** Raw next capabilities, only with `reveal`. */
+  revealed?: { state_cap_next: string; net_cap_next: string };
 }
 
 const EMPTY_EGRESS: EgressSummary = { requests: 0, allowed: 0, denied: 0, bytes_in: 0, bytes_out: 0, hosts: [] };
@@ -397,7 +401,10 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       fs.rmSync(workspaceDir, { recursive: true, force: true });
       fs.rmSync(stateDbPath, { force: true });
     }
-    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: artifactHash });
+    const revealed = options.reveal
+      ? { state_cap_next: store.revealCapability(row, 'state_cap'), net_cap_next: store.revealCapability(row, 'net_cap') }
+      : undefined;
+    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: artifactHash, revealed });
   } catch (error) {
     if (!committed) fs.rmSync(dir, { recursive: true, force: true });
     throw error;

@@ -32,8 +32,9 @@ export function checkSignature(input: CertificateInput, ctx: CheckContext): Chec
   const trusted = ctx.trustedKeys();
   const signer = trusted.find((key) => dsseSignedBy(envelope, key.key));
   if (signer) {
-    const label = signer.name ? `${signer.keyId} (${signer.name})` : signer.keyId;
-    return passed('signature', `signed by trusted key ${label} from ${signer.source}`, {
+    const from = { argument: 'given with --trusted-key', 'trust-store': 'from the trust store', self: "this installation's own key" }[signer.source];
+    const label = signer.name && signer.source !== 'self' ? `${signer.keyId} "${signer.name}"` : signer.keyId;
+    return passed('signature', `signed by trusted key ${label} (${from})`, {
       key_id: signer.keyId,
       name: signer.name,
       source: signer.source,

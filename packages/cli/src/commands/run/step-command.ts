@@ -21,6 +21,7 @@ export abstract class StepCommand extends BaseCommand {
   backend = Option.String('--backend', { description: 'Where the run executes: local' });
   keepWorkspace = Option.Boolean('--keep-workspace', false, { description: "Keep the run's unpacked workspace after sealing" });
   discardFailed = Option.Boolean('--discard-failed', false, { description: 'Record no node when the step fails' });
+  reveal = Option.Boolean('--reveal', false, { description: "Print the new node's raw capability tokens (secret!)" });
 
   protected async launch(operation: 'launch' | 'resume', extra: { workspace?: string } = {}): Promise<number> {
     const { resolveRunOptions, loadEgressProvider, runWithSignals, describeLaunch } = await import('../../lib/run-step.js');
@@ -47,9 +48,9 @@ export abstract class StepCommand extends BaseCommand {
       this.env,
       this.cwd,
     );
-    const egress = await loadEgressProvider();
+    const egress = await loadEgressProvider(this.env, this.profile);
     if (this.unsandboxedEgress) this.output.warn('egress sandbox disabled by --unsandboxed-egress; recorded in the policy and certificate');
-    const result = await runWithSignals({ ...options, operation, egress }, this.output, launchRun);
+    const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, launchRun);
     this.output.ok(`run ${result.run_id} ${result.status}`, result, describeLaunch(result));
     return 0;
   }

@@ -1,0 +1,83 @@
+// Engine benchmarks: CLI start-up, a whole `swarm run launch` with a no-op step and swarm's own
+// share of it, and fork time for a small vs a 1 GiB workspace.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { fmt, heading, median, timeProcess } from './lib.mjs';
+
+const BIN = fileURLToPath(new URL('../packages/cli/bin/swarm.js', import.meta.url));
+
+export async function main({ rounds = 15, bigMiB = 1024 } = {}) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-bench-engine-'));
+  const env = { ...process.env, SWARM_HOME: path.join(tmp, 'home'), NO_COLOR: '1' };
+  try {
+    heading('CLI start-up: swarm --version (target < 150 ms)');
+    const node = [];
+    const swarm = [];
+    for (let i = 0; i < rounds; i += 1) {
+      node.push(timeProcess(process.execPath, ['-e', '0']).ms);
+      swarm.push(timeProcess(process.execPath, [BIN, '--version'], { env }).ms);
+    }
+    console.log(`node -e 0 (baseline)  median ${fmt(median(node))} ms`);
+    console.log(`swarm --version       median ${fmt(median(swarm))} ms   (swarm's own: ${fmt(median(swarm) - median(node))} ms over bare node)`);
+
+    heading('swarm run launch, no-op step, small workspace (target: whole < 250 ms, swarm share < 50 ms)');
+    const project = path.join(tmp, 'project');
+    const seed = path.join(tmp, 'seed');
+    fs.mkdirSync(project);
+    fs.mkdirSync(seed);
+    for (let i = 0; i < 20; i += 1) fs.writeFileSync(path.join(seed, `file-${i}.txt`), crypto.randomBytes(2048).toString('hex'));
+    timeProcess(process.execPath, [BIN, 'init', '--quiet'], { env, cwd: project });
+    timeProcess(process.execPath, [BIN, 'run', 'launch', '--node', 'root', '--workspace', seed, '--run-id', 'seed', '--step', 'true', '--quiet', '--unsandboxed-egress'], { env, cwd: project });
+    const whole = [];
+    const own = [];
+    const step = [];
+    const phases = {};
+    for (let i = 0; i < rounds; i += 1) {
+      const r = timeProcess(process.execPath, [BIN, 'run', 'resume', '--node', 'run:seed', '--run-id', `noop-${i}`, '--step', 'true', '--json', '--unsandboxed-egress'], { env, cwd: project });
+      const data = JSON.parse(r.stdout).data;
+      whole.push(r.ms);
+      const t = data.timings_ms;
+      const mine = Object.values(t).reduce((a, b) => a + b, 0);
+      own.push(mine);
+      step.push(data.duration_ms);
+      for (const [k, v] of Object.entries(t)) (phases[k] ??= []).push(v);
+    }
+    const startup = median(swarm);
+    console.log(`whole process          median ${fmt(median(whole))} ms`);
+    console.log(`  swarm's own work     median ${fmt(median(own))} ms  (restore + record + seal + certify + commit)`);
+    console.log(`  the step (sh -c true) median ${fmt(median(step))} ms`);
+    console.log(`  CLI start-up          ~${fmt(startup)} ms`);
+    console.log(`  phases (median ms): ${Object.entries(phases).map(([k, v]) => `${k} ${fmt(median(v), 2)}`).join(', ')}`);
+
+    heading(`fork time: small workspace vs ${bigMiB} MiB workspace (target: the same)`);
+    const bigSeed = path.join(tmp, 'big-seed');
+    fs.mkdirSync(bigSeed);
+    const chunk = crypto.randomBytes(16 << 20);
+    for (let i = 0; i < bigMiB / 16; i += 1) fs.writeFileSync(path.join(bigSeed, `blob-${i}.bin`), chunk.subarray(0, (16 << 20) - i));
+    const bigProject = path.join(tmp, 'big');
+    fs.mkdirSync(bigProject);
+    const t0 = Date.now();
+    timeProcess(process.execPath, [BIN, 'run', 'launch', '--node', 'root', '--workspace', bigSeed, '--run-id', 'big', '--step', 'true', '--quiet', '--unsandboxed-egress'], { env, cwd: bigProject });
+    console.log(`(sealing the ${bigMiB} MiB workspace once took ${Date.now() - t0} ms)`);
+    fs.rmSync(bigSeed, { recursive: true, force: true });
+    const forkSmall = [];
+    const forkBig = [];
+    for (let i = 0; i < Math.min(rounds, 9); i += 1) {
+      forkSmall.push(JSON.parse(timeProcess(process.execPath, [BIN, 'run', 'fork', '--node', 'run:seed', '--label', `s${i}`, '--json'], { env, cwd: project }).stdout).data.duration_ms);
+      forkBig.push(JSON.parse(timeProcess(process.execPath, [BIN, 'run', 'fork', '--node', 'run:big', '--label', `b${i}`, '--json'], { env, cwd: bigProject }).stdout).data.duration_ms);
+    }
+    const objectsBefore = fs.readdirSync(path.join(bigProject, '.swarm/objects/sha256')).length;
+    console.log(`fork, small workspace   median ${fmt(median(forkSmall), 2)} ms`);
+    console.log(`fork, ${bigMiB} MiB workspace median ${fmt(median(forkBig), 2)} ms   ratio big/small ${fmt(median(forkBig) / median(forkSmall), 2)}`);
+    console.log(`objects in the big store after ${forkBig.length} forks: ${objectsBefore} (forks add no bundle bytes)`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await main({ rounds: Number(process.env.BENCH_ROUNDS ?? 15), bigMiB: Number(process.env.BENCH_BIG_MIB ?? 1024) });
+}

@@ -1,0 +1,49 @@
+import { Command, Option } from 'clipanion';
+import { BaseCommand } from '../../base-command.js';
+import { finishVerification } from './finish.js';
+
+export class VerifyChainCommand extends BaseCommand {
+  static override paths = [['verify', 'chain']];
+
+  static override usage = Command.Usage({
+    category: 'Verification',
+    description: 'Verify a node and every ancestor back to root',
+    details: `
+      Walks from the node to root. Every certificate goes through the same checks as
+      \`verify cert\` (a nonce may appear only once in the chain; no replay store is consumed, and
+      replay windows of past runs are not enforced unless \`--check-expiry\`). Each run's
+      \`parent_state\` must equal its parent node's state and its \`result.new_state\` its own
+      (state id, bundle digest, ratchet step); a fork must keep its parent's bundle digest under a
+      new state id and ratchet step; the chain must end at the root.
+
+      Exits 0 when every link verifies and 3 otherwise.
+    `,
+    examples: [
+      ['Verify a branch', '$0 verify chain --node branch:main'],
+      ['Require signatures by a given key', '$0 verify chain --node run:r7 --require-signature --trusted-key <public key> --json'],
+    ],
+  });
+
+  node = Option.String('--node', { required: true, description: 'Node reference: a node id, root, run:<run_id> or branch:<label>' });
+  requirePolicy = Option.Boolean('--require-policy', false, { description: 'Fail any run whose certificate binds no policy or whose policy does not match' });
+  requireSignature = Option.Boolean('--require-signature', false, { description: 'Fail any run whose certificate is not signed by a trusted key' });
+  trustedKey = Option.Array('--trusted-key', { description: 'A trusted Ed25519 public key (base64url); repeatable. Replaces the trust store unless --trust-store' });
+  trustStore = Option.Boolean('--trust-store', false, { description: 'Trust the trust store (and own key) too; the default when no --trusted-key is given' });
+  checkExpiry = Option.Boolean('--check-expiry', false, { description: 'Also fail links whose replay window has closed' });
+
+  async run(): Promise<number> {
+    const { loadCertificateChain } = await import('@swarm/state');
+    const links = await loadCertificateChain({ cwd: this.cwd, env: this.env, ref: this.node });
+    const verify = await import('@swarm/verify');
+    const report = verify.verifyChain(links, {
+      node: this.node,
+      requirePolicy: this.requirePolicy,
+      requireSignature: this.requireSignature,
+      trustedKeys: this.trustedKey,
+      trustStore: this.trustStore,
+      checkReplayExpiry: this.checkExpiry,
+      env: this.env,
+    });
+    return finishVerification(this, verify, report, `chain of ${this.node} verified (${report.links.length} nodes)`);
+  }
+}
