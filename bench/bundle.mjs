@@ -85,7 +85,13 @@ function childPeakRss(workspace, stateDb, out) {
       const { randomBytes } = await import('node:crypto');
       await createSealedBundle({ workspaceDir: workspace, stateDbPath: stateDb, mtimeSec: 0, dataKey: randomBytes(32), outFile: out });
     }
-    process.stdout.write(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS }));
+    // VmHWM is this process's own peak; getrusage's maxRSS can carry the parent's over fork+exec.
+    const { readFileSync } = await import('node:fs');
+    let peakKiB = process.resourceUsage().maxRSS;
+    try {
+      peakKiB = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+    } catch {}
+    process.stdout.write(JSON.stringify({ maxRssKiB: peakKiB }));
   `;
   const run = (args) => {
     const result = spawnSync(process.execPath, ['--input-type=module', '-e', script, ...args], { encoding: 'utf8' });

@@ -27,7 +27,7 @@ export abstract class BaseCommand extends Command<SwarmContext> {
     if (!this.cachedOutput) {
       const env = this.context.env ?? process.env;
       const stderr = this.context.stderr as NodeJS.WriteStream;
-      const color = !this.noColor && !('NO_COLOR' in env) && !this.json && Boolean(stderr.isTTY);
+      const color = !this.noColor && !env.NO_COLOR && !this.json && Boolean(stderr.isTTY);
       this.cachedOutput = new Output({
         json: this.json,
         quiet: this.quiet,

@@ -83,12 +83,12 @@ export function renderCliDoc(): string {
 function renderCommand(definition: Definition): string[] {
   const out = [`### ${definition.path}`, ''];
   const description = oneLine(definition.description ?? '');
-  if (description) out.push(sentence(description), '');
+  if (description) out.push(prose(sentence(description)), '');
   const required = definition.options.filter((o) => o.required).map((o) => optionSyntax(o.definition));
   const usage = [oneLine(definition.usage), ...required, ...(definition.options.some((o) => !o.required) ? ['[options]'] : [])];
   out.push('```', usage.join(' '), '```', '');
   const details = paragraphs(definition.details ?? '');
-  if (details.length > 0) out.push(...details.flatMap((p) => [p, '']));
+  if (details.length > 0) out.push(...details.flatMap((p) => [prose(p), '']));
   if (definition.options.length > 0) {
     out.push('| option | required | description |', '|---|---|---|');
     for (const option of definition.options) {
@@ -143,7 +143,15 @@ function sentence(text: string): string {
 }
 
 function cell(text: string): string {
-  return text.replace(/\|/g, '\\|');
+  return prose(text).replace(/\|/g, '\\|');
+}
+
+/** Markdown-safe prose: outside `code spans`, `<name>` must not read as an HTML tag nor `*` as emphasis. */
+function prose(text: string): string {
+  return text
+    .split(/(`[^`]*`)/)
+    .map((part, i) => (i % 2 === 1 ? part : part.replace(/</g, '&lt;').replace(/\*/g, '\\*')))
+    .join('');
 }
 
 /** The anchor GitHub gives a heading: lowercase, spaces to '-', punctuation dropped. */

@@ -14,7 +14,20 @@ export const GLOBAL_FLAGS: Array<[string, string]> = [
   ['--profile <name>', 'Use this profile of $SWARM_HOME/config.json'],
 ];
 
-export function createCli(enableColors = false): Cli<SwarmContext> {
+/**
+ * The commands clipanion must know to parse this command line. Building clipanion's parser costs
+ * time per registered command, so a command line that starts with a command word only needs that
+ * word's commands; `--version` needs none. Anything else (help, typos) gets them all.
+ */
+export function commandsFor(argv: readonly string[]): typeof commands {
+  const first = argv[0];
+  if (first === '--version' && argv.length === 1) return [];
+  if (first === undefined || first.startsWith('-')) return commands;
+  const group = commands.filter((command) => command.paths?.some((p) => p[0] === first));
+  return group.length > 0 ? group : commands;
+}
+
+export function createCli(enableColors = false, selected: typeof commands = commands): Cli<SwarmContext> {
   const cli = new Cli<SwarmContext>({
     binaryLabel: 'swarm',
     binaryName: 'swarm',
@@ -24,7 +37,7 @@ export function createCli(enableColors = false): Cli<SwarmContext> {
   });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const command of commands) cli.register(command);
+  for (const command of selected) cli.register(command);
   return cli;
 }
 
@@ -40,7 +53,10 @@ export async function main(argv: string[], context: Partial<SwarmContext> = {}):
     ...context,
   };
   const stdout = full.stdout as NodeJS.WriteStream;
-  const cli = createCli(Boolean(stdout.isTTY) && !('NO_COLOR' in full.env) && !argv.includes('--no-color') && !argv.includes('--json'));
+  const cli = createCli(
+    Boolean(stdout.isTTY) && !full.env.NO_COLOR && !argv.includes('--no-color') && !argv.includes('--json'),
+    commandsFor(argv),
+  );
   if (argv.length === 0) {
     full.stdout.write(cli.usage(null));
     return 0;

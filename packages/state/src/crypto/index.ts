@@ -14,6 +14,8 @@ export { bundleWrapKey, deriveDataKey, wrapDataKey, unwrapDataKey, DATA_KEY_BYTE
 export { sealSecret, openSecret, isSealedSecret, SEALED_SECRET_PREFIX } from './seal-secret.js';
 export {
   createSealStream,
+  BundleSealer,
+  BundleOpener,
   createOpenStream,
   sealBytes,
   openBytes,

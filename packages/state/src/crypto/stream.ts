@@ -105,7 +105,11 @@ export interface SealStreamOptions {
   chunkSize?: number;
 }
 
-class SealStream extends Transform {
+/**
+ * The sealing state machine without stream plumbing: feed plaintext with `update`, then `final`
+ * once; each returns the sealed bytes ready to write, in order. Memory: one chunk.
+ */
+export class BundleSealer {
   readonly #cipher: XChaChaSubkeyCipher;
   readonly #header: Buffer;
   readonly #chunkSize: number;
@@ -113,9 +117,11 @@ class SealStream extends Transform {
   #fill = 0;
   #counter = 0;
   #started = false;
+  #finished = false;
 
-  constructor(dataKey: Buffer, chunkSize: number) {
-    super({ readableHighWaterMark: 4 * chunkSize, writableHighWaterMark: 4 * chunkSize });
+  constructor(dataKey: Buffer, options: SealStreamOptions = {}) {
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    assertChunkSize(chunkSize);
     const keys = streamKeys(dataKey);
     this.#cipher = keys.cipher;
     this.#chunkSize = chunkSize;
@@ -123,54 +129,50 @@ class SealStream extends Transform {
     this.#pending = Buffer.allocUnsafe(chunkSize);
   }
 
-  #start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    this.push(this.#header);
-  }
-
-  #seal(plaintext: Uint8Array, last: boolean): void {
+  #seal(plaintext: Uint8Array, last: boolean, out: Buffer[]): void {
     const [body, tag] = this.#cipher.seal(nonceTail(this.#counter, last), plaintext, this.#header);
     this.#counter += 1;
-    if (body.length > 0) this.push(body);
-    this.push(tag);
+    if (body.length > 0) out.push(body);
+    out.push(tag);
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    try {
-      this.#start();
-      const size = this.#chunkSize;
-      let offset = 0;
-      while (offset < chunk.length) {
-        // A full chunk is sealed only once more data follows it: until then it may be the last one.
-        if (this.#fill === size) {
-          this.#seal(this.#pending, false);
-          this.#fill = 0;
-        }
-        if (this.#fill === 0 && chunk.length - offset > size) {
-          this.#seal(chunk.subarray(offset, offset + size), false);
-          offset += size;
-          continue;
-        }
-        const take = Math.min(size - this.#fill, chunk.length - offset);
-        chunk.copy(this.#pending, this.#fill, offset, offset + take);
-        this.#fill += take;
-        offset += take;
+  #start(out: Buffer[]): void {
+    if (this.#finished) throw new SwarmError('INTERNAL', 'bundle sealer used after final()');
+    if (this.#started) return;
+    this.#started = true;
+    out.push(this.#header);
+  }
+
+  update(chunk: Uint8Array): Buffer[] {
+    const out: Buffer[] = [];
+    this.#start(out);
+    const size = this.#chunkSize;
+    let offset = 0;
+    while (offset < chunk.length) {
+      // A full chunk is sealed only once more data follows it: until then it may be the last one.
+      if (this.#fill === size) {
+        this.#seal(this.#pending, false, out);
+        this.#fill = 0;
       }
-      callback();
-    } catch (error) {
-      callback(error as Error);
+      if (this.#fill === 0 && chunk.length - offset > size) {
+        this.#seal(chunk.subarray(offset, offset + size), false, out);
+        offset += size;
+        continue;
+      }
+      const take = Math.min(size - this.#fill, chunk.length - offset);
+      this.#pending.set(chunk.subarray(offset, offset + take), this.#fill);
+      this.#fill += take;
+      offset += take;
     }
+    return out;
   }
 
-  override _flush(callback: TransformCallback): void {
-    try {
-      this.#start();
-      this.#seal(this.#pending.subarray(0, this.#fill), true);
-      callback();
-    } catch (error) {
-      callback(error as Error);
-    }
+  final(): Buffer[] {
+    const out: Buffer[] = [];
+    this.#start(out);
+    this.#seal(this.#pending.subarray(0, this.#fill), true, out);
+    this.#finished = true;
+    return out;
   }
 }
 
@@ -179,7 +181,8 @@ export interface OpenStreamOptions {
   maxChunkSize?: number;
 }
 
-class OpenStream extends Transform {
+/** The opening state machine: `update` with sealed bytes, then `final`; each returns plaintext. */
+export class BundleOpener {
   readonly #keys: StreamKeys;
   readonly #maxChunkSize: number;
   #header: Buffer | null = null;
@@ -188,8 +191,7 @@ class OpenStream extends Transform {
   #buffered = 0;
   #counter = 0;
 
-  constructor(dataKey: Buffer, options: OpenStreamOptions) {
-    super({ readableHighWaterMark: 4 * DEFAULT_CHUNK_SIZE, writableHighWaterMark: 4 * DEFAULT_CHUNK_SIZE });
+  constructor(dataKey: Buffer, options: OpenStreamOptions = {}) {
     this.#keys = streamKeys(dataKey);
     this.#maxChunkSize = options.maxChunkSize ?? MAX_CHUNK_SIZE;
   }
@@ -236,7 +238,7 @@ class OpenStream extends Transform {
     this.#sealedChunk = parsed.chunkSize + POLY1305_TAG_BYTES;
   }
 
-  #open(sealed: Buffer, last: boolean): void {
+  #open(sealed: Buffer, last: boolean, out: Buffer[]): void {
     const split = sealed.length - POLY1305_TAG_BYTES;
     const plaintext = this.#keys.cipher.open(nonceTail(this.#counter, last), sealed.subarray(0, split), sealed.subarray(split), this.#header!);
     if (plaintext === null) {
@@ -245,19 +247,50 @@ class OpenStream extends Transform {
       });
     }
     this.#counter += 1;
-    if (plaintext.length > 0) this.push(plaintext);
+    if (plaintext.length > 0) out.push(plaintext);
+  }
+
+  update(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    this.#parts.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#header === null) {
+      if (this.#buffered < BUNDLE_HEADER_BYTES) return out;
+      this.#readHeader();
+    }
+    // Keep at least one sealed chunk back: only the end of input says which chunk is last.
+    while (this.#buffered > this.#sealedChunk) this.#open(this.#take(this.#sealedChunk), false, out);
+    return out;
+  }
+
+  final(): Buffer[] {
+    const out: Buffer[] = [];
+    if (this.#header === null) {
+      // Fewer bytes than a header: a truncated bundle if they start like one, else not a bundle.
+      const start = Buffer.concat(this.#parts).subarray(0, MAGIC_BYTES.length);
+      if (!start.equals(MAGIC_BYTES.subarray(0, start.length))) {
+        throw new SwarmError('STATE_BUNDLE_FORMAT_UNSUPPORTED', 'not a sealed swarm bundle (bad magic)');
+      }
+      throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle is truncated inside its header');
+    }
+    if (this.#buffered < POLY1305_TAG_BYTES) throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle is truncated');
+    if (this.#buffered === POLY1305_TAG_BYTES && this.#counter > 0) {
+      throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle ends with an empty chunk');
+    }
+    this.#open(this.#take(this.#buffered), true, out);
+    return out;
+  }
+}
+
+/** Wraps an update/final state machine as a Transform. */
+class StateMachineTransform extends Transform {
+  constructor(readonly machine: { update(chunk: Buffer): Buffer[]; final(): Buffer[] }) {
+    super({ readableHighWaterMark: 4 * DEFAULT_CHUNK_SIZE, writableHighWaterMark: 4 * DEFAULT_CHUNK_SIZE });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
-      this.#parts.push(chunk);
-      this.#buffered += chunk.length;
-      if (this.#header === null) {
-        if (this.#buffered < BUNDLE_HEADER_BYTES) return callback();
-        this.#readHeader();
-      }
-      // Keep at least one sealed chunk back: only the end of input says which chunk is last.
-      while (this.#buffered > this.#sealedChunk) this.#open(this.#take(this.#sealedChunk), false);
+      for (const out of this.machine.update(chunk)) this.push(out);
       callback();
     } catch (error) {
       callback(error as Error);
@@ -266,19 +299,7 @@ class OpenStream extends Transform {
 
   override _flush(callback: TransformCallback): void {
     try {
-      if (this.#header === null) {
-        // Fewer bytes than a header: a truncated bundle if they start like one, else not a bundle.
-        const start = Buffer.concat(this.#parts).subarray(0, MAGIC_BYTES.length);
-        if (!start.equals(MAGIC_BYTES.subarray(0, start.length))) {
-          throw new SwarmError('STATE_BUNDLE_FORMAT_UNSUPPORTED', 'not a sealed swarm bundle (bad magic)');
-        }
-        throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle is truncated inside its header');
-      }
-      if (this.#buffered < POLY1305_TAG_BYTES) throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle is truncated');
-      if (this.#buffered === POLY1305_TAG_BYTES && this.#counter > 0) {
-        throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle ends with an empty chunk');
-      }
-      this.#open(this.#take(this.#buffered), true);
+      for (const out of this.machine.final()) this.push(out);
       callback();
     } catch (error) {
       callback(error as Error);
@@ -288,14 +309,12 @@ class OpenStream extends Transform {
 
 /** Plaintext in, sealed bundle bytes (header + chunks) out. */
 export function createSealStream(dataKey: Buffer, options: SealStreamOptions = {}): Transform {
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  assertChunkSize(chunkSize);
-  return new SealStream(dataKey, chunkSize);
+  return new StateMachineTransform(new BundleSealer(dataKey, options));
 }
 
 /** Sealed bundle bytes in, authenticated plaintext out; fails with a coded error on any tampering. */
 export function createOpenStream(dataKey: Buffer, options: OpenStreamOptions = {}): Transform {
-  return new OpenStream(dataKey, options);
+  return new StateMachineTransform(new BundleOpener(dataKey, options));
 }
 
 /** Whole-buffer helpers for small payloads and tests; streams are the way for bundles. */
