@@ -8,6 +8,7 @@ import { SwarmError, canonicalize, sha256Digest } from '@swarm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleWrapKey, deriveDataKey, unwrapDataKey, wrapDataKey } from '../crypto/key-wrap.js';
 import { ratchetChainKeys, rootChainKeys, type ChainKeys } from '../crypto/ratchet.js';
+import { openBytes } from '../crypto/stream.js';
 import { createSealedBundle, listBundle, openSealedBundle, readBundleManifest } from './index.js';
 
 const tmpRoots: string[] = [];
@@ -289,6 +290,90 @@ describe('createSealedBundle / openSealedBundle', () => {
     fs.writeFileSync(path.join(dest, 'step.log'), 'log');
     expect(await codeOf(openSealedBundle({ file: out, dataKey, destDir: dest, limits: { maxBytes: 100_000 } }))).toBe('STATE_BUNDLE_TOO_LARGE');
     expect(fs.readdirSync(dest)).toEqual(['step.log']);
+  });
+});
+
+describe('sealing thread', () => {
+  it('gives the same bytes inline and on a worker thread, for any chunking', async () => {
+    const dir = tempDir();
+    const ws = path.join(dir, 'ws');
+    fs.mkdirSync(ws);
+    buildTree(ws);
+    fs.writeFileSync(path.join(ws, 'exact-chunks.bin'), bytes('exact', 4 * 65_536));
+    const db = stateDb(dir);
+    const dataKey = randomBytes(32);
+    for (const chunkSize of [undefined, 100, 4096]) {
+      const digests = new Set<string>();
+      for (const sealThread of ['never', 'always', 'auto'] as const) {
+        const out = path.join(dir, `${sealThread}-${chunkSize ?? 'default'}.sealed`);
+        const sealed = await createSealedBundle({ workspaceDir: ws, stateDbPath: db, mtimeSec: 7, dataKey, outFile: out, chunkSize, sealThread });
+        expect(sealed.bundleSha256).toBe(sha256Digest(fs.readFileSync(out)));
+        expect(sealed.size).toBe(fs.statSync(out).size);
+        digests.add(sealed.bundleSha256);
+      }
+      expect(digests.size).toBe(1);
+    }
+  });
+
+  it('seals an empty workspace with an empty state DB on either path', async () => {
+    const dir = tempDir();
+    const ws = path.join(dir, 'ws');
+    fs.mkdirSync(ws);
+    const db = stateDb(dir, '');
+    const dataKey = randomBytes(32);
+    const a = await createSealedBundle({ workspaceDir: ws, stateDbPath: db, mtimeSec: 0, dataKey, outFile: path.join(dir, 'a'), sealThread: 'never' });
+    const b = await createSealedBundle({ workspaceDir: ws, stateDbPath: db, mtimeSec: 0, dataKey, outFile: path.join(dir, 'b'), sealThread: 'always' });
+    expect(a.bundleSha256).toBe(b.bundleSha256);
+    const opened = await openSealedBundle({ file: path.join(dir, 'b'), dataKey, destDir: path.join(dir, 'out') });
+    expect(fs.readdirSync(opened.workspaceDir)).toEqual([]);
+    expect(fs.readFileSync(opened.stateDbPath).length).toBe(0);
+  });
+
+  it('stops the thread and leaves no output when a file changes mid-pack', async () => {
+    const dir = tempDir();
+    const ws = path.join(dir, 'ws');
+    fs.mkdirSync(ws);
+    fs.writeFileSync(path.join(ws, 'big.bin'), randomBytes(6 * 1024 * 1024));
+    let grown = false;
+    const code = await codeOf(
+      createSealedBundle({
+        workspaceDir: ws,
+        stateDbPath: stateDb(dir),
+        mtimeSec: 0,
+        dataKey: randomBytes(32),
+        outFile: path.join(dir, 'out', 'b.sealed'),
+        sealThread: 'always',
+        onProgress: () => {
+          if (!grown) fs.appendFileSync(path.join(ws, 'big.bin'), 'more');
+          grown = true;
+        },
+      }),
+    );
+    expect(code).toBe('STATE_SNAPSHOT_SOURCE_CHANGED');
+    expect(fs.readdirSync(path.join(dir, 'out'))).toEqual([]);
+  });
+});
+
+describe('archive format', () => {
+  it('is a tar that GNU tar lists and extracts to the same tree', async () => {
+    const dir = tempDir();
+    const ws = path.join(dir, 'ws');
+    fs.mkdirSync(ws);
+    buildTree(ws);
+    const dataKey = randomBytes(32);
+    const out = path.join(dir, 'b.sealed');
+    await createSealedBundle({ workspaceDir: ws, stateDbPath: stateDb(dir), mtimeSec: 1_600_000_000, dataKey, outFile: out });
+    const plain = await openBytes(dataKey, fs.readFileSync(out));
+    const tarFile = path.join(dir, 'plain.tar');
+    fs.writeFileSync(tarFile, plain);
+    const listing = execFileSync('tar', ['--numeric-owner', '-tvf', tarFile], { encoding: 'utf8' }).trim().split('\n');
+    expect(listing.at(-1)).toMatch(/ 0\/0 .* manifest\.json$/);
+    expect(listing.every((line) => / 0\/0 /.test(line))).toBe(true);
+    const extracted = path.join(dir, 'gnu');
+    fs.mkdirSync(extracted);
+    execFileSync('tar', ['-xf', tarFile, '-C', extracted]);
+    expect(snapshotTree(path.join(extracted, 'workspace'))).toEqual(snapshotTree(ws));
+    expect(fs.statSync(path.join(extracted, 'workspace', 'run.sh')).mtimeMs).toBe(1_600_000_000_000);
   });
 });
 

@@ -1,24 +1,23 @@
 /**
  * Pack and seal: directory walk → deterministic tar → chunked AEAD → file, in one streaming pass.
  * File contents are read in blocks and never held whole; at most a few MiB of sealed bytes wait for
- * the disk. This thread reads, hashes, frames and seals; the sealed bytes are hashed and written
- * behind it (see sealed-sink.ts).
+ * the disk. See sealed-sink.ts for how sealing, hashing and writing share the work between threads.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { SwarmError, fsError, fsyncDir, isSwarmError, type Digest } from '@swarm/core';
 import '../errors.js';
-import { BundleSealer } from '../crypto/stream.js';
 import { assertKeyLength } from '../crypto/hkdf.js';
 import { BUNDLE_MANIFEST_SCHEMA_VERSION, encodeBundleManifest, type BundleManifest, type BundleManifestEntry } from './manifest.js';
 import { MANIFEST_ENTRY, STATE_DB_ENTRY } from './paths.js';
-import { InlineSealedSink, ThreadedSealedSink, type SealedSink } from './sealed-sink.js';
+import { InlineBundleSink, ThreadedBundleSink, type BundleSink } from './sealed-sink.js';
 import { TAR_END, encodeTarHeader, tarPadding } from './tar-format.js';
 import { walkWorkspace, type SkippedEntry, type WorkspaceEntry } from './walk.js';
 
 const READ_BLOCK = 1024 * 1024;
-const THREADED_WRITE_MIN_BYTES = 32 * 1024 * 1024;
+/** From this much content on, sealing runs on a worker thread (it costs ~30 ms to start). */
+const SEAL_THREAD_MIN_BYTES = 32 * 1024 * 1024;
 /** Tar mtime fields hold 11 octal digits. */
 const MAX_MTIME_SEC = 0o77777777777;
 
@@ -35,10 +34,10 @@ export interface CreateSealedBundleOptions {
   /** Plaintext chunk size of the sealed stream (tests use small ones); default 64 KiB. */
   chunkSize?: number;
   /**
-   * Hash and write the sealed bytes on a worker thread: 'auto' (the default) does so for bundles of
-   * 32 MiB and more, where it pays for the thread's start-up. The bytes are the same either way.
+   * Seal, hash and write on a worker thread while this one reads: 'auto' (the default) does so for
+   * bundles of 32 MiB and more, where it pays for the thread's start-up. The bytes are the same.
    */
-  writerThread?: 'auto' | 'always' | 'never';
+  sealThread?: 'auto' | 'always' | 'never';
 }
 
 export interface SealedBundle {
@@ -52,34 +51,8 @@ export interface SealedBundle {
   skippedEntries: SkippedEntry[];
 }
 
-/** Seals plaintext as it comes and hands the sealed bytes to a sink that hashes and writes them. */
-class SealedFileWriter {
-  readonly #sealer: BundleSealer;
-
-  constructor(
-    readonly sink: SealedSink,
-    dataKey: Buffer,
-    chunkSize: number | undefined,
-  ) {
-    this.#sealer = new BundleSealer(dataKey, { chunkSize });
-  }
-
-  /** The plaintext may be reused as soon as this returns (the sealer copies what it keeps). */
-  write(plaintext: Buffer): Promise<void> | undefined {
-    this.sink.push(this.#sealer.update(plaintext));
-    return this.sink.backpressure();
-  }
-
-  end(): Promise<Digest> {
-    this.sink.push(this.#sealer.final());
-    return this.sink.end();
-  }
-}
-
 interface PackContext {
-  out: SealedFileWriter;
-  /** One read buffer for the whole bundle. */
-  block: Buffer;
+  out: BundleSink;
   mtimeSec: number;
   done: number;
   total: number;
@@ -110,19 +83,18 @@ async function addFile(ctx: PackContext, name: string, abs: string, size: number
     const hash = createHash('sha256');
     let offset = 0;
     while (offset < size) {
-      const block = ctx.block;
+      const block = ctx.out.space(Math.min(READ_BLOCK, size - offset));
       let read: number;
       try {
-        read = fs.readSync(fd, block, 0, Math.min(block.length, size - offset), offset);
+        read = fs.readSync(fd, block, 0, block.length, offset);
       } catch (cause) {
         throw fsError('IO_READ_FAILED', abs, cause);
       }
       if (read === 0) throw changed(abs, 'shrank');
-      const chunk = block.subarray(0, read);
-      hash.update(chunk);
+      hash.update(block.subarray(0, read));
       offset += read;
       ctx.done += read;
-      await ctx.out.write(chunk);
+      await ctx.out.commit(read);
       ctx.onProgress?.(ctx.done, ctx.total);
     }
     if (fs.readSync(fd, Buffer.allocUnsafe(1), 0, 1, offset) !== 0) throw changed(abs, 'grew');
@@ -182,12 +154,11 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
   } catch (cause) {
     throw fsError('IO_WRITE_FAILED', tmp, cause);
   }
-  const threaded = options.writerThread === 'always' || (options.writerThread !== 'never' && total >= THREADED_WRITE_MIN_BYTES);
-  const sink = threaded ? new ThreadedSealedSink(fd) : new InlineSealedSink(fd);
-  const out = new SealedFileWriter(sink, dataKey, options.chunkSize);
-  const ctx: PackContext = { out, block: Buffer.allocUnsafe(READ_BLOCK), mtimeSec, done: 0, total, onProgress: options.onProgress };
-
+  const threaded = options.sealThread === 'always' || (options.sealThread !== 'never' && total >= SEAL_THREAD_MIN_BYTES);
+  let out: BundleSink | undefined;
   try {
+    out = threaded ? new ThreadedBundleSink(fd, dataKey, options.chunkSize) : new InlineBundleSink(fd, dataKey, options.chunkSize);
+    const ctx: PackContext = { out, mtimeSec, done: 0, total, onProgress: options.onProgress };
     const manifestEntries: BundleManifestEntry[] = [];
     for (const entry of entries) manifestEntries.push(await addWorkspaceEntry(ctx, entry));
     const dbMode = dbStat.mode & 0o777;
@@ -199,20 +170,20 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
     await out.write(encoded.bytes);
     await out.write(tarPadding(encoded.bytes.length));
     await out.write(TAR_END);
-    const bundleSha256 = await out.end();
+    const sealed = await out.end();
     fs.closeSync(fd);
     fs.renameSync(tmp, outFile);
     fsyncDir(outDir);
     return {
-      bundleSha256,
-      size: sink.size,
+      bundleSha256: sealed.sha256,
+      size: sealed.size,
       manifest,
       manifestSha256: encoded.sha256,
       skipped: skipped.map((entry) => entry.path),
       skippedEntries: skipped,
     };
   } catch (error) {
-    await sink.abort();
+    await out?.abort();
     try {
       fs.closeSync(fd);
     } catch {

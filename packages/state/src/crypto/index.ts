@@ -20,6 +20,8 @@ export {
   sealBytes,
   openBytes,
   parseBundleHeader,
+  streamSealParams,
+  type StreamSealParams,
   BUNDLE_MAGIC,
   BUNDLE_FORMAT_VERSION,
   BUNDLE_HEADER_BYTES,

@@ -25,7 +25,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { SwarmError } from '@swarm/core';
 import '../errors.js';
 import { assertKeyLength, hkdf } from './hkdf.js';
-import { POLY1305_TAG_BYTES, xchachaSubkeyCipher, type XChaChaSubkeyCipher } from './xchacha.js';
+import { POLY1305_TAG_BYTES, hchacha20, xchachaSubkeyCipher, type XChaChaSubkeyCipher } from './xchacha.js';
 import { timingSafeEqual } from 'node:crypto';
 
 export const BUNDLE_MAGIC = 'SWARMBUNDLE1';
@@ -48,13 +48,38 @@ export interface BundleHeader {
 interface StreamKeys {
   cipher: XChaChaSubkeyCipher;
   keyCheck: Buffer;
+  payloadKey: Buffer;
+  noncePrefix: Buffer;
 }
 
 function streamKeys(dataKey: Buffer): StreamKeys {
   assertKeyLength(dataKey, 32, 'data key');
   const payloadKey = hkdf(dataKey, 'swarm/v1/bundle/payload-key');
   const noncePrefix = hkdf(dataKey, 'swarm/v1/bundle/nonce-prefix', 16);
-  return { cipher: xchachaSubkeyCipher(payloadKey, noncePrefix), keyCheck: hkdf(dataKey, 'swarm/v1/bundle/key-check', 16) };
+  return {
+    cipher: xchachaSubkeyCipher(payloadKey, noncePrefix),
+    keyCheck: hkdf(dataKey, 'swarm/v1/bundle/key-check', 16),
+    payloadKey,
+    noncePrefix,
+  };
+}
+
+/**
+ * What another thread needs to seal a stream byte-for-byte like BundleSealer: the header (also the
+ * AAD of every chunk), and the XChaCha20 subkey HChaCha20(payload key, nonce prefix), under which
+ * chunk i is IETF ChaCha20-Poly1305 with nonce 0x00000000 ‖ u64be(i | last << 63).
+ */
+export interface StreamSealParams {
+  header: Buffer;
+  subkey: Buffer;
+  chunkSize: number;
+}
+
+export function streamSealParams(dataKey: Buffer, options: SealStreamOptions = {}): StreamSealParams {
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  assertChunkSize(chunkSize);
+  const keys = streamKeys(dataKey);
+  return { header: encodeHeader(chunkSize, keys.keyCheck), subkey: hchacha20(keys.payloadKey, keys.noncePrefix), chunkSize };
 }
 
 function assertChunkSize(chunkSize: number): void {

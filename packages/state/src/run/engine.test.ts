@@ -248,3 +248,15 @@ describe('step processes', () => {
     expect(((r as SwarmError).details as { exit_code: number }).exit_code).toBe(127);
   });
 });
+
+describe('workspace entries a bundle cannot carry', () => {
+  it('reports a fifo and an absolute symlink as skipped, and the run still succeeds', async () => {
+    const cwd = projectDir('p');
+    const r = await run(cwd, 'root', 'odd', { step: 'mkfifo pipe && ln -s /etc/hostname abs-link && echo kept > kept.txt' });
+    expect(r.status).toBe('succeeded');
+    expect(r.skipped.map((e) => e.path).sort()).toEqual(['workspace/abs-link', 'workspace/pipe']);
+    const result = JSON.parse(fs.readFileSync(path.join(r.run_dir, 'result.json'), 'utf8'));
+    expect(result.swarm.skipped_entries).toHaveLength(2);
+    expect((await workspaceOf(cwd, 'run:odd')).files['kept.txt']).toBe('kept\n');
+  });
+});

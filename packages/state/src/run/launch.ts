@@ -84,6 +84,8 @@ export interface LaunchResult {
   sandbox: string;
   egress: EgressSummary | null;
   timings_ms: Record<string, number>;
+  /** Workspace entries the bundle could not carry (special files, links leaving the workspace). */
+  skipped: Array<{ path: string; reason: string }>;
   /** Raw next capabilities, only with `reveal`. */
   revealed?: { state_cap_next: string; net_cap_next: string };
 }
@@ -239,6 +241,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       sandbox,
       egress,
       timings_ms: timings,
+      skipped: [],
     };
     if (!succeeded && options.discardFailed) {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -355,7 +358,13 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       signal: outcome.signal,
       duration_ms: durationMs,
       egress,
-      swarm: { generator: GENERATOR, sandbox, timed_out: outcome.timedOut, interrupted: outcome.interrupted },
+      swarm: {
+        generator: GENERATOR,
+        sandbox,
+        timed_out: outcome.timedOut,
+        interrupted: outcome.interrupted,
+        skipped_entries: sealed.skippedEntries.map((e) => ({ path: e.path, reason: String(e.reason) })),
+      },
     };
     assertValidDocument('result', resultDoc, 'result.json');
     const nextTokens = {
@@ -404,7 +413,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     const revealed = options.reveal
       ? { state_cap_next: store.revealCapability(row, 'state_cap'), net_cap_next: store.revealCapability(row, 'net_cap') }
       : undefined;
-    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: artifactHash, revealed });
+    const skipped = sealed.skippedEntries.map((e) => ({ path: e.path, reason: String(e.reason) }));
+    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: artifactHash, revealed, skipped });
   } catch (error) {
     if (!committed) fs.rmSync(dir, { recursive: true, force: true });
     throw error;

@@ -51,6 +51,10 @@ export abstract class StepCommand extends BaseCommand {
     const egress = await loadEgressProvider(this.env, this.profile);
     if (this.unsandboxedEgress) this.output.warn('egress sandbox disabled by --unsandboxed-egress; recorded in the policy and certificate');
     const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, launchRun);
+    if (result.skipped.length > 0) {
+      const list = result.skipped.slice(0, 5).map((e) => `${e.path} (${e.reason})`).join(', ');
+      this.output.warn(`${result.skipped.length} workspace entr${result.skipped.length === 1 ? 'y was' : 'ies were'} not carried into the node: ${list}${result.skipped.length > 5 ? ', …' : ''}`);
+    }
     this.output.ok(`run ${result.run_id} ${result.status}`, result, describeLaunch(result));
     return 0;
   }
