@@ -89,7 +89,7 @@ function childPeakRss(workspace, stateDb, out) {
     const { readFileSync } = await import('node:fs');
     let peakKiB = process.resourceUsage().maxRSS;
     try {
-      peakKiB = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+      peakKiB = Number(/VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
     } catch {}
     process.stdout.write(JSON.stringify({ maxRssKiB: peakKiB }));
   `;

@@ -11,6 +11,7 @@ import {
   type Clock,
   type RouteMode,
 } from '@swarm/core';
+import { normalizeAllowlist } from './allowlist.js';
 import {
   defaultBrokerKeyFile,
   encodeTicketToken,
@@ -64,6 +65,8 @@ export async function mintTicketFromNetCap(options: MintTicketCommandOptions): P
     throw new SwarmError('INVALID_ARGUMENT', `--route-mode must be direct or client_exit, got ${JSON.stringify(options.routeMode)}`);
   }
   if (options.runId.trim() === '') throw new SwarmError('INVALID_ARGUMENT', '--run-id must not be empty');
+  // Check what the command line says before reading the token.
+  const allowlist = normalizeAllowlist(options.allowHosts);
   const token = await readNetCap(options.env, options.stdin);
   const capability = decodeCapability(token, 'net_cap');
   const now = unixSeconds(clock);
@@ -73,7 +76,7 @@ export async function mintTicketFromNetCap(options: MintTicketCommandOptions): P
   const ticket = mintTicket({
     netCapChainKey: capability.chain_key,
     runId: options.runId,
-    allowlist: options.allowHosts,
+    allowlist,
     routeMode,
     issuedAtUnix: now,
     expiresAtUnix: now + ttl,

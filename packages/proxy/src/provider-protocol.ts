@@ -12,6 +12,7 @@
  * the provider died, and the broker resets the client instead of pretending the transfer finished.
  */
 import type net from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 
 export const PROVIDER_PATH = '/swarm/v1/provider';
 export const TUNNEL_PATH_PREFIX = '/swarm/v1/tunnel/';
@@ -45,9 +46,11 @@ export function readLines(
 ): void {
   let buffer = '';
   let broken = false;
-  const onData = (chunk: string): void => {
+  // Decoded here rather than with setEncoding: the HTTP server forbids that on upgraded sockets.
+  const decoder = new StringDecoder('utf8');
+  const onData = (chunk: Buffer): void => {
     if (broken) return;
-    buffer += chunk;
+    buffer += decoder.write(chunk);
     let newline: number;
     while ((newline = buffer.indexOf('\n')) >= 0) {
       const line = buffer.slice(0, newline);
@@ -70,8 +73,7 @@ export function readLines(
       onInvalid();
     }
   };
-  socket.setEncoding('utf8');
   socket.on('data', onData);
-  if (initial.length > 0) onData(initial.toString('utf8'));
+  if (initial.length > 0) onData(initial);
   socket.resume();
 }

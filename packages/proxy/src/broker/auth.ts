@@ -38,11 +38,6 @@ export class TicketBook {
     return verified;
   }
 
-  forget(sessionId: string): void {
-    this.admitted.delete(sessionId);
-    for (const [token, ticket] of this.tokens) if (ticket.session_id === sessionId) this.tokens.delete(token);
-  }
-
   authenticate(header: string | undefined): AuthResult {
     const credentials = parseBasic(header);
     if (!credentials) return { ok: false, status: 407, reason: header ? 'malformed_credentials' : 'missing_credentials', ticket: null };

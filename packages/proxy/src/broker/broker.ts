@@ -286,6 +286,8 @@ export class Broker {
     let bytesOut = 0;
     let bytesIn = 0;
     const upstreamRequest = http.request(options);
+    // A provider's data connection arrives paused; the HTTP client does not resume it itself.
+    if (upstream) upstreamRequest.once('socket', (socket) => socket.resume());
     req.on('data', (chunk: Buffer) => {
       bytesOut += chunk.length;
     });
@@ -552,7 +554,6 @@ export class Broker {
   private dropSession(sessionId: string): void {
     this.hub.closeSession(sessionId);
     for (const socket of [...(this.bySession.get(sessionId) ?? [])]) reset(socket);
-    this.book.forget(sessionId);
   }
 
   private diagnostic(line: string): void {
