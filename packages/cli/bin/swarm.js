@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The only place that calls process.exit: everything else returns an exit code.
-import { main } from '../dist/main.js';
+import { main } from '../dist/bundle/main.js';
 
 main(process.argv.slice(2)).then(
   (code) => {
