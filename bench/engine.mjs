@@ -31,26 +31,27 @@ export async function main({ rounds = 15, bigMiB = 1024 } = {}) {
     for (let i = 0; i < 20; i += 1) fs.writeFileSync(path.join(seed, `file-${i}.txt`), crypto.randomBytes(2048).toString('hex'));
     timeProcess(process.execPath, [BIN, 'init', '--quiet'], { env, cwd: project });
     timeProcess(process.execPath, [BIN, 'run', 'launch', '--node', 'root', '--workspace', seed, '--run-id', 'seed', '--step', 'true', '--quiet', '--unsandboxed-egress'], { env, cwd: project });
-    const whole = [];
-    const own = [];
-    const step = [];
-    const phases = {};
-    for (let i = 0; i < rounds; i += 1) {
-      const r = timeProcess(process.execPath, [BIN, 'run', 'resume', '--node', 'run:seed', '--run-id', `noop-${i}`, '--step', 'true', '--json', '--unsandboxed-egress'], { env, cwd: project });
-      const data = JSON.parse(r.stdout).data;
-      whole.push(r.ms);
-      const t = data.timings_ms;
-      const mine = Object.values(t).reduce((a, b) => a + b, 0);
-      own.push(mine);
-      step.push(data.duration_ms);
-      for (const [k, v] of Object.entries(t)) (phases[k] ??= []).push(v);
-    }
-    const startup = median(swarm);
-    console.log(`whole process          median ${fmt(median(whole))} ms`);
-    console.log(`  swarm's own work     median ${fmt(median(own))} ms  (restore + record + seal + certify + commit)`);
-    console.log(`  the step (sh -c true) median ${fmt(median(step))} ms`);
-    console.log(`  CLI start-up          ~${fmt(startup)} ms`);
-    console.log(`  phases (median ms): ${Object.entries(phases).map(([k, v]) => `${k} ${fmt(median(v), 2)}`).join(', ')}`);
+    const series = (label, extra) => {
+      const whole = [];
+      const own = [];
+      const step = [];
+      const phases = {};
+      for (let i = 0; i < rounds; i += 1) {
+        const r = timeProcess(process.execPath, [BIN, 'run', 'resume', '--node', 'run:seed', '--run-id', `${label}-${i}`, '--step', 'true', '--json', ...extra], { env, cwd: project });
+        const data = JSON.parse(r.stdout).data;
+        whole.push(r.ms);
+        const t = data.timings_ms;
+        own.push(['restore', 'record', 'seal', 'adopt', 'certify', 'write', 'commit'].reduce((a, k) => a + (t[k] ?? 0), 0));
+        step.push(data.duration_ms);
+        for (const [k, v] of Object.entries(t)) (phases[k] ??= []).push(v);
+      }
+      console.log(`${label}: whole process median ${fmt(median(whole))} ms; swarm's own work (restore + record + seal + certify + write + commit) median ${fmt(median(own))} ms; step incl. sandbox start median ${fmt(median(step))} ms`);
+      console.log(`  phases (median ms): ${Object.entries(phases).map(([k, v]) => `${k} ${fmt(median(v), 2)}`).join(', ')}`);
+      return median(whole);
+    };
+    const bare = series('unsandboxed', ['--unsandboxed-egress']);
+    const boxed = series('sandboxed', []);
+    console.log(`CLI start-up share ~${fmt(median(swarm))} ms; the network sandbox adds ${fmt(boxed - bare)} ms per run`);
 
     heading(`fork time: small workspace vs ${bigMiB} MiB workspace (target: the same)`);
     const bigSeed = path.join(tmp, 'big-seed');

@@ -18,6 +18,7 @@ import {
   sha256Digest,
   signDsse,
   writeFileAtomic,
+  writeFilesAtomic,
   type Clock,
   type EgressProvider,
   type EgressSession,
@@ -182,7 +183,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
 
     // 5. Execute.
     const promptFile = path.join(dir, 'prompt.txt');
-    if (options.prompt !== undefined) writeFileAtomic(promptFile, options.prompt, { mode: 0o600 });
+    // Scratch input for the step; its digest is in the policy, so it needs no fsync.
+    if (options.prompt !== undefined) fs.writeFileSync(promptFile, options.prompt, { mode: 0o600 });
     const stepEnv: Record<string, string> = {
       ...stringEnv(env),
       ...(session?.env ?? {}),
@@ -321,8 +323,6 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       return canonicalBytes(doc);
     });
     const artifactHash = sha256Digest(certificate);
-    writeFileAtomic(path.join(dir, 'certificate.json'), certificate);
-    writeFileAtomic(path.join(dir, 'certificate.dsse.json'), canonicalBytes(signDsse(CERTIFICATE_PAYLOAD_TYPE, certificate, store.signingKey)));
 
     const row = store.buildNodeRow({
       nodeId,
@@ -376,8 +376,14 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     };
     assertValidDocument('next_tokens', nextTokens, 'next_tokens.json');
     assertValidDocument('node', JSON.parse(row.node_json), 'node');
-    writeFileAtomic(path.join(dir, 'result.json'), canonicalBytes(resultDoc));
-    writeFileAtomic(path.join(dir, 'next_tokens.json'), canonicalBytes(nextTokens));
+    await time('write', () =>
+      writeFilesAtomic(dir, [
+        { name: 'certificate.json', data: certificate },
+        { name: 'certificate.dsse.json', data: canonicalBytes(signDsse(CERTIFICATE_PAYLOAD_TYPE, certificate, store.signingKey)) },
+        { name: 'result.json', data: canonicalBytes(resultDoc) },
+        { name: 'next_tokens.json', data: canonicalBytes(nextTokens) },
+      ]),
+    );
 
     crashPoint(env, 'before-commit');
     // 11. Commit: everything above is durable; now the node becomes visible, all at once.
