@@ -27,6 +27,7 @@ import { mintTicket } from './ticket.js';
 import './errors.js';
 
 export const EGRESS_LOG_FILE = 'egress.log';
+const CLOSE_GRACE_MS = 1_000;
 
 export interface EgressProviderOptions {
   /**
@@ -88,11 +89,19 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
         onDiagnostic: options.onDiagnostic,
       });
       let provider: Provider | undefined;
+      // A process that exits without close() still leaves no socket directory behind.
+      const removeTempDir = (): void => fs.rmSync(tempDir, { recursive: true, force: true });
+      process.once('exit', removeTempDir);
       const teardown = async (): Promise<void> => {
-        await provider?.close();
-        await broker.close();
-        await log.close();
-        fs.rmSync(tempDir, { recursive: true, force: true });
+        try {
+          // The step has ended; let its last requests finish (and be logged) before cutting them.
+          await broker.close({ graceMs: CLOSE_GRACE_MS });
+          await provider?.close();
+          await log.close();
+        } finally {
+          process.removeListener('exit', removeTempDir);
+          removeTempDir();
+        }
       };
       let port: number;
       try {

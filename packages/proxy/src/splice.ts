@@ -4,6 +4,7 @@
  * error (never a silent, truncated success and never a hang) when its far side dies.
  */
 import type net from 'node:net';
+import type { FastReader } from './fast-read.js';
 
 export interface SpliceOptions {
   /** Close the tunnel after this long without traffic in either direction (0 = never). */
@@ -13,6 +14,8 @@ export interface SpliceOptions {
    * near side instead (a provider that vanished rather than finished).
    */
   farEndIsClean?: () => Promise<boolean>;
+  /** Set when the far socket was opened with this reader: its bytes come through it, not 'data'. */
+  farReader?: FastReader;
 }
 
 export interface SpliceResult {
@@ -43,11 +46,20 @@ export function splice(near: net.Socket, far: net.Socket, options: SpliceOptions
     near.on('data', (chunk: Buffer) => {
       result.bytesOut += chunk.length;
     });
-    far.on('data', (chunk: Buffer) => {
-      result.bytesIn += chunk.length;
-    });
     near.pipe(far);
-    far.pipe(near, { end: false });
+    if (options.farReader) {
+      options.farReader.attach(far, (chunk) => {
+        result.bytesIn += chunk.length;
+        if (near.write(chunk)) return true;
+        near.once('drain', () => far.resume());
+        return false;
+      });
+    } else {
+      far.on('data', (chunk: Buffer) => {
+        result.bytesIn += chunk.length;
+      });
+      far.pipe(near, { end: false });
+    }
 
     near.on('end', () => {
       nearEnded = true;

@@ -4,6 +4,7 @@
  * status the client gets (502 for refused or unreachable, 504 for a timeout).
  */
 import net from 'node:net';
+import type { FastReader } from './fast-read.js';
 
 export class UpstreamError extends Error {
   constructor(
@@ -16,10 +17,13 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Opens a TCP connection (half-open allowed, Nagle off); rejects with an UpstreamError. */
-export function dialTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+/**
+ * Opens a TCP connection (half-open allowed, Nagle off); rejects with an UpstreamError. With a
+ * reader, incoming bytes go to the reader's sink instead of 'data' events.
+ */
+export function dialTcp(host: string, port: number, timeoutMs: number, reader?: FastReader): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true, ...(reader ? { onread: reader.onread } : {}) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new UpstreamError(504, 'upstream_timeout'));

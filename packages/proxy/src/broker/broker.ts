@@ -18,6 +18,7 @@ import {
 } from '../allowlist.js';
 import type { DecisionEntry, DecisionSink, Decision } from '../decision-log.js';
 import { PROVIDER_PATH, PROVIDER_PROTOCOL, TUNNEL_ID_RE, TUNNEL_PATH_PREFIX, TUNNEL_PROTOCOL } from '../provider-protocol.js';
+import { createFastReader } from '../fast-read.js';
 import { RevocationList } from '../revocation.js';
 import { reset, splice, type SpliceResult } from '../splice.js';
 import type { PublicTicket } from '../ticket.js';
@@ -205,13 +206,20 @@ export class Broker {
     };
   }
 
-  /** Stops listening and closes every connection; pending decisions are recorded first. */
-  async close(): Promise<void> {
+  /**
+   * Stops listening and closes every connection, recording their decisions first. With a grace
+   * period, requests and tunnels still finishing get that long to end on their own.
+   */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     const closed = this.servers.map(
       ({ server }) => new Promise<void>((resolve) => server.close(() => resolve())),
     );
+    const deadline = Date.now() + (options.graceMs ?? 0);
+    while (this.tunnelCount + this.requestCount > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     for (const { server } of this.servers) server.closeAllConnections();
     this.hub.closeAll();
     for (const socket of [...this.detached]) reset(socket);
@@ -383,9 +391,13 @@ export class Broker {
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) far.write(head);
     this.tunnelCount += 1;
-    const result = await splice(socket, far, { idleMs: this.timeouts.idleMs, farEndIsClean: upstream.farEndIsClean });
-    this.tunnelCount -= 1;
+    const result = await splice(socket, far, {
+      idleMs: this.timeouts.idleMs,
+      farEndIsClean: upstream.farEndIsClean,
+      farReader: upstream.reader,
+    });
     this.record(ctx, 'allowed', tunnelReason(result), 200, result.bytesIn, result.bytesOut + head.length);
+    this.tunnelCount -= 1;
   }
 
   private openUpstream(ticket: PublicTicket, destination: Destination): Promise<UpstreamConnection> {
@@ -393,7 +405,8 @@ export class Broker {
       return this.hub.openTunnel(ticket.session_id, destination, this.timeouts.connectMs);
     }
     // direct: connect to exactly the name (or address) that was checked.
-    return dialTcp(destination.host, destination.port, this.timeouts.connectMs).then((socket) => ({ socket }));
+    const reader = createFastReader();
+    return dialTcp(destination.host, destination.port, this.timeouts.connectMs, reader).then((socket) => ({ socket, reader }));
   }
 
   // ---- provider registration and tunnels (client_exit) ----

@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import type net from 'node:net';
 import type { Destination } from '../allowlist.js';
+import type { FastReader } from '../fast-read.js';
 import { readLines, sendLine } from '../provider-protocol.js';
 import { reset } from '../splice.js';
 import type { PublicTicket } from '../ticket.js';
@@ -14,6 +15,8 @@ import { UpstreamError } from '../upstream.js';
 export interface UpstreamConnection {
   socket: net.Socket;
   farEndIsClean?: () => Promise<boolean>;
+  /** Set when the socket was opened with a fast reader (see fast-read.ts). */
+  reader?: FastReader;
 }
 
 /** How long a data connection's end may wait for the provider's `eof` announcement. */
@@ -64,6 +67,8 @@ export class ProviderHub {
     socket.setKeepAlive(true, 10_000);
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
+    // A provider that ends its side is gone (the socket is half-open capable, so say it).
+    socket.on('end', () => socket.destroy());
     socket.on('close', () => this.drop(link));
     readLines(
       socket,

@@ -17,6 +17,7 @@ import {
   sendLine,
   type ProviderMessage,
 } from '../provider-protocol.js';
+import { createFastReader } from '../fast-read.js';
 import { reset, splice } from '../splice.js';
 import { basicCredentials, encodeTicketToken, type Ticket } from '../ticket.js';
 import { dialTcp, upstreamErrorFor } from '../upstream.js';
@@ -91,6 +92,7 @@ export class Provider {
     const timeoutMs = options.connectTimeoutMs ?? 10_000;
     const { socket, head } = await upgradeConnection(options.broker, PROVIDER_PATH, PROVIDER_PROTOCOL, authorization, timeoutMs);
     socket.on('error', () => socket.destroy());
+    socket.on('end', () => socket.destroy());
     socket.setKeepAlive(true, 10_000);
     socket.setNoDelay(true);
     const provider = new Provider(options, socket, authorization);
@@ -153,8 +155,9 @@ export class Provider {
     if (unixSeconds(this.options.clock ?? systemClock) >= this.options.ticket.expires_at_unix) return fail(403, 'expired');
     const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
     let upstream: net.Socket;
+    const reader = createFastReader();
     try {
-      upstream = await dialTcp(destination.host, destination.port, timeoutMs);
+      upstream = await dialTcp(destination.host, destination.port, timeoutMs, reader);
     } catch (error) {
       const failure = upstreamErrorFor(error);
       return fail(failure.status === 403 ? 403 : failure.status, failure.reason);
@@ -183,15 +186,12 @@ export class Provider {
     data.setNoDelay(true);
     this.counts.opened += 1;
     this.counts.tunnels += 1;
-    let received = 0;
-    upstream.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-    });
     await splice(data, upstream, {
       idleMs: this.options.idleMs ?? 600_000,
+      farReader: reader,
       // Announce the clean end (with the byte count) before half-closing the data connection.
       farEndIsClean: () => {
-        this.send({ type: 'eof', id, bytes: received });
+        this.send({ type: 'eof', id, bytes: upstream.bytesRead });
         return Promise.resolve(true);
       },
     });

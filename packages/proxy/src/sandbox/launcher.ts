@@ -14,6 +14,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import { createFastReader } from '../fast-read.js';
 import { splice } from '../splice.js';
 
 /** Exit status when the sandbox itself could not be set up (the step never ran). */
@@ -98,9 +99,10 @@ function bringUpLoopback(args: LauncherArgs): void {
 function startForwarder(socketPath: string, port: number): Promise<net.Server> {
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     client.on('error', () => {});
-    const broker = net.connect({ path: socketPath, allowHalfOpen: true });
+    const reader = createFastReader();
+    const broker = net.connect({ path: socketPath, allowHalfOpen: true, onread: reader.onread });
     broker.on('error', () => {});
-    broker.once('connect', () => void splice(client, broker, { idleMs: 0 }));
+    broker.once('connect', () => void splice(client, broker, { idleMs: 0, farReader: reader }));
     broker.once('error', () => client.destroy());
   });
   return new Promise((resolve, reject) => {
