@@ -81,6 +81,17 @@ describe('swarm run launch with egress through the net_cap broker', () => {
     expect(log).not.toMatch(/:[A-Za-z0-9_-]{16,}@/);
   });
 
+  it('hides the operator keys from the step, even from a step that is root inside and tries to unmount', async () => {
+    const keys = path.join(tmp, 'home', 'keys');
+    const r = await swarm(['run', 'launch', '--node', 'root', '--run-id', 'keys', '--step',
+      `echo "home=[$SWARM_HOME]"; umount ${keys} 2>/dev/null; cat ${keys}/root.secret ${keys}/signing.ed25519.pem 2>/dev/null | od -An -tx1 | head -c 200; echo done`]);
+    expect(r.code).toBe(0);
+    const log = fs.readFileSync(path.join(tmp, '.swarm/runs/keys/step.log'), 'utf8');
+    expect(log).toBe('home=[]\ndone\n');
+    const secret = fs.readFileSync(path.join(keys, 'root.secret')).toString('hex');
+    expect(log.replace(/\s/g, '')).not.toContain(secret.slice(0, 16));
+  });
+
   it('refuses with exit 6 when no sandbox can be made, unless --unsandboxed-egress', async () => {
     // A project and home of its own, where the operator has turned the sandbox off.
     // (Outside tmp: a .swarm store above a directory would be found, like .git.)

@@ -19,6 +19,11 @@ export interface EgressRequest {
   expiresAtUnix: number;
   /** When true, run without a network sandbox (recorded in policy and certificate). */
   unsandboxed: boolean;
+  /**
+   * Directories the step must not see (the operator's keys). Inside the sandbox each is covered
+   * by an empty, unreadable tmpfs; if that cannot be done the step does not start.
+   */
+  hidePaths?: string[];
 }
 
 export interface EgressSummary {

@@ -135,7 +135,7 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
         secrets: [ticket.secret, authorization, proxyUrl],
         wrap(argv: string[]): string[] {
           if (argv.length === 0) throw new SwarmError('INVALID_ARGUMENT', 'the step command is empty');
-          return tools ? sandboxArgv({ tools, socketPath, port }, argv) : [...argv];
+          return tools ? sandboxArgv({ tools, socketPath, port, hidePaths: request.hidePaths }, argv) : [...argv];
         },
         close(): Promise<EgressSummary> {
           summary ??= teardown().then(() => summarizeEgressLog(log.file));

@@ -3,6 +3,8 @@ import { registerErrorCodes, type ErrorCodeInfo } from '@swarm/core';
 
 export const ENGINE_ERROR_CODES = {
   STORE_NOT_FOUND: { category: 'input', description: 'No `.swarm/` project store here or in any parent directory (run `swarm init`).' },
+  STORE_BUSY: { category: 'internal', description: 'Another swarm process held the catalog lock for too long; retry.', retryable: true },
+  STORE_CONFLICT: { category: 'input', description: 'A node, run or branch with the same id was created concurrently.' },
   STORE_CORRUPT: { category: 'internal', description: 'The catalog cannot be opened or is inconsistent.' },
   NODE_NOT_FOUND: { category: 'input', description: 'The node reference does not name a node in this store.' },
   RUN_NOT_FOUND: { category: 'input', description: 'No run with this id exists in this store.' },

@@ -12,6 +12,7 @@
  * With `--self-test <port>` it instead checks the bridge and that the host's loopback port is
  * unreachable, for `probeSandbox`. Only Node built-ins are used, to start fast.
  */
+import { existsSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { createFastReader } from '../fast-read.js';
@@ -32,10 +33,12 @@ interface LauncherArgs {
   selfTest?: number;
   nonce?: string;
   argv: string[];
+  hide: string[];
+  mountBin?: string;
 }
 
 function parseArgs(args: string[]): LauncherArgs {
-  const out: Partial<LauncherArgs> & { argv: string[] } = { argv: [] };
+  const out: Partial<LauncherArgs> & { argv: string[]; hide: string[] } = { argv: [], hide: [] };
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i]!;
     if (arg === '--') {
@@ -73,6 +76,12 @@ function parseArgs(args: string[]): LauncherArgs {
       case '--nonce':
         out.nonce = value;
         break;
+      case '--hide':
+        out.hide.push(value);
+        break;
+      case '--mount-bin':
+        out.mountBin = value;
+        break;
       default:
         die(`unknown option ${arg}`);
     }
@@ -84,6 +93,19 @@ function parseArgs(args: string[]): LauncherArgs {
 function die(message: string): never {
   process.stderr.write(`swarm sandbox: ${message}\n`);
   process.exit(SETUP_FAILED);
+}
+
+/** Covers each path with an empty tmpfs nobody may read; fails closed. */
+function hidePaths(args: LauncherArgs): void {
+  for (const target of args.hide) {
+    if (!existsSync(target)) continue;
+    if (!args.mountBin) die(`cannot hide ${target}: no mount tool`);
+    const result = spawnSync(args.mountBin, ['-t', 'tmpfs', '-o', 'size=4k,mode=000', 'swarm-hidden', target], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+    });
+    if (result.status !== 0) die(`cannot hide ${target}: ${(result.stderr || result.error?.message || `exit ${result.status}`).trim()}`);
+  }
 }
 
 function bringUpLoopback(args: LauncherArgs): void {
@@ -115,7 +137,7 @@ function runStep(args: LauncherArgs, server: net.Server): void {
   if (args.argv.length === 0) die('no step command given');
   const command =
     args.unshare && args.mapUser !== undefined
-      ? [args.unshare, '--user', `--map-user=${args.mapUser}`, `--map-group=${args.mapGroup ?? args.mapUser}`, '--', ...args.argv]
+      ? [args.unshare, '--user', '--mount', `--map-user=${args.mapUser}`, `--map-group=${args.mapGroup ?? args.mapUser}`, '--', ...args.argv]
       : args.argv;
   const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
   const forward = (signal: NodeJS.Signals): void => {
@@ -193,6 +215,7 @@ async function selfTest(args: LauncherArgs, server: net.Server): Promise<void> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   bringUpLoopback(args);
+  hidePaths(args);
   let server: net.Server;
   try {
     server = await startForwarder(args.socket, args.selfTest !== undefined ? 0 : args.port);

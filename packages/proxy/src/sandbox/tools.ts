@@ -7,6 +7,7 @@
  * keeps the caller's pid and process group). The launcher brings up loopback, forwards
  * 127.0.0.1:P to the broker's Unix socket, and runs the step.
  */
+import { SwarmError } from '@swarm/core';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,8 @@ export interface SandboxTools {
   unshare: string;
   /** `ip` (iproute2) or, failing that, `ifconfig`, to bring up loopback inside the namespace. */
   loopback: { tool: 'ip' | 'ifconfig'; path: string };
+  /** `mount`, to cover paths the step must not see; null when unavailable. */
+  mount: string | null;
   launcher: string;
   node: string;
 }
@@ -58,18 +61,22 @@ export function findSandboxTools(env: NodeJS.ProcessEnv = process.env): SandboxT
     loopback: ip ? { tool: 'ip', path: ip } : { tool: 'ifconfig', path: ifconfig! },
     launcher,
     node: process.execPath,
+    mount: findExecutable('mount', env),
   };
 }
 
 /** The namespace part of the command line (what `unshare` needs). */
 export function unshareArgv(tools: SandboxTools): string[] {
-  return [tools.unshare, '--user', '--map-root-user', '--net', '--'];
+  // A private mount namespace too, so the launcher can cover the operator's keys for the step.
+  return [tools.unshare, '--user', '--map-root-user', '--net', '--mount', '--'];
 }
 
 export interface LauncherPlan {
   tools: SandboxTools;
   socketPath: string;
   port: number;
+  /** Directories to cover with an empty tmpfs before the step starts. */
+  hidePaths?: readonly string[];
 }
 
 /**
@@ -89,9 +96,17 @@ export function sandboxArgv(plan: LauncherPlan, argv: readonly string[]): string
     `--${tools.loopback.tool}`,
     tools.loopback.path,
   ];
+  for (const hidden of plan.hidePaths ?? []) {
+    if (!tools.mount) throw new SwarmError('NET_CAP_SANDBOX_UNAVAILABLE', '`mount` was not found, so the sandbox cannot hide the operator keys from the step');
+    launcher.push('--hide', hidden, '--mount-bin', tools.mount);
+  }
   const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
   const gid = typeof process.getgid === 'function' ? process.getgid() : 0;
-  if (uid !== 0) launcher.push('--unshare', tools.unshare, '--map-user', String(uid), '--map-group', String(gid));
+  // The step runs in a nested user + mount namespace: as the caller's uid, and with the covering
+  // mounts locked, so even a step that is root inside cannot unmount them to reveal the keys.
+  if (uid !== 0 || (plan.hidePaths ?? []).length > 0) {
+    launcher.push('--unshare', tools.unshare, '--map-user', String(uid), '--map-group', String(gid));
+  }
   return [...unshareArgv(tools), ...launcher, '--', ...argv];
 }
 

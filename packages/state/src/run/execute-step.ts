@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { SwarmError } from '@swarm/core';
+import { SwarmError, createDigester, type Digest } from '@swarm/core';
 import '../engine-errors.js';
 import { Redactor } from './redact.js';
 
@@ -28,6 +28,8 @@ export interface StepSpec {
 }
 
 export interface StepOutcome {
+  /** sha256 of exactly the (redacted) bytes written to the log. */
+  outputSha256: Digest;
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
@@ -37,9 +39,15 @@ export interface StepOutcome {
 
 export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   const started = performance.now();
-  const log = fs.createWriteStream(spec.logFile, { flags: 'w', mode: 0o600 });
+  const log = fs.createWriteStream(spec.logFile, { flags: 'wx', mode: 0o600 });
+  let logError: Error | undefined;
+  log.on('error', (error) => {
+    logError ??= error;
+  });
+  const digester = createDigester();
   const redactor = new Redactor(spec.secrets);
   redactor.on('data', (chunk: Buffer) => {
+    digester.update(chunk);
     log.write(chunk);
     spec.onOutput?.(chunk);
   });
@@ -103,9 +111,8 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
 
   await new Promise<void>((resolve) => redactor.end(resolve));
   await new Promise<void>((resolve) => setImmediate(resolve));
-  await new Promise<void>((resolve, reject) => {
-    log.end((error?: Error | null) => (error ? reject(error) : resolve()));
-  });
+  await new Promise<void>((resolve) => log.end(() => resolve()));
+  if (logError) throw new SwarmError('IO_WRITE_FAILED', `cannot write the step log: ${logError.message}`, { cause: logError });
   const fd = fs.openSync(spec.logFile, 'r');
   fs.fsyncSync(fd);
   fs.closeSync(fd);
@@ -116,6 +123,7 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
     });
   }
   return {
+    outputSha256: digester.digest(),
     exitCode: result.exitCode,
     signal: result.signal,
     timedOut,

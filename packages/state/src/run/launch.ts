@@ -17,7 +17,9 @@ import {
   isoTime,
   sha256Digest,
   signDsse,
-  writeFileAtomic,
+  fsError,
+  fsyncDir,
+  keysDir,
   writeFilesAtomic,
   type Clock,
   type EgressProvider,
@@ -33,6 +35,7 @@ import type { NodeRow, RunRow } from '../store/catalog.js';
 import { runDir } from '../store/paths.js';
 import { GENERATOR, Store } from '../store/store.js';
 import { executeStep } from './execute-step.js';
+import { writeOwnerFile } from './owner.js';
 
 export interface LaunchOptions {
   cwd: string;
@@ -114,7 +117,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       timings[name] = Math.round((performance.now() - t0) * 100) / 100;
     }
   };
-  const argv = stepArgv(options);
+  const command = stepCommand(options);
+  const argv = command.argv;
   const runId = options.runId ?? newRunId(clock);
   if (!isValidName(runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
   if (store.catalog.getRun(runId) || store.catalog.getNode(`node-${runId}`) || fs.existsSync(runDir(store.paths, runId))) {
@@ -125,21 +129,27 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     throw new SwarmError('WORKSPACE_SEED_INVALID', '--workspace is only allowed on a launch from root');
   }
 
+  // Fail before the step runs if the operator's keys are unusable, not after.
+  void store.rootSecret;
+  void store.signingKey;
   const dir = runDir(store.paths, runId);
-  fs.mkdirSync(dir, { recursive: true });
+  reserveRunDir(dir, runId);
   // Marks the run as live for `run status` and `gc` until it commits.
-  fs.writeFileSync(path.join(dir, '.owner.pid'), String(process.pid));
+  writeOwnerFile(dir);
   const workspaceDir = path.join(dir, 'workspace');
   const stateDbPath = path.join(dir, 'state.db');
   const startedAt = isoTime(clock);
   const operation = options.operation ?? (parent.kind === 'root' ? 'launch' : 'resume');
   let committed = false;
+  let stepRan = false;
+  let session: EgressSession | undefined;
+  let sessionClosed = false;
   try {
     // 2. Restore.
     options.onProgress?.('restoring');
     const parentKeys = store.chainKeys(parent);
     const restore = await time('restore', () => restoreNode(store, parent, parentKeys.state, dir, options.allowColdStart ?? false));
-    if (options.workspace !== undefined) seedWorkspace(options.workspace, workspaceDir);
+    if (options.workspace !== undefined) seedWorkspace(options.workspace, workspaceDir, store.paths.root);
 
     // 3. Policy.
     const allowlist = [...new Set(options.allowHosts ?? [])].sort();
@@ -148,7 +158,6 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     const workflowRef = `local/swarm-local-run@${gitHead(store.paths.projectRoot) ?? 'unpinned'}`;
 
     // 4. Network: open egress before the step so the sandbox is in place when it starts.
-    let session: EgressSession | undefined;
     const nextState = ratchetChainKey(parentKeys.state, 'state_cap', 'run', runId);
     const nextNet = ratchetChainKey(parentKeys.net, 'net_cap', 'run', runId);
     if (options.egress) {
@@ -161,6 +170,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
           netCapChainKey: parentKeys.net.toString('hex'),
           expiresAtUnix: Math.floor(Date.now() / 1000) + Math.ceil(options.timeoutS ?? 24 * 3600) + 300,
           unsandboxed: options.unsandboxedEgress ?? false,
+          // The step must never read the installation secret or the signing key.
+          hidePaths: [keysDir(store.home)],
         }),
       );
     }
@@ -170,7 +181,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       route_mode: routeMode,
       backend: 'local',
       egress: { allowlist, sandbox },
-      step: { command_sha256: sha256Digest(canonicalBytes(argv)), prompt_sha256: promptSha },
+      step: { command_sha256: sha256Digest(canonicalBytes(command.attested)), prompt_sha256: promptSha },
       limits: { timeout_s: options.timeoutS ?? null },
       restore: { allow_cold_start: options.allowColdStart ?? false },
       workflow_ref: workflowRef,
@@ -179,14 +190,13 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     };
     assertValidDocument('policy', policy, 'policy.json');
     const policyBytes = canonicalBytes(policy);
-    writeFileAtomic(path.join(dir, 'policy.json'), policyBytes);
 
     // 5. Execute.
     const promptFile = path.join(dir, 'prompt.txt');
     // Scratch input for the step; its digest is in the policy, so it needs no fsync.
     if (options.prompt !== undefined) fs.writeFileSync(promptFile, options.prompt, { mode: 0o600 });
     const stepEnv: Record<string, string> = {
-      ...stringEnv(env),
+      ...stepBaseEnv(env),
       ...(session?.env ?? {}),
       SWARM_RUN_ID: runId,
       SWARM_NODE_ID: `node-${runId}`,
@@ -195,12 +205,18 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       SWARM_WORKSPACE: workspaceDir,
       SWARM_PROMPT_FILE: options.prompt !== undefined ? promptFile : '',
     };
+    let stepArgs = argv;
+    if (command.script) {
+      const scriptFile = path.join(dir, 'step.sh');
+      fs.writeFileSync(scriptFile, command.script, { mode: 0o600 });
+      stepArgs = [...argv, scriptFile];
+    }
     options.onProgress?.('running');
     let outcome;
     let egress: EgressSummary = EMPTY_EGRESS;
     try {
       outcome = await executeStep({
-        argv: session ? session.wrap(argv) : argv,
+        argv: session ? session.wrap(stepArgs) : stepArgs,
         cwd: workspaceDir,
         env: stepEnv,
         logFile: path.join(dir, 'step.log'),
@@ -211,14 +227,18 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         onOutput: options.onOutput,
       });
     } finally {
-      if (session) egress = await session.close();
+      stepRan = true;
+      if (session) {
+        sessionClosed = true;
+        egress = await session.close();
+      }
     }
     const finishedAt = isoTime(clock);
     const succeeded = outcome.exitCode === 0 && !outcome.timedOut && !outcome.interrupted;
     const status = succeeded ? 'succeeded' : 'failed';
     const durationMs = clock.fixed ? 0 : outcome.durationMs;
-    const stepLog = fs.readFileSync(path.join(dir, 'step.log'));
-    const responseSha = sha256Digest(stepLog);
+    // The digest of exactly what swarm wrote to step.log, not what the file holds now.
+    const responseSha = outcome.outputSha256;
 
     const nodeId = `node-${runId}`;
     const stateId = `state-${runId}`;
@@ -250,6 +270,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       return failOrReturn(base);
     }
 
+    assertNotReplaced(workspaceDir, 'directory');
+    assertNotReplaced(stateDbPath, 'file');
     // 6. Record the run in the state DB.
     await time('record', () =>
       recordRunAndCompact(stateDbPath, {
@@ -284,7 +306,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     // 10. Certify.
     const certificate = await time('certify', () => {
       const requestHash = sha256Digest(
-        canonicalBytes({ run_id: runId, parent_node_id: parent.node_id, parent_bundle_sha256: parent.bundle_sha256, step: argv, prompt_sha256: promptSha, policy_hash: sha256Digest(policyBytes) }),
+        canonicalBytes({ run_id: runId, parent_node_id: parent.node_id, parent_bundle_sha256: parent.bundle_sha256, step: command.attested, prompt_sha256: promptSha, policy_hash: sha256Digest(policyBytes) }),
       );
       const doc = {
         type: 'loom-agent-run-v1',
@@ -298,10 +320,14 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
           new_state: { state_id: stateId, bundle_sha256: sealed.bundleSha256, bundle_manifest_sha256: sealed.manifestSha256, ratchet_step: ratchetStep },
         },
         runtime: { workflow_ref: workflowRef, runner_class: 'local', started_at: startedAt, finished_at: finishedAt },
-        replay: {
-          nonce: crypto.createHmac('sha256', store.rootSecret).update(`swarm-replay-nonce\0${runId}\0${sealed.bundleSha256}`).digest('hex'),
-          expires_at_unix: Math.floor(clock.now() / 1000) + 30 * 24 * 3600,
-        },
+        // A replay window needs real time; a pinned clock (SOURCE_DATE_EPOCH) would make it
+        // already expired for any verifier, so deterministic runs carry none.
+        replay: clock.fixed
+          ? undefined
+          : {
+              nonce: crypto.createHmac('sha256', store.rootSecret).update(`swarm-replay-nonce\0${runId}\0${sealed.bundleSha256}`).digest('hex'),
+              expires_at_unix: Math.floor(clock.now() / 1000) + 30 * 24 * 3600,
+            },
         policy: { schema_version: 'agent_swarm-policy-v1', policy_hash: sha256Digest(policyBytes), policy_ref: 'policy.json', policy_generated_at: startedAt },
         timestamp: finishedAt,
         swarm: {
@@ -382,6 +408,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         { name: 'certificate.dsse.json', data: canonicalBytes(signDsse(CERTIFICATE_PAYLOAD_TYPE, certificate, store.signingKey)) },
         { name: 'result.json', data: canonicalBytes(resultDoc) },
         { name: 'next_tokens.json', data: canonicalBytes(nextTokens) },
+        // Written only now, so the step cannot have replaced it.
+        { name: 'policy.json', data: policyBytes },
       ]),
     );
 
@@ -401,7 +429,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       duration_ms: durationMs,
       backend: 'local',
       artifact_hash: artifactHash,
-      step_json: JSON.stringify({ argv, prompt_sha256: promptSha, timeout_s: options.timeoutS ?? null }),
+      step_json: JSON.stringify({ step: command.attested, prompt_sha256: promptSha, timeout_s: options.timeoutS ?? null }),
     };
     await time('commit', () =>
       store.catalog.write(() => {
@@ -422,9 +450,44 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     const skipped = sealed.skippedEntries.map((e) => ({ path: e.path, reason: String(e.reason) }));
     return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: artifactHash, revealed, skipped });
   } catch (error) {
-    if (!committed) fs.rmSync(dir, { recursive: true, force: true });
+    if (session && !sessionClosed) await session.close().catch(() => undefined);
+    if (!committed) {
+      if (stepRan) {
+        // The step's output and log stay for inspection; the run shows as abandoned and gc removes it.
+        fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
+      } else {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
     throw error;
   }
+}
+
+/** A step could replace its workspace or state DB with a link to elsewhere; swarm will not follow it. */
+function assertNotReplaced(file: string, kind: 'file' | 'directory'): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch (cause) {
+    throw new SwarmError('STATE_DB_INVALID', `the step removed its ${kind === 'file' ? 'state DB' : 'workspace'}`, { cause });
+  }
+  if (kind === 'file' ? !st.isFile() : !st.isDirectory()) {
+    throw new SwarmError('STATE_DB_INVALID', `the step replaced its ${kind === 'file' ? 'state DB' : 'workspace'} with something that is not a ${kind}`);
+  }
+}
+
+function reserveRunDir(dir: string, runId: string): void {
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  try {
+    // Not recursive: creating the directory is the reservation of the run id.
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
+    }
+    throw fsError('IO_WRITE_FAILED', dir, cause);
+  }
+  fsyncDir(path.dirname(dir));
 }
 
 /** A failed step is still a recorded node; the error carries the result for the envelope. */
@@ -455,8 +518,9 @@ async function restoreNode(store: Store, node: NodeRow, stateKey: Buffer, dir: s
     await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey, expectedSha256: node.bundle_sha256, destDir: dir });
     return { mode: 'checkpoint', reason: null };
   } catch (error) {
-    const code = (error as SwarmError).code ?? 'INTERNAL';
-    const reason = `${code}: ${(error as Error).message}`;
+    if (!(error instanceof SwarmError) || error.category !== 'restore') throw error;
+    const code = error.code;
+    const reason = `${code}: ${error.message.split(store.paths.projectRoot).join('<project>')}`;
     fs.rmSync(path.join(dir, 'workspace'), { recursive: true, force: true });
     fs.rmSync(path.join(dir, 'state.db'), { force: true });
     if (!allowColdStart) {
@@ -472,7 +536,7 @@ async function restoreNode(store: Store, node: NodeRow, stateKey: Buffer, dir: s
   }
 }
 
-function seedWorkspace(source: string, workspaceDir: string): void {
+function seedWorkspace(source: string, workspaceDir: string, storeDir: string): void {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(source);
@@ -480,21 +544,57 @@ function seedWorkspace(source: string, workspaceDir: string): void {
     throw new SwarmError('WORKSPACE_SEED_INVALID', `--workspace ${source} does not exist`);
   }
   if (!stat.isDirectory()) throw new SwarmError('WORKSPACE_SEED_INVALID', `--workspace ${source} is not a directory`);
-  fs.cpSync(source, workspaceDir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: false, filter: (src) => {
-    const s = fs.lstatSync(src);
-    return s.isDirectory() || s.isFile() || s.isSymbolicLink();
-  } });
+  const real = fs.realpathSync(source);
+  const storeRoot = fs.realpathSync(storeDir);
+  const inside = (a: string, b: string) => a === b || a.startsWith(b + path.sep);
+  if (inside(storeRoot, real) || inside(real, storeRoot)) {
+    throw new SwarmError('WORKSPACE_SEED_INVALID', `--workspace ${source} overlaps the .swarm store`, {
+      hint: 'seed from a directory that neither contains nor lies inside .swarm/',
+    });
+  }
+  try {
+    fs.cpSync(real, workspaceDir, {
+      recursive: true,
+      verbatimSymlinks: true,
+      preserveTimestamps: false,
+      filter: (src) => {
+        const s = fs.lstatSync(src);
+        return s.isDirectory() || s.isFile() || s.isSymbolicLink();
+      },
+    });
+  } catch (cause) {
+    throw fsError('WORKSPACE_SEED_INVALID', source, cause);
+  }
 }
 
-function stepArgv(options: LaunchOptions): string[] {
+interface StepCommand {
+  /** What runs. */
+  argv: string[];
+  /** What the policy and certificate attest: the command line, or the script's content digest. */
+  attested: unknown;
+  /** A step file's bytes, copied into the run directory so what runs is what was hashed. */
+  script?: Buffer;
+}
+
+function stepCommand(options: LaunchOptions): StepCommand {
   if (options.step !== undefined && options.stepFile !== undefined) {
     throw new SwarmError('INVALID_ARGUMENT', 'give either --step or --step-file, not both');
   }
   if (options.stepFile !== undefined) {
     const file = path.resolve(options.cwd, options.stepFile);
-    if (!fs.existsSync(file)) throw new SwarmError('FILE_NOT_FOUND', `step file ${options.stepFile} does not exist`);
-    return ['/bin/sh', file];
+    let script: Buffer;
+    try {
+      if (!fs.statSync(file).isFile()) throw new Error('not a regular file');
+      script = fs.readFileSync(file);
+    } catch (cause) {
+      throw new SwarmError('FILE_NOT_FOUND', `step file ${options.stepFile} is not a readable file`, { details: { path: options.stepFile }, cause });
+    }
+    return { argv: ['/bin/sh'], attested: { shell: '/bin/sh', script_sha256: sha256Digest(script) }, script };
   }
+  return { argv: stepArgv(options), attested: stepArgv(options) };
+}
+
+function stepArgv(options: LaunchOptions): string[] {
   if (options.step === undefined || options.step.trim() === '') {
     throw new SwarmError('STEP_MISSING', 'no step given', { hint: 'pass --step "<command>" or --step-file <file>' });
   }
@@ -506,12 +606,14 @@ function newRunId(clock: Clock): string {
   return `r-${stamp}-${crypto.randomBytes(3).toString('hex')}`;
 }
 
-function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+/** The caller's environment minus what the step must not have: proxy settings that would bypass
+ * the broker, and swarm's own control variables (SWARM_HOME points at the operator's keys). */
+function stepBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
-    // Proxy settings from the caller must not leak past the egress broker.
     if (/^(https?|all|no|ftp)_proxy$/i.test(k)) continue;
+    if (k.startsWith('SWARM_')) continue;
     out[k] = v;
   }
   return out;

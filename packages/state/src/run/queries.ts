@@ -1,13 +1,14 @@
 /** Read-only views of the store: runs, logs, the DAG, node inspection, certificate chains. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, clockFromEnv, type Clock } from '@swarm/core';
+import { SwarmError, clockFromEnv, fsError, type Clock } from '@swarm/core';
 import { openSealedBundle } from '../bundle/index.js';
 import '../engine-errors.js';
 import { describeStateDb, readRunHistory } from '../state-db.js';
 import type { NodeRow, RunRow } from '../store/catalog.js';
 import { runDir } from '../store/paths.js';
 import { Store } from '../store/store.js';
+import { liveOwner } from './owner.js';
 
 interface StoreCall {
   cwd: string;
@@ -90,16 +91,9 @@ function rowStatus(row: RunRow): Omit<RunStatus, 'run_dir' | 'files'> {
   };
 }
 
-/** A run directory is live while its owner process (pid file) exists. */
+/** A run directory is live while the process that owns it is. */
 function isLive(dir: string): boolean {
-  try {
-    const pid = Number(fs.readFileSync(path.join(dir, '.owner.pid'), 'utf8'));
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return liveOwner(dir) !== undefined;
 }
 
 export async function listRuns(options: StoreCall): Promise<Array<Omit<RunStatus, 'run_dir' | 'files'>>> {
@@ -234,10 +228,14 @@ export async function exportNode(options: StoreCall & { node: string; out: strin
   return withStore(options, async (store) => {
     const node = await store.resolve(options.node);
     const out = path.resolve(options.cwd, options.out);
-    if (fs.existsSync(out) && fs.readdirSync(out).length > 0) {
-      throw new SwarmError('EXPORT_TARGET_EXISTS', `${options.out} exists and is not empty`);
+    if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0)) {
+      throw new SwarmError('EXPORT_TARGET_EXISTS', `${options.out} exists and is not an empty directory`);
     }
-    fs.mkdirSync(out, { recursive: true });
+    try {
+      fs.mkdirSync(out, { recursive: true });
+    } catch (cause) {
+      throw fsError('EXPORT_TARGET_EXISTS', options.out, cause);
+    }
     const keys = store.chainKeys(node);
     const opened = await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey: store.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: out });
     return { node_id: node.node_id, out, workspace: opened.workspaceDir, state_db: opened.stateDbPath, entries: opened.manifest.entries.length };
@@ -291,27 +289,29 @@ export interface GcResult {
 /** Removes objects no node references, run directories no run committed, and stale temp files. */
 export async function collectGarbage(options: StoreCall & { dryRun?: boolean }): Promise<GcResult> {
   return withStore(options, (store) => {
-    const referenced = store.catalog.referencedObjects();
-    for (const runId of fs.existsSync(store.paths.runs) ? fs.readdirSync(store.paths.runs) : []) {
-      const dir = path.join(store.paths.runs, runId);
-      const pending = path.join(dir, '.pending-object');
-      if (isLive(dir) && fs.existsSync(pending)) referenced.add(fs.readFileSync(pending, 'utf8').trim());
-    }
-    const result: GcResult = { removed_objects: [], removed_runs: [], removed_tmp: 0, kept_objects: 0, bytes_freed: 0 };
+    // List objects before reading what references them: an object adopted after this listing is
+    // not a candidate, and one listed here whose run commits meanwhile shows up as referenced.
     const objectsRoot = path.join(store.paths.objects, 'sha256');
-    if (fs.existsSync(objectsRoot)) {
-      for (const prefix of fs.readdirSync(objectsRoot)) {
-        for (const rest of fs.readdirSync(path.join(objectsRoot, prefix))) {
-          const digest = `sha256:${prefix}${rest}`;
-          const file = path.join(objectsRoot, prefix, rest);
-          if (referenced.has(digest)) {
-            result.kept_objects += 1;
-            continue;
-          }
-          result.bytes_freed += fs.statSync(file).size;
-          result.removed_objects.push(digest);
-          if (!options.dryRun) fs.rmSync(file, { force: true });
-        }
+    const candidates: Array<{ digest: string; file: string }> = [];
+    for (const prefix of readdirOrEmpty(objectsRoot)) {
+      for (const rest of readdirOrEmpty(path.join(objectsRoot, prefix))) {
+        candidates.push({ digest: `sha256:${prefix}${rest}`, file: path.join(objectsRoot, prefix, rest) });
+      }
+    }
+    const referenced = pendingObjects(store);
+    for (const digest of store.catalog.referencedObjects()) referenced.add(digest);
+    const result: GcResult = { removed_objects: [], removed_runs: [], removed_tmp: 0, kept_objects: 0, bytes_freed: 0 };
+    for (const { digest, file } of candidates) {
+      if (referenced.has(digest)) {
+        result.kept_objects += 1;
+        continue;
+      }
+      try {
+        result.bytes_freed += fs.statSync(file).size;
+        if (!options.dryRun) fs.rmSync(file, { force: true });
+        result.removed_objects.push(digest);
+      } catch {
+        // removed concurrently
       }
     }
     for (const runId of fs.existsSync(store.paths.runs) ? fs.readdirSync(store.paths.runs) : []) {
@@ -336,11 +336,39 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean }):
 
 function killOrphanStep(dir: string): void {
   try {
-    const pgid = Number(fs.readFileSync(path.join(dir, '.step.pgid'), 'utf8'));
-    if (Number.isInteger(pgid) && pgid > 1) process.kill(-pgid, 'SIGKILL');
+    const pgid = Number(fs.readFileSync(path.join(dir, '.step.pgid'), 'utf8').trim());
+    // Only a plausible group id, and only if that group's leader still has the run's workspace as cwd.
+    if (!Number.isSafeInteger(pgid) || pgid <= 1) return;
+    const cwd = fs.readlinkSync(`/proc/${pgid}/cwd`);
+    if (!cwd.startsWith(dir)) return;
+    process.kill(-pgid, 'SIGKILL');
   } catch {
     // no step recorded, or it is gone already
   }
+}
+
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Objects that live runs (and a root being created) are about to commit. */
+function pendingObjects(store: Store): Set<string> {
+  const pending = new Set<string>();
+  const scan = (dir: string) => {
+    if (!isLive(dir)) return;
+    try {
+      pending.add(fs.readFileSync(path.join(dir, '.pending-object'), 'utf8').trim());
+    } catch {
+      // nothing pending there
+    }
+  };
+  for (const runId of readdirOrEmpty(store.paths.runs)) scan(path.join(store.paths.runs, runId));
+  for (const entry of readdirOrEmpty(store.paths.tmp)) scan(path.join(store.paths.tmp, entry));
+  return pending;
 }
 
 function pidAlive(pid: number): boolean {
@@ -370,16 +398,14 @@ export async function cancelRun(options: StoreCall & { runId: string }): Promise
     }
     const dir = runDir(store.paths, options.runId);
     if (!fs.existsSync(dir)) throw new SwarmError('RUN_NOT_FOUND', `no run ${options.runId} in this store`);
-    let pid: number;
-    try {
-      pid = Number(fs.readFileSync(path.join(dir, '.owner.pid'), 'utf8'));
-    } catch {
-      throw new SwarmError('RUN_NOT_FOUND', `run ${options.runId} is not running`);
+    const pid = liveOwner(dir);
+    if (pid === undefined) {
+      throw new SwarmError('RUN_NOT_FOUND', `run ${options.runId} is not running (its process is gone; \`swarm gc\` cleans up)`);
     }
     try {
       process.kill(pid, 'SIGTERM');
-    } catch {
-      throw new SwarmError('RUN_NOT_FOUND', `run ${options.runId} is not running (its process is gone; \`swarm gc\` cleans up)`);
+    } catch (cause) {
+      throw new SwarmError('RUN_NOT_FOUND', `cannot signal the process of run ${options.runId}`, { cause });
     }
     return { run_id: options.runId, pid, signal: 'SIGTERM' };
   });

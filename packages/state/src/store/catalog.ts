@@ -122,7 +122,18 @@ export class Catalog {
 
   /** Runs fn in one IMMEDIATE transaction: the single-writer commit point. */
   write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+        throw new SwarmError('STORE_BUSY', 'the catalog is locked by another swarm process; try again', { retryable: true, cause: error });
+      }
+      if (code.startsWith('SQLITE_CONSTRAINT')) {
+        throw new SwarmError('STORE_CONFLICT', `the catalog refused the change: ${(error as Error).message}`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   getMeta(key: string): string | undefined {

@@ -17,6 +17,7 @@ import {
   loadOrCreateSigningKey,
   parseNodeRef,
   swarmHome,
+  fsyncDir,
   systemClock,
   type Capability,
   type CapabilityKind,
@@ -28,6 +29,7 @@ import { createSealedBundle } from '../bundle/index.js';
 import { bundleWrapKey, deriveDataKey, openSecret, rootChainKeys, sealSecret, unwrapDataKey, wrapDataKey } from '../crypto/index.js';
 import '../engine-errors.js';
 import { createStateDb } from '../state-db.js';
+import { writeOwnerFile } from '../run/owner.js';
 import { Catalog, type NodeRow } from './catalog.js';
 import { findProjectRoot, objectPath, storePaths, type StorePaths } from './paths.js';
 
@@ -110,6 +112,9 @@ export class Store {
       createStateDb(stateDbPath);
       const dataKey = deriveDataKey(keys.state);
       const sealed = await createSealedBundle({ workspaceDir, stateDbPath, mtimeSec: 0, dataKey, outFile: path.join(tmp, 'bundle') });
+      // gc keeps an object a live process is about to commit.
+      writeOwnerFile(tmp);
+      fs.writeFileSync(path.join(tmp, '.pending-object'), sealed.bundleSha256);
       this.adoptObject(path.join(tmp, 'bundle'), sealed.bundleSha256);
       const row = this.buildNodeRow({
         nodeId: ROOT_NODE_ID,
@@ -139,11 +144,16 @@ export class Store {
   /** Moves a finished sealed file into objects/ under its digest (idempotent). */
   adoptObject(file: string, digest: string): string {
     const target = this.objectFile(digest);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const dir = path.dirname(target);
+    const created = !fs.existsSync(dir);
+    fs.mkdirSync(dir, { recursive: true });
+    if (created) fsyncDir(path.dirname(dir));
     if (fs.existsSync(target)) {
       fs.rmSync(file, { force: true });
     } else {
       fs.renameSync(file, target);
+      // The rename must be durable before a catalog row may point at the object.
+      fsyncDir(dir);
     }
     return target;
   }

@@ -49,7 +49,7 @@ export abstract class StepCommand extends BaseCommand {
       this.cwd,
     );
     const egress = await loadEgressProvider(this.env, this.profile);
-    if (this.unsandboxedEgress) this.output.warn('egress sandbox disabled by --unsandboxed-egress; recorded in the policy and certificate');
+    if (this.unsandboxedEgress) this.output.warn('--unsandboxed-egress: if no sandbox can be made, the step runs with open network access and can read swarm\'s keys; this is recorded in the policy and certificate');
     const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, launchRun);
     if (result.skipped.length > 0) {
       const list = result.skipped.slice(0, 5).map((e) => `${e.path} (${e.reason})`).join(', ');
