@@ -55,10 +55,10 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = Object.freeze({
     description: 'Default step timeout in seconds (positive number)',
     parse: (raw) => {
       const n = Number(raw);
-      if (!/^\d+(\.\d+)?$/.test(raw) || !(n > 0)) throw new Error('must be a positive number of seconds');
+      if (!/^\d+(\.\d+)?$/.test(raw) || !(n >= 0.001 && n <= 2_147_483)) throw new Error('must be between 0.001 and 2147483 seconds');
       return n;
     },
-    check: (v) => typeof v === 'number' && v > 0 && Number.isFinite(v),
+    check: (v) => typeof v === 'number' && v >= 0.001 && v <= 2_147_483,
   },
   'run.allow_cold_start': boolSpec('Allow cold starts when a node cannot be restored'),
   'proxy.route_mode': oneOf(['direct', 'client_exit'], 'Default egress route mode'),

@@ -31,23 +31,34 @@ function ensureKeysDir(home: string): string {
   return dir;
 }
 
-/** Creates a file with exclusive create, so two processes racing never overwrite each other's key. */
+/**
+ * Creates a key file exactly once: the content is written and synced under a temporary name and
+ * then hard-linked into place, so a concurrent reader never sees a partly written key and two
+ * processes racing never overwrite each other's key.
+ */
 function createSecretFile(file: string, data: string | Uint8Array): boolean {
-  let fd: number;
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
   try {
-    fd = fs.openSync(file, 'wx', 0o600);
+    const fd = fs.openSync(tmp, 'wx', 0o600);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      fs.linkSync(tmp, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
+    fsyncDir(path.dirname(file));
+    return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw new SwarmError('IO_WRITE_FAILED', `cannot create ${file}`, { cause: error });
-  }
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
   }
-  fsyncDir(path.dirname(file));
-  return true;
 }
 
 function readSecretFile(file: string): Buffer {

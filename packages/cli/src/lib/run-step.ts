@@ -55,6 +55,10 @@ function readPolicyFile(file: string, cwd: string): PolicyInput {
   return { allowlist: allowlist as string[], routeMode: p.route_mode as RouteMode | undefined, timeoutS: (timeout as number | undefined) ?? undefined };
 }
 
+/** Node timers hold at most 2^31-1 ms; below a millisecond a timeout would round to none. */
+const MIN_TIMEOUT_S = 0.001;
+const MAX_TIMEOUT_S = 2_147_483;
+
 const HOST_RE = /^(\*\.)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$|^\[[0-9a-fA-F:.]+\](:[0-9]{1,5})?$/;
 
 export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: string): Omit<LaunchOptions, 'operation'> {
@@ -70,7 +74,9 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
   let timeoutS: number | undefined = fromFile.timeoutS ?? (settings['run.timeout_s'] as number | undefined);
   if (flags.timeout !== undefined) {
     const n = Number(flags.timeout);
-    if (!/^\d+(\.\d+)?$/.test(flags.timeout) || !(n > 0)) throw new SwarmError('INVALID_ARGUMENT', '--timeout must be a positive number of seconds');
+    if (!/^\d+(\.\d+)?$/.test(flags.timeout) || !(n >= MIN_TIMEOUT_S && n <= MAX_TIMEOUT_S)) {
+      throw new SwarmError('INVALID_ARGUMENT', `--timeout must be between ${MIN_TIMEOUT_S} and ${MAX_TIMEOUT_S} seconds`);
+    }
     timeoutS = n;
   }
   const routeMode = (flags.routeMode ?? fromFile.routeMode ?? (settings['proxy.route_mode'] as string | undefined) ?? 'direct') as RouteMode;
@@ -115,6 +121,7 @@ export async function runWithSignals(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   const sink = output.options.json ? output.options.stderr : output.options.stdout;
   try {
     return await launch({
@@ -127,6 +134,7 @@ export async function runWithSignals(
     output.progressDone();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
 }
 
@@ -138,5 +146,8 @@ export function describeLaunch(result: LaunchResult): string {
     `certificate ${result.artifact_hash}`,
     `egress: ${result.sandbox}${result.egress ? `, ${result.egress.allowed} allowed / ${result.egress.denied} denied` : ''}`,
   ];
+  if (result.revealed) {
+    lines.push(`state_cap_next: ${result.revealed.state_cap_next}`, `net_cap_next: ${result.revealed.net_cap_next}`);
+  }
   return lines.join('\n');
 }

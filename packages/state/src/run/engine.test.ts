@@ -261,3 +261,39 @@ describe('workspace entries a bundle cannot carry', () => {
     expect(fs.readdirSync(exported.workspace)).toEqual(['kept.txt']);
   });
 });
+
+describe('concurrency', () => {
+  it('lets exactly one of two concurrent launches with the same run id win, and keeps the winner intact', async () => {
+    const cwd = projectDir('p');
+    await run(cwd, 'root', 'seed');
+    const results = await Promise.allSettled([run(cwd, 'run:seed', 'race', { step: 'sleep 0.3; echo one' }), run(cwd, 'run:seed', 'race', { step: 'sleep 0.3; echo two' })]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost.map((r) => (r.reason as SwarmError).code)).toEqual(['RUN_ID_EXISTS']);
+    const chain = await loadCertificateChain({ cwd, ref: 'run:race', home, env: { ...process.env, SWARM_HOME: home } });
+    expect(chain[0]!.certificate).not.toBeNull();
+  });
+
+  it('never lets the step see SWARM_HOME', async () => {
+    const cwd = projectDir('p');
+    const r = await run(cwd, 'root', 'env', { step: 'echo "[$SWARM_HOME]"' });
+    expect(fs.readFileSync(path.join(r.run_dir, 'step.log'), 'utf8')).toBe('[]\n');
+  });
+
+  it('attests a step file by its content, so the same script in two places gives the same policy', async () => {
+    const cwd = projectDir('p');
+    for (const where of ['a', 'b']) {
+      fs.mkdirSync(path.join(tmp, where));
+      fs.writeFileSync(path.join(tmp, where, 'step.sh'), 'echo from-file\n');
+    }
+    const a = await run(cwd, 'root', 'fa', { step: undefined, stepFile: path.join(tmp, 'a', 'step.sh') });
+    const b = await run(cwd, 'root', 'fb', { step: undefined, stepFile: path.join(tmp, 'b', 'step.sh') });
+    const policy = (r: typeof a) => JSON.parse(fs.readFileSync(path.join(r.run_dir, 'policy.json'), 'utf8')).step.command_sha256;
+    expect(policy(a)).toBe(policy(b));
+    expect(fs.readFileSync(path.join(a.run_dir, 'step.log'), 'utf8')).toBe('from-file\n');
+    fs.writeFileSync(path.join(tmp, 'b', 'step.sh'), 'echo changed\n');
+    const c = await run(cwd, 'root', 'fc', { step: undefined, stepFile: path.join(tmp, 'b', 'step.sh') });
+    expect(policy(c)).not.toBe(policy(a));
+  });
+});

@@ -53,6 +53,9 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   });
   const [file, ...args] = spec.argv;
   if (!file) throw new SwarmError('STEP_MISSING', 'the step command is empty');
+  if (spec.signal?.aborted) {
+    throw new SwarmError('STEP_INTERRUPTED', 'the run was interrupted before the step started; nothing ran');
+  }
   const child = spawn(file, args, {
     cwd: spec.cwd,
     env: spec.env,
