@@ -315,6 +315,47 @@ describe('sealing thread', () => {
     }
   });
 
+  it('gives chunks of different content different nonces under one data key, on either path', async () => {
+    // Regression: with counter nonces, two bundles sealed under one node's data key (two projects
+    // starting the same run id from root, a rerun of a collected run) shared their keystream.
+    const dir = tempDir();
+    const dataKey = randomBytes(32);
+    const chunkSize = 4096;
+    const sealedChunks = async (name: string, content: Buffer, sealThread: 'never' | 'always') => {
+      const ws = path.join(dir, name);
+      fs.mkdirSync(ws);
+      fs.writeFileSync(path.join(ws, 'data.bin'), content);
+      const out = path.join(dir, `${name}.sealed`);
+      await createSealedBundle({ workspaceDir: ws, stateDbPath: stateDb(dir), mtimeSec: 0, dataKey, outFile: out, chunkSize, sealThread });
+      const sealed = fs.readFileSync(out);
+      const plain = await openBytes(dataKey, sealed);
+      const chunks: Array<{ nonce: string; sealed: Buffer; plain: Buffer }> = [];
+      for (let i = 0, at = 36; at < sealed.length; i += 1, at += chunkSize + 40) {
+        const chunk = sealed.subarray(at, at + chunkSize + 40);
+        chunks.push({ nonce: chunk.subarray(0, 24).toString('hex'), sealed: chunk, plain: plain.subarray(i * chunkSize, (i + 1) * chunkSize) });
+      }
+      return chunks;
+    };
+    const content = bytes('same-size', 20 * chunkSize);
+    const changed = Buffer.from(content);
+    for (const at of [3 * chunkSize, 11 * chunkSize + 7]) changed[at]! ^= 0xff;
+    const a = await sealedChunks('a', content, 'always');
+    const b = await sealedChunks('b', changed, 'always');
+    const c = await sealedChunks('c', changed, 'never');
+    expect(a.length).toBe(b.length);
+    let differing = 0;
+    for (let i = 0; i < a.length; i += 1) {
+      const same = a[i]!.plain.equals(b[i]!.plain);
+      expect(a[i]!.nonce === b[i]!.nonce).toBe(same);
+      expect(a[i]!.sealed.equals(b[i]!.sealed)).toBe(same);
+      expect(b[i]!.sealed.equals(c[i]!.sealed)).toBe(true);
+      if (!same) differing += 1;
+    }
+    // The two changed data chunks and the end of the tar, where the manifest records the new digest.
+    expect(differing).toBeGreaterThanOrEqual(3);
+    expect(differing).toBeLessThan(a.length / 2);
+  });
+
   it('seals an empty workspace with an empty state DB on either path', async () => {
     const dir = tempDir();
     const ws = path.join(dir, 'ws');
@@ -351,6 +392,23 @@ describe('sealing thread', () => {
     );
     expect(code).toBe('STATE_SNAPSHOT_SOURCE_CHANGED');
     expect(fs.readdirSync(path.join(dir, 'out'))).toEqual([]);
+  });
+});
+
+describe('directories that cannot be made', () => {
+  // Regression: fs.mkdirSync(dir, { recursive: true }) spins forever on Node 20 for paths under /proc.
+  it.runIf(fs.existsSync('/proc/self'))('fail with IO_WRITE_FAILED instead of hanging', async () => {
+    const dir = tempDir();
+    const ws = path.join(dir, 'ws');
+    fs.mkdirSync(ws);
+    const dataKey = randomBytes(32);
+    const out = path.join(dir, 'b.sealed');
+    await createSealedBundle({ workspaceDir: ws, stateDbPath: stateDb(dir), mtimeSec: 0, dataKey, outFile: out });
+    const nowhere = '/proc/swarm-test-no-such-dir/inner';
+    expect(await codeOf(openSealedBundle({ file: out, dataKey, destDir: nowhere }))).toBe('IO_WRITE_FAILED');
+    expect(await codeOf(createSealedBundle({ workspaceDir: ws, stateDbPath: stateDb(dir), mtimeSec: 0, dataKey, outFile: `${nowhere}/b.sealed` }))).toBe(
+      'IO_WRITE_FAILED',
+    );
   });
 });
 

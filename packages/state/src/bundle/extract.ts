@@ -17,7 +17,7 @@ import '../errors.js';
 import { createOpenStream } from '../crypto/stream.js';
 import { assertKeyLength } from '../crypto/hkdf.js';
 import { parseBundleManifest, type BundleEntryType, type BundleManifest, type BundleManifestEntry } from './manifest.js';
-import { parseEntryName, symlinkEscapesTree, symlinkTargetEscapesLexically } from './paths.js';
+import { makeDirs, parseEntryName, symlinkEscapesTree, symlinkTargetEscapesLexically } from './paths.js';
 
 export const DEFAULT_MAX_BYTES = 8 * 1024 * 1024 * 1024;
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
@@ -428,7 +428,7 @@ export async function openSealedBundle(options: OpenSealedBundleOptions): Promis
   const stateDbPath = path.join(path.resolve(destDir), 'state.db');
   const destExisted = fs.existsSync(destDir);
   try {
-    fs.mkdirSync(destDir, { recursive: true });
+    makeDirs(destDir);
   } catch (cause) {
     throw fsError('IO_WRITE_FAILED', destDir, cause);
   }

@@ -10,7 +10,7 @@ import { SwarmError, fsError, fsyncDir, isSwarmError, type Digest } from '@swarm
 import '../errors.js';
 import { assertKeyLength } from '../crypto/hkdf.js';
 import { BUNDLE_MANIFEST_SCHEMA_VERSION, encodeBundleManifest, type BundleManifest, type BundleManifestEntry } from './manifest.js';
-import { MANIFEST_ENTRY, STATE_DB_ENTRY } from './paths.js';
+import { MANIFEST_ENTRY, STATE_DB_ENTRY, makeDirs } from './paths.js';
 import { InlineBundleSink, ThreadedBundleSink, type BundleSink } from './sealed-sink.js';
 import { TAR_END, encodeTarHeader, tarPadding } from './tar-format.js';
 import { walkWorkspace, type SkippedEntry, type WorkspaceEntry } from './walk.js';
@@ -149,7 +149,7 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
   const tmp = path.join(outDir, `.${path.basename(outFile)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number;
   try {
-    fs.mkdirSync(outDir, { recursive: true });
+    makeDirs(outDir);
     fd = fs.openSync(tmp, 'wx', 0o644);
   } catch (cause) {
     throw fsError('IO_WRITE_FAILED', tmp, cause);

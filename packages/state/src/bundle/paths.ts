@@ -114,3 +114,22 @@ export function symlinkEscapesTree(root: string, linkParts: string[], target: st
   }
   return false;
 }
+
+/**
+ * `mkdir -p`. Not `fs.mkdirSync(dir, { recursive: true })`: on Node 20 that loops forever when an
+ * existing parent refuses new children with ENOENT (any path under /proc), where this throws.
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); !fs.existsSync(at); at = path.dirname(at)) {
+    missing.push(at);
+    if (path.dirname(at) === at) break;
+  }
+  for (const at of missing.reverse()) {
+    try {
+      fs.mkdirSync(at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}

@@ -2,20 +2,24 @@
  * Where the tar stream goes: sealed, hashed (the hash is `bundle_sha256`) and appended to a file.
  * Two implementations give identical bytes:
  * - inline: seal and hash on this thread, writes on libuv's pool (small bundles: no start-up cost);
- * - threaded: this thread only reads files (straight into transferable batches) and hashes their
- *   plaintext for the manifest; a worker seals, hashes and writes, so a large bundle uses two cores.
- * Both keep at most a few MiB in flight, whatever the bundle size.
+ * - threaded: this thread reads files (straight into transferable batches), hashes their plaintext
+ *   for the manifest, and hashes and writes the sealed bytes; a worker seals them (nonce HMAC and
+ *   AEAD, the larger share), so a large bundle uses two cores.
+ * Both keep a bounded amount in flight (MAX_PENDING per stage), whatever the bundle size. The
+ * threaded sink also syncs written data as it goes, so the final fsync does not wait for it all.
  */
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '@swarm/core';
-import { BundleSealer, streamSealParams } from '../crypto/stream.js';
+import { BUNDLE_CHUNK_OVERHEAD, BundleSealer, streamSealParams } from '../crypto/stream.js';
 
-/** Plaintext or sealed bytes allowed in flight before the producer pauses. */
+/** Bytes allowed in each stage (with the sealing thread, waiting for the disk) before reads pause. */
 const MAX_PENDING = 8 * 1024 * 1024;
 const INLINE_BLOCK = 1024 * 1024;
 const BATCH = 2 * 1024 * 1024;
+/** The threaded sink starts a data sync each time this much more has been written. */
+const SYNC_EVERY = 16 * 1024 * 1024;
 
 export interface BundleSink {
   /** Room to read up to `max` plaintext bytes into; hand the filled length to commit(). */
@@ -152,36 +156,76 @@ function appendAll(fd: number, buffers: Buffer[], callback: (error?: Error | nul
 /*
  * The sealing thread. A plain script, so it runs the same from sources and from the build (built-ins
  * come through import(), which works whether eval code is treated as a script or a module). Its
- * chunk loop is BundleSealer's (see crypto/stream.ts for the format), driven by the header and
- * XChaCha subkey from streamSealParams(); a test holds the two to identical bytes.
+ * chunk loop is BundleSealer's (see crypto/stream.ts for the format), driven by the header and keys
+ * from streamSealParams(), with its own HChaCha20 since noble cannot be imported here; a test holds
+ * the two paths to identical bytes over thousands of chunks. It only seals: the sealed bytes go back
+ * to the main thread, which hashes and writes them, so the two threads carry similar loads.
  */
 const SEAL_THREAD_SOURCE = `
 (async () => {
   const { parentPort, workerData } = await import('node:worker_threads');
-  const fs = await import('node:fs');
-  const { createCipheriv, createHash } = await import('node:crypto');
-  const { fd, chunkSize } = workerData;
+  const { createCipheriv, createHmac } = await import('node:crypto');
+  const { chunkSize, outCapacity } = workerData;
   const header = Buffer.from(workerData.header);
-  const subkey = Buffer.from(workerData.subkey);
-  const hash = createHash('sha256');
+  const payloadKey = Buffer.from(workerData.payloadKey);
+  const nonceKey = Buffer.from(workerData.nonceKey);
+  const label = Buffer.from(workerData.nonceLabel, 'ascii');
   const pending = Buffer.allocUnsafe(chunkSize);
+  const free = [];
   let fill = 0;
   let counter = 0;
   let started = false;
-  let position = 0;
-  let writing = 0;
   let failed = false;
-  let ending = false;
 
+  // HChaCha20: ChaCha20's 20 rounds without the final addition; output words 0..3 and 12..15.
+  const keyWords = new Uint32Array(8);
+  for (let j = 0; j < 8; j += 1) keyWords[j] = payloadKey.readUInt32LE(4 * j);
+  const state = new Uint32Array(16);
+  const quarter = (a, b, c, d) => {
+    const s = state;
+    s[a] += s[b]; s[d] ^= s[a]; s[d] = (s[d] << 16) | (s[d] >>> 16);
+    s[c] += s[d]; s[b] ^= s[c]; s[b] = (s[b] << 12) | (s[b] >>> 20);
+    s[a] += s[b]; s[d] ^= s[a]; s[d] = (s[d] << 8) | (s[d] >>> 24);
+    s[c] += s[d]; s[b] ^= s[c]; s[b] = (s[b] << 7) | (s[b] >>> 25);
+  };
+  const subkey = Buffer.alloc(32);
+  const hchacha20 = (nonce16) => {
+    state[0] = 0x61707865; state[1] = 0x3320646e; state[2] = 0x79622d32; state[3] = 0x6b206574;
+    state.set(keyWords, 4);
+    for (let j = 0; j < 4; j += 1) state[12 + j] = nonce16.readUInt32LE(4 * j);
+    for (let round = 0; round < 20; round += 2) {
+      quarter(0, 4, 8, 12); quarter(1, 5, 9, 13); quarter(2, 6, 10, 14); quarter(3, 7, 11, 15);
+      quarter(0, 5, 10, 15); quarter(1, 6, 11, 12); quarter(2, 7, 8, 13); quarter(3, 4, 9, 14);
+    }
+    for (let j = 0; j < 4; j += 1) {
+      subkey.writeUInt32LE(state[j], 4 * j);
+      subkey.writeUInt32LE(state[12 + j], 16 + 4 * j);
+    }
+  };
+
+  // label ‖ u64be(i) ‖ u8(f) starts the nonce's HMAC; header ‖ u64be(i) ‖ u8(f) is the aad.
+  const macPrefix = Buffer.alloc(label.length + 9);
+  label.copy(macPrefix, 0);
+  const aad = Buffer.alloc(header.length + 9);
+  header.copy(aad, 0);
+  const writePosition = (buffer, at, last) => {
+    buffer.writeUInt32BE(Math.floor(counter / 0x100000000), at);
+    buffer.writeUInt32BE(counter >>> 0, at + 4);
+    buffer[at + 8] = last ? 1 : 0;
+  };
+  const ietfNonce = Buffer.alloc(12);
   const sealChunk = (plaintext, last, out) => {
-    const nonce = Buffer.alloc(12);
-    nonce.writeUInt32BE((Math.floor(counter / 0x100000000) | (last ? 0x80000000 : 0)) >>> 0, 4);
-    nonce.writeUInt32BE(counter >>> 0, 8);
-    const cipher = createCipheriv('chacha20-poly1305', subkey, nonce, { authTagLength: 16 });
-    cipher.setAAD(header, { plaintextLength: plaintext.length });
+    writePosition(macPrefix, label.length, last);
+    writePosition(aad, header.length, last);
+    const nonce = createHmac('sha256', nonceKey).update(macPrefix).update(plaintext).digest().subarray(0, 24);
+    hchacha20(nonce);
+    nonce.copy(ietfNonce, 4, 16, 24);
+    const cipher = createCipheriv('chacha20-poly1305', subkey, ietfNonce, { authTagLength: 16 });
+    cipher.setAAD(aad, { plaintextLength: plaintext.length });
     const body = cipher.update(plaintext);
     cipher.final();
     counter += 1;
+    out.push(nonce);
     if (body.length > 0) out.push(body);
     out.push(cipher.getAuthTag());
   };
@@ -203,120 +247,137 @@ const SEAL_THREAD_SOURCE = `
       offset += take;
     }
   };
-  const fail = (error) => {
-    if (failed) return;
-    failed = true;
-    parentPort.postMessage({ type: 'error', message: String(error && error.message), code: error && error.code });
-  };
-  let stopping = false;
-  const finish = () => {
-    if (stopping && writing === 0) return parentPort.postMessage({ type: 'stopped' });
-    if (!ending || writing > 0 || failed) return;
-    fs.fsync(fd, (error) => (error ? fail(error) : parentPort.postMessage({ type: 'done', digest: hash.digest('hex'), size: position })));
-  };
-  // Positional writes on the pool, so this thread seals the next batch meanwhile.
-  const writeAt = (buffers, at, ack) => {
-    fs.writev(fd, buffers.slice(0, 1024), at, (error, written) => {
-      if (error) {
-        writing -= 1;
-        fail(error);
-        return finish();
-      }
-      let rest = written;
-      const remaining = [];
-      for (const buffer of buffers) {
-        if (rest >= buffer.length) rest -= buffer.length;
-        else {
-          remaining.push(rest > 0 ? buffer.subarray(rest) : buffer);
-          rest = 0;
-        }
-      }
-      if (remaining.length > 0 && !stopping) return writeAt(remaining, at + written, ack);
-      writing -= 1;
-      parentPort.postMessage({ type: 'ack', length: ack });
-      finish();
-    });
-  };
-  const emit = (out, ack) => {
+  // Gathers the pieces into one reused buffer: one transfer and one write per batch.
+  const send = (out, plain, ack) => {
     let length = 0;
-    for (const buffer of out) {
-      hash.update(buffer);
-      length += buffer.length;
-    }
-    writing += 1;
-    writeAt(out, position, ack);
-    position += length;
+    for (const piece of out) length += piece.length;
+    let index = free.findIndex((buffer) => buffer.length >= length);
+    const target = index >= 0 ? free.splice(index, 1)[0] : Buffer.allocUnsafeSlow(Math.max(length, outCapacity));
+    let at = 0;
+    for (const piece of out) at += piece.copy(target, at);
+    const transfer = plain ? [target.buffer, plain] : [target.buffer];
+    parentPort.postMessage({ type: 'sealed', buffer: target.buffer, length, plain, ack }, transfer);
   };
   parentPort.on('message', (message) => {
-    if (message.type === 'stop') {
-      // The caller is about to close the file: report once no write is left in flight.
-      stopping = true;
-      return finish();
-    }
-    if (failed || stopping) return;
+    if (message.type === 'recycle') return free.push(Buffer.from(message.buffer));
+    if (failed) return;
     try {
       const out = [];
       if (!started) out.push(header);
       started = true;
       if (message.type === 'data') {
+        // Sealing copied what it keeps, so the batch goes back for reuse (fresh pages fault, slowly).
         update(Buffer.from(message.buffer, 0, message.length), out);
-        // Sealing copied what it keeps: hand the batch back for reuse (fresh pages fault, slowly).
-        parentPort.postMessage({ type: 'free', buffer: message.buffer }, [message.buffer]);
-        emit(out, message.length);
+        send(out, message.buffer, message.length);
       } else if (message.type === 'end') {
         sealChunk(pending.subarray(0, fill), true, out);
-        emit(out, 0);
-        ending = true;
-        finish();
+        send(out, null, 0);
+        parentPort.postMessage({ type: 'done' });
       }
     } catch (error) {
-      fail(error);
+      failed = true;
+      parentPort.postMessage({ type: 'error', message: String(error && error.message), code: error && error.code });
     }
   });
 })();
 `;
 
 interface SealThreadReply {
-  type: 'ack' | 'free' | 'done' | 'stopped' | 'error';
-  length?: number;
+  type: 'sealed' | 'done' | 'error';
   buffer?: ArrayBuffer;
-  digest?: string;
-  size?: number;
+  length?: number;
+  plain?: ArrayBuffer | null;
+  ack?: number;
   message?: string;
   code?: string;
 }
 
-/** Reads go straight into 4 MiB batches that are transferred (not copied) to the sealing thread. */
+/**
+ * Reads go straight into 2 MiB batches that are transferred (not copied) to the sealing thread;
+ * the sealed batches come back in order, are hashed here and written at their offsets by libuv's
+ * pool, then go back to the thread for reuse.
+ */
 export class ThreadedBundleSink implements BundleSink {
   readonly #worker: Worker;
   readonly #waiters = new Waiters();
+  readonly #hash = createHash('sha256');
   #batch: Buffer = Buffer.allocUnsafeSlow(BATCH);
   readonly #free: Buffer[] = [];
   #fill = 0;
+  /** Plaintext bytes with the sealing thread, and sealed bytes waiting for the disk. */
   #inFlight = 0;
-  #error: unknown = null;
-  #result: { sha256: Digest; size: number } | null = null;
+  #writing = 0;
+  /** Writes and syncs of the file on libuv's pool. */
+  #writes = 0;
+  #unsynced = 0;
+  #syncing = false;
+  #size = 0;
+  #sealedAll = false;
   #stopped = false;
-  #exited = false;
+  #error: unknown = null;
 
-  constructor(fd: number, dataKey: Buffer, chunkSize?: number) {
-    const { header, subkey, chunkSize: size } = streamSealParams(dataKey, { chunkSize });
-    this.#worker = new Worker(SEAL_THREAD_SOURCE, { eval: true, execArgv: [], workerData: { fd, header, subkey, chunkSize: size } });
-    subkey.fill(0);
+  constructor(
+    readonly fd: number,
+    dataKey: Buffer,
+    chunkSize?: number,
+  ) {
+    const params = streamSealParams(dataKey, { chunkSize });
+    const { header, payloadKey, nonceKey, nonceLabel } = params;
+    // Room for the sealed form of one batch, whatever its alignment to chunks.
+    const outCapacity = header.length + (Math.ceil(BATCH / params.chunkSize) + 1) * (params.chunkSize + BUNDLE_CHUNK_OVERHEAD);
+    const workerData = { header, payloadKey, nonceKey, nonceLabel, chunkSize: params.chunkSize, outCapacity };
+    this.#worker = new Worker(SEAL_THREAD_SOURCE, { eval: true, execArgv: [], workerData });
+    // The worker got a copy.
+    payloadKey.fill(0);
+    nonceKey.fill(0);
     this.#worker.on('message', (reply: SealThreadReply) => {
-      if (reply.type === 'ack') this.#inFlight -= reply.length!;
-      else if (reply.type === 'free') this.#free.push(Buffer.from(reply.buffer!));
-      else if (reply.type === 'done') this.#result = { sha256: `sha256:${reply.digest!}`, size: reply.size! };
-      else if (reply.type === 'stopped') this.#stopped = true;
-      else this.#error = Object.assign(new Error(reply.message), { code: reply.code });
+      if (reply.type === 'sealed') this.#onSealed(reply);
+      else if (reply.type === 'done') this.#sealedAll = true;
+      else this.#fail(Object.assign(new Error(reply.message), { code: reply.code }));
       this.#waiters.wake();
     });
-    this.#worker.on('error', (error) => {
-      this.#error = error;
+    this.#worker.on('error', (error) => this.#fail(error));
+  }
+
+  #fail(error: unknown): void {
+    this.#error ??= error;
+    this.#waiters.wake();
+  }
+
+  #onSealed(reply: SealThreadReply): void {
+    if (reply.plain) this.#free.push(Buffer.from(reply.plain));
+    if (this.#stopped || this.#error) return;
+    const sealed = Buffer.from(reply.buffer!, 0, reply.length!);
+    // Messages arrive in the order the thread sealed, so hashing here follows the file.
+    this.#hash.update(sealed);
+    const at = this.#size;
+    this.#size += sealed.length;
+    this.#inFlight -= reply.ack!;
+    this.#writing += sealed.length;
+    this.#writes += 1;
+    writeAt(this.fd, sealed, at, (error) => {
+      this.#writes -= 1;
+      this.#writing -= sealed.length;
+      this.#unsynced += sealed.length;
+      if (error) this.#fail(error);
+      else if (!this.#stopped) {
+        this.#worker.postMessage({ type: 'recycle', buffer: reply.buffer }, [reply.buffer!]);
+        this.#syncSome();
+      }
       this.#waiters.wake();
     });
-    this.#worker.on('exit', () => {
-      this.#exited = true;
+  }
+
+  /** Pushes written bytes to the disk while sealing goes on, so the final fsync has little left. */
+  #syncSome(): void {
+    if (this.#syncing || this.#unsynced < SYNC_EVERY) return;
+    this.#syncing = true;
+    this.#unsynced = 0;
+    this.#writes += 1;
+    fs.fdatasync(this.fd, (error) => {
+      this.#syncing = false;
+      this.#writes -= 1;
+      if (error) this.#fail(error);
       this.#waiters.wake();
     });
   }
@@ -356,9 +417,9 @@ export class ThreadedBundleSink implements BundleSink {
 
   #backpressure(): Promise<void> | undefined {
     if (this.#error) throw this.#error;
-    if (this.#inFlight <= MAX_PENDING) return undefined;
+    if (this.#inFlight <= MAX_PENDING && this.#writing <= MAX_PENDING) return undefined;
     return (async () => {
-      while (this.#inFlight > MAX_PENDING && !this.#error) await this.#waiters.wait();
+      while ((this.#inFlight > MAX_PENDING || this.#writing > MAX_PENDING) && !this.#error) await this.#waiters.wait();
       if (this.#error) throw this.#error;
     })();
   }
@@ -366,22 +427,28 @@ export class ThreadedBundleSink implements BundleSink {
   async end(): Promise<{ sha256: Digest; size: number }> {
     this.#send();
     this.#worker.postMessage({ type: 'end' });
-    while (this.#result === null && !this.#error) await this.#waiters.wait();
+    while (!(this.#sealedAll && this.#writes === 0) && !this.#error) await this.#waiters.wait();
+    this.#stopped = true;
     await this.#worker.terminate();
+    while (this.#writes > 0) await this.#waiters.wait();
     if (this.#error) throw this.#error;
-    return this.#result!;
+    await new Promise<void>((resolve, reject) => fs.fsync(this.fd, (error) => (error ? reject(error) : resolve())));
+    return { sha256: `sha256:${this.#hash.digest('hex')}`, size: this.#size };
   }
 
   async abort(): Promise<void> {
-    // Terminating with writes still on the pool could let one land after the caller closes the
-    // descriptor (and the number is reused), so first let the worker drain them.
-    if (!this.#exited) {
-      this.#worker.postMessage({ type: 'stop' });
-      const deadline = setTimeout(() => this.#waiters.wake(), 30_000);
-      const started = Date.now();
-      while (!this.#stopped && !this.#exited && Date.now() - started < 30_000) await this.#waiters.wait();
-      clearTimeout(deadline);
-    }
+    // The thread never touches the file; writes still on the pool must land before the caller
+    // closes the descriptor (its number could be reused).
+    this.#stopped = true;
     await this.#worker.terminate();
+    while (this.#writes > 0) await this.#waiters.wait();
   }
+}
+
+function writeAt(fd: number, bytes: Buffer, position: number, callback: (error?: Error | null) => void): void {
+  fs.write(fd, bytes, 0, bytes.length, position, (error, written) => {
+    if (error) return callback(error);
+    if (written < bytes.length) writeAt(fd, bytes.subarray(written), position + written, callback);
+    else callback();
+  });
 }

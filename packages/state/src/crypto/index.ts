@@ -3,11 +3,10 @@ export {
   hchacha20,
   xchachaSeal,
   xchachaOpen,
-  xchachaSubkeyCipher,
+  XChaCha20Poly1305,
   XCHACHA_KEY_BYTES,
   XCHACHA_NONCE_BYTES,
   POLY1305_TAG_BYTES,
-  type XChaChaSubkeyCipher,
 } from './xchacha.js';
 export { rootChainKeys, ratchetChainKey, ratchetChainKeys, CHAIN_KEY_BYTES, type ChainKeys, type RatchetOperation } from './ratchet.js';
 export { bundleWrapKey, deriveDataKey, wrapDataKey, unwrapDataKey, DATA_KEY_BYTES, WRAPPED_KEY_PREFIX } from './key-wrap.js';
@@ -25,6 +24,8 @@ export {
   BUNDLE_MAGIC,
   BUNDLE_FORMAT_VERSION,
   BUNDLE_HEADER_BYTES,
+  BUNDLE_CHUNK_OVERHEAD,
+  BUNDLE_CHUNK_NONCE_LABEL,
   DEFAULT_CHUNK_SIZE,
   MIN_CHUNK_SIZE,
   MAX_CHUNK_SIZE,

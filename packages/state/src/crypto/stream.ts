@@ -1,43 +1,60 @@
 /**
- * Sealed bundle format: a fixed header, then the payload as a chunked XChaCha20-Poly1305 stream in
- * the manner of age's STREAM construction, so gigabyte bundles seal and open in bounded memory.
+ * Sealed bundle format (version 2): a fixed header, then the payload as chunked XChaCha20-Poly1305
+ * whose chunk nonces are synthetic (SIV-style), so gigabyte bundles seal and open in bounded memory,
+ * sealing is deterministic, and sealing different content under one data key never reuses a nonce.
  *
  * Header (36 bytes):
  *   0  magic "SWARMBUNDLE1" (12 bytes)
- *  12  format version (u8) = 1
- *  13  algorithm (u8) = 1: XChaCha20-Poly1305 STREAM
+ *  12  format version (u8) = 2 (version 1, counter nonces, is refused)
+ *  13  algorithm (u8) = 1: XChaCha20-Poly1305, synthetic chunk nonces
  *  14  reserved (u16) = 0
  *  16  plaintext chunk size (u32 big-endian), 65536 by default
  *  20  key check (16 bytes): HKDF(data key, "swarm/v1/bundle/key-check"), so a wrong key is told
  *      apart from corrupt bytes
  *
  * Body: the plaintext is cut into chunks of exactly `chunk size` bytes; the last chunk holds the
- * remainder (1..chunk size bytes; 0 bytes only when the whole plaintext is empty). Each chunk is
- * sealed as ciphertext ‖ 16-byte tag with
+ * remainder (1..chunk size bytes; 0 bytes only when the whole plaintext is empty). Chunk i (from 0),
+ * with f = 1 on the last chunk and 0 elsewhere, is stored as nonce (24) ‖ ciphertext ‖ tag (16):
  *   key   = HKDF(data key, "swarm/v1/bundle/payload-key")
- *   nonce = HKDF(data key, "swarm/v1/bundle/nonce-prefix", 16) ‖ u64 big-endian counter, whose top
- *           bit is set on the last chunk only (the counter starts at 0)
- *   aad   = the 36 header bytes.
- * A dropped, duplicated or reordered chunk breaks the counter; truncation or appended bytes break
- * the last-chunk flag; any change to the header breaks every tag.
+ *   nonce = first 24 bytes of HMAC-SHA256(HKDF(data key, "swarm/v1/bundle/chunk-nonce-key"),
+ *           "swarm-bundle-chunk-v2" ‖ u64be(i) ‖ u8(f) ‖ plaintext_i)
+ *   aad   = the 36 header bytes ‖ u64be(i) ‖ u8(f)
+ * Opening decrypts with the stored nonce, then recomputes it from the plaintext, i and f and
+ * compares. A dropped, duplicated or reordered chunk breaks i; truncation or appended bytes break f;
+ * any change to the header breaks every tag; a chunk that authenticates under a nonce the sealer
+ * would not have chosen is refused as well. Chunks are bound to the header, i and f, not to each
+ * other: were one data key to seal two streams, chunk i of one would open in place of chunk i of the
+ * other. The node's bundle_sha256, checked before restore, is what pins the whole sealed file.
+ *
+ * Nonces depend on the plaintext, so the same data key may seal different content (two projects of
+ * one installation starting the same run id from root, a rerun of a collected run with a
+ * nondeterministic step) without the keystream reuse that counter nonces would suffer. What is
+ * inherent to deterministic encryption remains: equal plaintext chunks at the same index under the
+ * same data key give equal sealed chunks, so two such bundles show which chunks they share.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SwarmError } from '@swarm/core';
 import '../errors.js';
 import { assertKeyLength, hkdf } from './hkdf.js';
-import { POLY1305_TAG_BYTES, hchacha20, xchachaSubkeyCipher, type XChaChaSubkeyCipher } from './xchacha.js';
-import { timingSafeEqual } from 'node:crypto';
+import { POLY1305_TAG_BYTES, XCHACHA_NONCE_BYTES, XChaCha20Poly1305 } from './xchacha.js';
 
 export const BUNDLE_MAGIC = 'SWARMBUNDLE1';
-export const BUNDLE_FORMAT_VERSION = 1;
-export const BUNDLE_ALGORITHM_XCHACHA20POLY1305_STREAM = 1;
+export const BUNDLE_FORMAT_VERSION = 2;
+export const BUNDLE_ALGORITHM_XCHACHA20POLY1305_SIV = 1;
 export const BUNDLE_HEADER_BYTES = 36;
+/** Stored bytes a chunk adds to its plaintext: the nonce and the tag. */
+export const BUNDLE_CHUNK_OVERHEAD = XCHACHA_NONCE_BYTES + POLY1305_TAG_BYTES;
+/** The domain label that starts the input of every chunk nonce's HMAC. */
+export const BUNDLE_CHUNK_NONCE_LABEL = 'swarm-bundle-chunk-v2';
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 export const MIN_CHUNK_SIZE = 64;
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 
 const MAGIC_BYTES = Buffer.from(BUNDLE_MAGIC, 'ascii');
-const LAST_CHUNK_FLAG = 0x80000000;
+const LABEL_BYTES = Buffer.from(BUNDLE_CHUNK_NONCE_LABEL, 'ascii');
+/** u64be(i) ‖ u8(f). */
+const POSITION_BYTES = 9;
 
 export interface BundleHeader {
   version: number;
@@ -46,32 +63,29 @@ export interface BundleHeader {
 }
 
 interface StreamKeys {
-  cipher: XChaChaSubkeyCipher;
-  keyCheck: Buffer;
   payloadKey: Buffer;
-  noncePrefix: Buffer;
+  nonceKey: Buffer;
+  keyCheck: Buffer;
 }
 
 function streamKeys(dataKey: Buffer): StreamKeys {
   assertKeyLength(dataKey, 32, 'data key');
-  const payloadKey = hkdf(dataKey, 'swarm/v1/bundle/payload-key');
-  const noncePrefix = hkdf(dataKey, 'swarm/v1/bundle/nonce-prefix', 16);
   return {
-    cipher: xchachaSubkeyCipher(payloadKey, noncePrefix),
+    payloadKey: hkdf(dataKey, 'swarm/v1/bundle/payload-key'),
+    nonceKey: hkdf(dataKey, 'swarm/v1/bundle/chunk-nonce-key'),
     keyCheck: hkdf(dataKey, 'swarm/v1/bundle/key-check', 16),
-    payloadKey,
-    noncePrefix,
   };
 }
 
 /**
- * What another thread needs to seal a stream byte-for-byte like BundleSealer: the header (also the
- * AAD of every chunk), and the XChaCha20 subkey HChaCha20(payload key, nonce prefix), under which
- * chunk i is IETF ChaCha20-Poly1305 with nonce 0x00000000 ‖ u64be(i | last << 63).
+ * What another thread needs to seal a stream byte-for-byte like BundleSealer: the header, the
+ * payload key and the chunk nonce key (see the format above).
  */
 export interface StreamSealParams {
   header: Buffer;
-  subkey: Buffer;
+  payloadKey: Buffer;
+  nonceKey: Buffer;
+  nonceLabel: string;
   chunkSize: number;
 }
 
@@ -79,7 +93,13 @@ export function streamSealParams(dataKey: Buffer, options: SealStreamOptions = {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   assertChunkSize(chunkSize);
   const keys = streamKeys(dataKey);
-  return { header: encodeHeader(chunkSize, keys.keyCheck), subkey: hchacha20(keys.payloadKey, keys.noncePrefix), chunkSize };
+  return {
+    header: encodeHeader(chunkSize, keys.keyCheck),
+    payloadKey: keys.payloadKey,
+    nonceKey: keys.nonceKey,
+    nonceLabel: BUNDLE_CHUNK_NONCE_LABEL,
+    chunkSize,
+  };
 }
 
 function assertChunkSize(chunkSize: number): void {
@@ -92,7 +112,7 @@ function encodeHeader(chunkSize: number, keyCheck: Buffer): Buffer {
   const header = Buffer.alloc(BUNDLE_HEADER_BYTES);
   MAGIC_BYTES.copy(header, 0);
   header[12] = BUNDLE_FORMAT_VERSION;
-  header[13] = BUNDLE_ALGORITHM_XCHACHA20POLY1305_STREAM;
+  header[13] = BUNDLE_ALGORITHM_XCHACHA20POLY1305_SIV;
   header.writeUInt32BE(chunkSize, 16);
   keyCheck.copy(header, 20);
   return header;
@@ -107,7 +127,7 @@ export function parseBundleHeader(bytes: Uint8Array): BundleHeader {
   const version = header[12]!;
   const algorithm = header[13]!;
   const chunkSize = header.readUInt32BE(16);
-  if (version !== BUNDLE_FORMAT_VERSION || algorithm !== BUNDLE_ALGORITHM_XCHACHA20POLY1305_STREAM || header.readUInt16BE(14) !== 0) {
+  if (version !== BUNDLE_FORMAT_VERSION || algorithm !== BUNDLE_ALGORITHM_XCHACHA20POLY1305_SIV || header.readUInt16BE(14) !== 0) {
     throw new SwarmError('STATE_BUNDLE_FORMAT_UNSUPPORTED', `unsupported sealed bundle format (version ${version}, algorithm ${algorithm})`, {
       details: { version, algorithm },
     });
@@ -118,11 +138,63 @@ export function parseBundleHeader(bytes: Uint8Array): BundleHeader {
   return { version, algorithm, chunkSize };
 }
 
-function nonceTail(counter: number, last: boolean): Buffer {
-  const tail = Buffer.allocUnsafe(8);
-  tail.writeUInt32BE((Math.floor(counter / 0x1_0000_0000) | (last ? LAST_CHUNK_FLAG : 0)) >>> 0, 0);
-  tail.writeUInt32BE(counter >>> 0, 4);
-  return tail;
+/** Writes u64be(index) ‖ u8(last) at `at`. */
+function writePosition(buffer: Buffer, at: number, index: number, last: boolean): void {
+  buffer.writeUInt32BE(Math.floor(index / 0x1_0000_0000), at);
+  buffer.writeUInt32BE(index >>> 0, at + 4);
+  buffer[at + 8] = last ? 1 : 0;
+}
+
+/**
+ * Per-chunk work shared by sealer and opener: the AEAD under the payload key, and the chunk nonce.
+ * The HMAC prefix (label ‖ i ‖ f) and the aad (header ‖ i ‖ f) live in two buffers rewritten per
+ * chunk; node:crypto consumes them before returning, so nothing else is allocated for them.
+ */
+class ChunkCrypto {
+  readonly #aead: XChaCha20Poly1305;
+  readonly #nonceKey: Buffer;
+  readonly #macPrefix = Buffer.alloc(LABEL_BYTES.length + POSITION_BYTES);
+  readonly #aad = Buffer.alloc(BUNDLE_HEADER_BYTES + POSITION_BYTES);
+
+  constructor(keys: StreamKeys, header: Buffer) {
+    this.#aead = new XChaCha20Poly1305(keys.payloadKey);
+    this.#nonceKey = keys.nonceKey;
+    LABEL_BYTES.copy(this.#macPrefix, 0);
+    header.copy(this.#aad, 0);
+  }
+
+  #position(index: number, last: boolean): void {
+    writePosition(this.#macPrefix, LABEL_BYTES.length, index, last);
+    writePosition(this.#aad, BUNDLE_HEADER_BYTES, index, last);
+  }
+
+  #nonce(plaintext: Uint8Array): Buffer {
+    return createHmac('sha256', this.#nonceKey).update(this.#macPrefix).update(plaintext).digest().subarray(0, XCHACHA_NONCE_BYTES);
+  }
+
+  /** Pushes nonce, ciphertext (when not empty) and tag. */
+  seal(index: number, last: boolean, plaintext: Uint8Array, out: Buffer[]): void {
+    this.#position(index, last);
+    const nonce = this.#nonce(plaintext);
+    const [body, tag] = this.#aead.seal(nonce, plaintext, this.#aad);
+    out.push(nonce);
+    if (body.length > 0) out.push(body);
+    out.push(tag);
+  }
+
+  /** The plaintext of a stored chunk, or null unless it authenticates and its nonce is synthetic. */
+  open(index: number, last: boolean, sealed: Buffer): Buffer | null {
+    this.#position(index, last);
+    const nonce = sealed.subarray(0, XCHACHA_NONCE_BYTES);
+    const split = sealed.length - POLY1305_TAG_BYTES;
+    const plaintext = this.#aead.open(nonce, sealed.subarray(XCHACHA_NONCE_BYTES, split), sealed.subarray(split), this.#aad);
+    if (plaintext === null) return null;
+    if (!timingSafeEqual(this.#nonce(plaintext), nonce)) {
+      plaintext.fill(0);
+      return null;
+    }
+    return plaintext;
+  }
 }
 
 export interface SealStreamOptions {
@@ -135,7 +207,7 @@ export interface SealStreamOptions {
  * once; each returns the sealed bytes ready to write, in order. Memory: one chunk.
  */
 export class BundleSealer {
-  readonly #cipher: XChaChaSubkeyCipher;
+  readonly #chunks: ChunkCrypto;
   readonly #header: Buffer;
   readonly #chunkSize: number;
   readonly #pending: Buffer;
@@ -148,17 +220,15 @@ export class BundleSealer {
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     assertChunkSize(chunkSize);
     const keys = streamKeys(dataKey);
-    this.#cipher = keys.cipher;
     this.#chunkSize = chunkSize;
     this.#header = encodeHeader(chunkSize, keys.keyCheck);
+    this.#chunks = new ChunkCrypto(keys, this.#header);
     this.#pending = Buffer.allocUnsafe(chunkSize);
   }
 
   #seal(plaintext: Uint8Array, last: boolean, out: Buffer[]): void {
-    const [body, tag] = this.#cipher.seal(nonceTail(this.#counter, last), plaintext, this.#header);
+    this.#chunks.seal(this.#counter, last, plaintext, out);
     this.#counter += 1;
-    if (body.length > 0) out.push(body);
-    out.push(tag);
   }
 
   #start(out: Buffer[]): void {
@@ -210,7 +280,7 @@ export interface OpenStreamOptions {
 export class BundleOpener {
   readonly #keys: StreamKeys;
   readonly #maxChunkSize: number;
-  #header: Buffer | null = null;
+  #chunks: ChunkCrypto | null = null;
   #sealedChunk = 0;
   #parts: Buffer[] = [];
   #buffered = 0;
@@ -259,13 +329,12 @@ export class BundleOpener {
     if (!timingSafeEqual(header.subarray(20, 36), this.#keys.keyCheck)) {
       throw new SwarmError('STATE_KEY_MISMATCH', 'this key does not open the sealed bundle');
     }
-    this.#header = Buffer.from(header);
-    this.#sealedChunk = parsed.chunkSize + POLY1305_TAG_BYTES;
+    this.#chunks = new ChunkCrypto(this.#keys, header);
+    this.#sealedChunk = parsed.chunkSize + BUNDLE_CHUNK_OVERHEAD;
   }
 
   #open(sealed: Buffer, last: boolean, out: Buffer[]): void {
-    const split = sealed.length - POLY1305_TAG_BYTES;
-    const plaintext = this.#keys.cipher.open(nonceTail(this.#counter, last), sealed.subarray(0, split), sealed.subarray(split), this.#header!);
+    const plaintext = this.#chunks!.open(this.#counter, last, sealed);
     if (plaintext === null) {
       throw new SwarmError('STATE_BUNDLE_CORRUPT', `sealed bundle chunk ${this.#counter} fails authentication`, {
         details: { chunk: this.#counter, last },
@@ -279,7 +348,7 @@ export class BundleOpener {
     const out: Buffer[] = [];
     this.#parts.push(chunk);
     this.#buffered += chunk.length;
-    if (this.#header === null) {
+    if (this.#chunks === null) {
       if (this.#buffered < BUNDLE_HEADER_BYTES) return out;
       this.#readHeader();
     }
@@ -290,7 +359,7 @@ export class BundleOpener {
 
   final(): Buffer[] {
     const out: Buffer[] = [];
-    if (this.#header === null) {
+    if (this.#chunks === null) {
       // Fewer bytes than a header: a truncated bundle if they start like one, else not a bundle.
       const start = Buffer.concat(this.#parts).subarray(0, MAGIC_BYTES.length);
       if (!start.equals(MAGIC_BYTES.subarray(0, start.length))) {
@@ -298,8 +367,8 @@ export class BundleOpener {
       }
       throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle is truncated inside its header');
     }
-    if (this.#buffered < POLY1305_TAG_BYTES) throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle is truncated');
-    if (this.#buffered === POLY1305_TAG_BYTES && this.#counter > 0) {
+    if (this.#buffered < BUNDLE_CHUNK_OVERHEAD) throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle is truncated');
+    if (this.#buffered === BUNDLE_CHUNK_OVERHEAD && this.#counter > 0) {
       throw new SwarmError('STATE_BUNDLE_CORRUPT', 'sealed bundle ends with an empty chunk');
     }
     this.#open(this.#take(this.#buffered), true, out);

@@ -17,10 +17,11 @@ export const POLY1305_TAG_BYTES = 16;
 // "expand 32-byte k" as little-endian words.
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
 
+/** Little-endian words of `bytes` (the byte view of a fresh Uint32Array, so host order: x86/ARM). */
 function words(bytes: Uint8Array, count: number): Uint32Array {
-  const copy = new Uint8Array(count * 4);
-  copy.set(bytes.subarray(0, count * 4));
-  return new Uint32Array(copy.buffer);
+  const out = new Uint32Array(count);
+  new Uint8Array(out.buffer).set(bytes.subarray(0, count * 4));
+  return out;
 }
 
 /** HChaCha20(key, 16-byte nonce) → 32-byte subkey. */
@@ -33,65 +34,70 @@ export function hchacha20(key: Uint8Array, nonce16: Uint8Array): Buffer {
 }
 
 /**
- * ChaCha20-Poly1305 under an XChaCha subkey: the last 8 nonce bytes select the message. Keeping the
- * subkey lets a stream that shares one 16-byte nonce prefix run HChaCha20 once, not per chunk.
+ * XChaCha20-Poly1305 under one key for many messages, each with its own 24-byte nonce (a sealed
+ * bundle has one per chunk). The key is split into words once and the per-message scratch (nonce
+ * words, subkey, IETF nonce) is reused, so a message costs one HChaCha20 block and the AEAD itself.
  */
-export interface XChaChaSubkeyCipher {
-  /** Returns ciphertext then tag as two buffers (no concatenation copy). */
-  seal(nonceTail8: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): [Buffer, Buffer];
-  /** Returns the plaintext, or null when authentication fails. */
-  open(nonceTail8: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad?: Uint8Array): Buffer | null;
-}
+export class XChaCha20Poly1305 {
+  readonly #keyWords: Uint32Array;
+  readonly #nonceWords = new Uint32Array(4);
+  readonly #nonceBytes = new Uint8Array(this.#nonceWords.buffer);
+  readonly #subkeyWords = new Uint32Array(8);
+  readonly #subkey = Buffer.from(this.#subkeyWords.buffer);
+  readonly #ietfNonce = Buffer.alloc(12);
 
-export function xchachaSubkeyCipher(key: Uint8Array, noncePrefix16: Uint8Array): XChaChaSubkeyCipher {
-  const subkey = hchacha20(key, noncePrefix16);
-  const ietfNonce = (tail: Uint8Array): Buffer => {
-    assertKeyLength(tail, 8, 'XChaCha20 nonce tail');
-    const nonce = Buffer.alloc(12);
-    nonce.set(tail, 4);
-    return nonce;
-  };
-  return {
-    seal(tail, plaintext, aad) {
-      const cipher = createCipheriv('chacha20-poly1305', subkey, ietfNonce(tail), { authTagLength: POLY1305_TAG_BYTES });
-      if (aad && aad.length > 0) cipher.setAAD(aad, { plaintextLength: plaintext.length });
-      const body = cipher.update(plaintext);
-      const rest = cipher.final();
-      return [rest.length === 0 ? body : Buffer.concat([body, rest]), cipher.getAuthTag()];
-    },
-    open(tail, ciphertext, tag, aad) {
-      if (tag.length !== POLY1305_TAG_BYTES) return null;
-      const decipher = createDecipheriv('chacha20-poly1305', subkey, ietfNonce(tail), { authTagLength: POLY1305_TAG_BYTES });
-      decipher.setAuthTag(tag);
-      if (aad && aad.length > 0) decipher.setAAD(aad, { plaintextLength: ciphertext.length });
-      const body = decipher.update(ciphertext);
-      try {
-        const rest = decipher.final();
-        return rest.length === 0 ? body : Buffer.concat([body, rest]);
-      } catch {
-        body.fill(0);
-        return null;
-      }
-    },
-  };
+  constructor(key: Uint8Array) {
+    assertKeyLength(key, XCHACHA_KEY_BYTES, 'XChaCha20 key');
+    this.#keyWords = words(key, 8);
+  }
+
+  /** Sets up the subkey and IETF nonce for `nonce24` (createCipheriv copies both). */
+  #prepare(nonce24: Uint8Array): void {
+    assertKeyLength(nonce24, XCHACHA_NONCE_BYTES, 'XChaCha20 nonce');
+    this.#nonceBytes.set(nonce24.subarray(0, 16));
+    hchacha(SIGMA, this.#keyWords, this.#nonceWords, this.#subkeyWords);
+    this.#ietfNonce.set(nonce24.subarray(16), 4);
+  }
+
+  /** Returns ciphertext then tag as two buffers (no concatenation copy). */
+  seal(nonce24: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): [Buffer, Buffer] {
+    this.#prepare(nonce24);
+    const cipher = createCipheriv('chacha20-poly1305', this.#subkey, this.#ietfNonce, { authTagLength: POLY1305_TAG_BYTES });
+    if (aad && aad.length > 0) cipher.setAAD(aad, { plaintextLength: plaintext.length });
+    const body = cipher.update(plaintext);
+    const rest = cipher.final();
+    return [rest.length === 0 ? body : Buffer.concat([body, rest]), cipher.getAuthTag()];
+  }
+
+  /** Returns the plaintext, or null when authentication fails. */
+  open(nonce24: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad?: Uint8Array): Buffer | null {
+    if (tag.length !== POLY1305_TAG_BYTES) return null;
+    this.#prepare(nonce24);
+    const decipher = createDecipheriv('chacha20-poly1305', this.#subkey, this.#ietfNonce, { authTagLength: POLY1305_TAG_BYTES });
+    decipher.setAuthTag(tag);
+    if (aad && aad.length > 0) decipher.setAAD(aad, { plaintextLength: ciphertext.length });
+    const body = decipher.update(ciphertext);
+    try {
+      const rest = decipher.final();
+      return rest.length === 0 ? body : Buffer.concat([body, rest]);
+    } catch {
+      body.fill(0);
+      return null;
+    }
+  }
 }
 
 /** One-shot XChaCha20-Poly1305 seal: ciphertext ‖ 16-byte tag (the same layout as noble's). */
 export function xchachaSeal(key: Uint8Array, nonce24: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
-  assertKeyLength(nonce24, XCHACHA_NONCE_BYTES, 'XChaCha20 nonce');
-  const [body, tag] = xchachaSubkeyCipher(key, nonce24.subarray(0, 16)).seal(nonce24.subarray(16), plaintext, aad);
+  const [body, tag] = new XChaCha20Poly1305(key).seal(nonce24, plaintext, aad);
   return Buffer.concat([body, tag]);
 }
 
 /** One-shot XChaCha20-Poly1305 open of ciphertext ‖ tag; null when authentication fails. */
 export function xchachaOpen(key: Uint8Array, nonce24: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer | null {
+  const cipher = new XChaCha20Poly1305(key);
   assertKeyLength(nonce24, XCHACHA_NONCE_BYTES, 'XChaCha20 nonce');
   if (sealed.length < POLY1305_TAG_BYTES) return null;
   const split = sealed.length - POLY1305_TAG_BYTES;
-  return xchachaSubkeyCipher(key, nonce24.subarray(0, 16)).open(
-    nonce24.subarray(16),
-    sealed.subarray(0, split),
-    sealed.subarray(split),
-    aad,
-  );
+  return cipher.open(nonce24, sealed.subarray(0, split), sealed.subarray(split), aad);
 }

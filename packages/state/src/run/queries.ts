@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, clockFromEnv, fsError, type Clock } from '@swarm/core';
 import { openSealedBundle } from '../bundle/index.js';
+import { makeDirs } from '../bundle/paths.js';
 import '../engine-errors.js';
 import { describeStateDb, readRunHistory } from '../state-db.js';
 import type { NodeRow, RunRow } from '../store/catalog.js';
@@ -232,7 +233,7 @@ export async function exportNode(options: StoreCall & { node: string; out: strin
       throw new SwarmError('EXPORT_TARGET_EXISTS', `${options.out} exists and is not an empty directory`);
     }
     try {
-      fs.mkdirSync(out, { recursive: true });
+      makeDirs(out);
     } catch (cause) {
       throw fsError('EXPORT_TARGET_EXISTS', options.out, cause);
     }
