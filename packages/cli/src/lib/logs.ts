@@ -17,7 +17,12 @@ export async function followRunLog(options: FollowOptions): Promise<{ run_id: st
   let offset = 0;
   const chunks: Buffer[] = [];
   const drain = () => {
-    const size = fs.statSync(file).size;
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      return; // not written yet, or removed with a discarded run
+    }
     if (size <= offset) return;
     const fd = fs.openSync(file, 'r');
     try {
@@ -34,7 +39,7 @@ export async function followRunLog(options: FollowOptions): Promise<{ run_id: st
   if (options.follow) {
     for (;;) {
       const finished = await runFinished({ cwd: options.cwd, env: options.env, runId: options.runId });
-      if (fs.existsSync(file)) drain();
+      drain();
       if (finished) break;
       await sleep(options.pollMs ?? 200);
     }

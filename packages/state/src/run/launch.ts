@@ -272,22 +272,26 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
 
     assertNotReplaced(workspaceDir, 'directory');
     assertNotReplaced(stateDbPath, 'file');
+    // The facts of this run, as both the state DB's history and the catalog record them.
+    const facts = {
+      run_id: runId,
+      node_id: nodeId,
+      parent_node_id: parent.node_id,
+      operation,
+      status,
+      exit_code: outcome.exitCode,
+      signal: outcome.signal,
+      restore_mode: restore.mode,
+      started_at: startedAt,
+      finished_at: finishedAt,
+    };
     // 6. Record the run in the state DB.
     await time('record', () =>
       recordRunAndCompact(stateDbPath, {
-        run_id: runId,
-        node_id: nodeId,
-        parent_node_id: parent.node_id,
-        operation,
-        status,
-        exit_code: outcome.exitCode,
-        signal: outcome.signal,
-        restore_mode: restore.mode,
+        ...facts,
         step_sha256: policy.step.command_sha256,
         prompt_sha256: promptSha,
         output_sha256: responseSha,
-        started_at: startedAt,
-        finished_at: finishedAt,
       }),
     );
 
@@ -416,16 +420,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     crashPoint(env, 'before-commit');
     // 11. Commit: everything above is durable; now the node becomes visible, all at once.
     const runRow: RunRow = {
-      run_id: runId,
-      node_id: nodeId,
-      parent_node_id: parent.node_id,
-      operation,
-      status,
-      exit_code: outcome.exitCode,
-      signal: outcome.signal,
-      restore_mode: restore.mode,
-      started_at: startedAt,
-      finished_at: finishedAt,
+      ...facts,
       duration_ms: durationMs,
       backend: 'local',
       artifact_hash: artifactHash,

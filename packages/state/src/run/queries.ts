@@ -106,7 +106,8 @@ export async function runLogPath(options: StoreCall & { runId: string }): Promis
     const dir = runDir(store.paths, options.runId);
     const file = path.join(dir, 'step.log');
     const committed = Boolean(store.catalog.getRun(options.runId));
-    if (!fs.existsSync(file)) throw new SwarmError('RUN_NOT_FOUND', `no log for run ${options.runId}`);
+    // A live run may still be restoring; its log appears when the step starts.
+    if (!fs.existsSync(file) && !(fs.existsSync(dir) && isLive(dir))) throw new SwarmError('RUN_NOT_FOUND', `no log for run ${options.runId}`);
     return { file, committed, dir };
   });
 }
