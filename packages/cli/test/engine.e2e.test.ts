@@ -74,6 +74,34 @@ describe('swarm run (built binary)', () => {
     expect(json(['graph', '--format', 'png']).code).toBe(2);
   });
 
+  it('follows a running step\'s log until the run commits, and cancels a live run', async () => {
+    const child = spawn(process.execPath, [BIN, ...launch, '--node', 'root', '--run-id', 'live', '--step', 'echo first; sleep 1; echo second'], { cwd: tmp, env, stdio: 'ignore' });
+    const dir = path.join(tmp, '.swarm/runs/live');
+    const deadline = Date.now() + 20_000;
+    while (!fs.existsSync(dir)) {
+      if (Date.now() > deadline) throw new Error('run never started');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const follow = swarm(['run', 'logs', '--run-id', 'live', '--follow']);
+    expect(follow.code).toBe(0);
+    expect(follow.stdout).toBe('first\nsecond\n');
+    await new Promise((r) => child.once('exit', r));
+    expect(json(['run', 'status', '--run-id', 'live']).envelope.data.state).toBe('committed');
+
+    const slow = spawn(process.execPath, [BIN, ...launch, '--node', 'root', '--run-id', 'slow', '--step', 'echo started; sleep 30'], { cwd: tmp, env, stdio: 'ignore' });
+    const log = path.join(tmp, '.swarm/runs/slow/step.log');
+    while (!(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('started'))) {
+      if (Date.now() > deadline + 20_000) throw new Error('step never started');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(json(['run', 'cancel', '--run-id', 'slow']).code).toBe(0);
+    const exit = await new Promise<number | null>((r) => slow.once('exit', (code) => r(code)));
+    expect(exit).toBe(1);
+    const status = json(['run', 'status', '--run-id', 'slow']).envelope.data;
+    expect(status.status).toBe('failed');
+    expect(json(['run', 'cancel', '--run-id', 'slow']).envelope.error.code).toBe('INVALID_ARGUMENT');
+  });
+
   it('survives kill -9 of a run: no visible node, still resumable, gc cleans up', async () => {
     expect(json([...launch, '--node', 'root', '--run-id', 'base', '--step', 'echo base > base.txt']).code).toBe(0);
     const child = spawn(process.execPath, [BIN, ...launch, '--node', 'run:base', '--run-id', 'crash', '--step', 'echo started; sleep 30'], {
