@@ -14,7 +14,7 @@ const AGENT_SCRIPT = `// A stand-in for an agent step: it reads its prompt, edit
 // how many times it ran in the state DB that swarm carries from node to node.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-const require = createRequire(process.env.SWARM_QUICKSTART_MODULES + '/');
+const require = createRequire(process.env.QUICKSTART_NODE_MODULES + '/');
 const Database = require('better-sqlite3');
 const prompt = process.env.SWARM_PROMPT_FILE ? fs.readFileSync(process.env.SWARM_PROMPT_FILE, 'utf8') : '';
 const db = new Database(process.env.SWARM_STATE_DB);
@@ -48,10 +48,18 @@ export async function runQuickstart(options: {
   fs.writeFileSync(path.join(seed, 'agent.mjs'), AGENT_SCRIPT);
   fs.writeFileSync(path.join(seed, 'notes.md'), '# notes\n');
   const modules = path.dirname(path.dirname(createRequire(import.meta.url).resolve('better-sqlite3')));
-  const env = { ...options.env, SWARM_QUICKSTART_MODULES: modules };
+  const env = { ...options.env, QUICKSTART_NODE_MODULES: modules };
   try {
     const egress = await chooseEgress(options);
-    const common = { cwd: project, env, egress: egress.provider, unsandboxedEgress: egress.unsandboxed, step: 'node agent.mjs' };
+    const common = {
+      cwd: project,
+      env,
+      egress: egress.provider,
+      unsandboxedEgress: egress.unsandboxed,
+      step: 'node agent.mjs',
+      // Show what the sample agent prints, so a failing demo explains itself.
+      onOutput: (chunk: Buffer) => options.log(chunk.toString('utf8').trimEnd().replace(/^/gm, '  | ')),
+    };
     const runs: LaunchResult[] = [];
     const step = async (label: string, run: Parameters<typeof launchRun>[0]) => {
       options.log(`quickstart: ${label}`);
