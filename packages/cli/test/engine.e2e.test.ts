@@ -72,6 +72,9 @@ describe('swarm run (built binary)', () => {
     expect(json([...launch, '--node', 'root']).envelope.error.code).toBe('STEP_MISSING');
     expect(json([...launch, '--node', 'root', '--step', 'true', '--timeout', 'soon']).code).toBe(2);
     expect(json(['graph', '--format', 'png']).code).toBe(2);
+    const badHost = json([...launch, '--node', 'root', '--step', 'true', '--allow-host', 'bad host']);
+    expect(badHost.code).toBe(2);
+    expect(badHost.envelope.error.code).toBe('EGRESS_ALLOWLIST_INVALID');
   });
 
   it('follows a running step\'s log until the run commits, and cancels a live run', async () => {

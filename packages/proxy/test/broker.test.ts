@@ -22,6 +22,7 @@ import {
   waitFor,
   type Origin,
   type TestBroker,
+  closedLoopbackPort,
 } from './helpers.js';
 
 let origin: Origin;
@@ -29,11 +30,7 @@ let closedPort: number;
 
 beforeAll(async () => {
   origin = await startOrigin();
-  // A port nobody listens on: bind, note, close.
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  closedPort = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  closedPort = await closedLoopbackPort();
 });
 
 afterAll(async () => {

@@ -10,6 +10,15 @@ import type { RouteMode } from '@swarm/core';
 
 export const CHAIN_KEY = '5a'.repeat(32);
 
+/** A loopback port nobody listens on: bind, note, close. */
+export async function closedLoopbackPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
 export function nowUnix(): number {
   return Math.floor(Date.now() / 1000);
 }

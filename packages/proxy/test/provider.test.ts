@@ -19,6 +19,7 @@ import {
   waitFor,
   type Origin,
   type TestBroker,
+  closedLoopbackPort,
 } from './helpers.js';
 
 let origin: Origin;
@@ -26,10 +27,7 @@ let closedPort: number;
 
 beforeAll(async () => {
   origin = await startOrigin();
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  closedPort = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  closedPort = await closedLoopbackPort();
 });
 
 afterAll(() => origin.close());

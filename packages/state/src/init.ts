@@ -1,6 +1,4 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { findProjectRoot, storePaths } from './store/paths.js';
+import { findProjectRoot } from './store/paths.js';
 import { Store } from './store/store.js';
 
 /** Creates `.swarm/` in cwd (unless one exists here or above) with its root node. */
@@ -14,8 +12,4 @@ export async function initStore(cwd: string, options: { env?: NodeJS.ProcessEnv;
   } finally {
     store.close();
   }
-}
-
-export function storeExists(cwd: string): boolean {
-  return fs.existsSync(path.join(storePaths(cwd).root));
 }

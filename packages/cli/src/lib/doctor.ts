@@ -117,13 +117,8 @@ export async function checkGh(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
 }
 
 export async function checkSandbox(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
-  const proxy = (await import('@swarm/proxy')) as {
-    probeSandbox?: (env: NodeJS.ProcessEnv) => Promise<{ ok: boolean; detail: string; hint?: string }>;
-  };
-  if (!proxy.probeSandbox) {
-    return { name: 'sandbox', status: 'warn', required: false, detail: 'egress sandbox probe not available in this build' };
-  }
-  const probe = await proxy.probeSandbox(env);
+  const { probeSandbox } = await import('@swarm/proxy');
+  const probe = await probeSandbox(env);
   return {
     name: 'sandbox',
     status: probe.ok ? 'ok' : 'warn',

@@ -115,8 +115,8 @@ export async function runQuickstart(options: {
 
 async function chooseEgress(options: { env: NodeJS.ProcessEnv; warn: (line: string) => void }): Promise<{ provider: EgressProvider; unsandboxed: boolean }> {
   const provider = await loadEgressProvider(options.env);
-  const { probeSandbox } = await import('@swarm/proxy');
-  const probe = await probeSandbox(options.env);
+  const { quickProbeSandbox } = await import('@swarm/proxy');
+  const probe = await quickProbeSandbox(options.env);
   if (!probe.ok) {
     options.warn(`no network sandbox here (${probe.detail}); the demo runs with --unsandboxed-egress, which real runs refuse by default`);
     return { provider, unsandboxed: true };

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, configPath, loadConfig, resolveProfile, type EgressProvider, type RouteMode } from '@swarm/core';
+import { createEgressProvider, normalizeAllowlist } from '@swarm/proxy';
 import type { LaunchOptions, LaunchResult } from '@swarm/state';
 import type { Output } from '../output.js';
 
@@ -59,8 +60,6 @@ function readPolicyFile(file: string, cwd: string): PolicyInput {
 const MIN_TIMEOUT_S = 0.001;
 const MAX_TIMEOUT_S = 2_147_483;
 
-const HOST_RE = /^(\*\.)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$|^\[[0-9a-fA-F:.]+\](:[0-9]{1,5})?$/;
-
 export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: string): Omit<LaunchOptions, 'operation'> {
   const { settings } = resolveProfile(loadConfig(configPath(env)), flags.profile);
   const backend = flags.backend ?? (settings.backend as string | undefined) ?? 'local';
@@ -68,9 +67,8 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
     throw new SwarmError('INVALID_ARGUMENT', `backend ${backend} is not available in this build`, { hint: 'use --backend local' });
   }
   const fromFile = flags.policyFile ? readPolicyFile(flags.policyFile, cwd) : { allowlist: [] };
-  const allowHosts = [...((settings['egress.allow'] as string[] | undefined) ?? []), ...fromFile.allowlist, ...flags.allowHost];
-  const bad = allowHosts.filter((h) => !HOST_RE.test(h));
-  if (bad.length > 0) throw new SwarmError('INVALID_ARGUMENT', `invalid --allow-host value(s): ${bad.join(', ')}`, { hint: 'host, *.suffix, optional :port' });
+  // The broker's own parser, so what is accepted here is exactly what the broker enforces.
+  const allowHosts = normalizeAllowlist([...((settings['egress.allow'] as string[] | undefined) ?? []), ...fromFile.allowlist, ...flags.allowHost]);
   let timeoutS: number | undefined = fromFile.timeoutS ?? (settings['run.timeout_s'] as number | undefined);
   if (flags.timeout !== undefined) {
     const n = Number(flags.timeout);
@@ -104,7 +102,6 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
 export async function loadEgressProvider(env: NodeJS.ProcessEnv, profile?: string): Promise<EgressProvider> {
   const { settings } = resolveProfile(loadConfig(configPath(env)), profile);
   const sandbox = (settings['egress.sandbox'] as 'auto' | 'require' | 'off' | undefined) ?? 'auto';
-  const { createEgressProvider } = await import('@swarm/proxy');
   return createEgressProvider({ sandbox, env });
 }
 

@@ -6,6 +6,7 @@
  * machine, twice swarm's whole engine budget for a run, and a step needs only spawn + signals.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import { SwarmError, createDigester, type Digest } from '@swarm/core';
 import '../engine-errors.js';
@@ -112,8 +113,9 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   if (killTimer) clearTimeout(killTimer);
   if (spec.pidFile) fs.rmSync(spec.pidFile, { force: true });
 
-  await new Promise<void>((resolve) => redactor.end(resolve));
-  await new Promise<void>((resolve) => setImmediate(resolve));
+  // 'end' on the readable side: every redacted byte, including what the flush held back, has been logged.
+  redactor.end();
+  await once(redactor, 'end');
   await new Promise<void>((resolve) => log.end(() => resolve()));
   if (logError) throw new SwarmError('IO_WRITE_FAILED', `cannot write the step log: ${logError.message}`, { cause: logError });
   const fd = fs.openSync(spec.logFile, 'r');

@@ -121,7 +121,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   const argv = command.argv;
   const runId = options.runId ?? newRunId(clock);
   if (!isValidName(runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
-  if (store.catalog.getRun(runId) || store.catalog.getNode(`node-${runId}`) || fs.existsSync(runDir(store.paths, runId))) {
+  // A committed run or node with this id; a run in progress is caught when its directory is reserved.
+  if (store.catalog.getRun(runId) || store.catalog.getNode(`node-${runId}`)) {
     throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
   }
   const parent = await time('resolve', () => store.resolve(options.node));

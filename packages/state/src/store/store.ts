@@ -4,7 +4,6 @@
  * only, when a run needs them.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   SwarmError,
@@ -294,8 +293,4 @@ export interface NodeRowInput {
 /** Binds a wrapped data key to the node it belongs to. */
 export function wrapContext(bundleSha256: string, stateId: string, ratchetStep: number): string {
   return `swarm-bundle-key:v1:${bundleSha256}:${stateId}:${ratchetStep}`;
-}
-
-export function defaultTmpBase(): string {
-  return os.tmpdir();
 }
