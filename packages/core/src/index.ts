@@ -5,6 +5,7 @@ export * from './base64url.js';
 export * from './capability.js';
 export * from './clock.js';
 export * from './atomic-file.js';
+export * from './bounded-file.js';
 export * from './config.js';
 export * from './validate.js';
 export * from './node-ref.js';

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { codeOf, makeTempDir } from '@swarm/test-utils';
@@ -44,6 +45,23 @@ describe('root secret', () => {
     fs.writeFileSync(file, Buffer.alloc(16));
     fs.chmodSync(file, 0o600);
     expect(codeOf(() => loadOrCreateRootSecret(home))).toBe('KEYS_INVALID');
+  });
+
+  it('refuses a device, a FIFO or a huge file in place of a key, without blocking or reading it all', () => {
+    loadOrCreateRootSecret(home);
+    const file = path.join(keysDir(home), ROOT_SECRET_FILE);
+    const signing = path.join(keysDir(home), SIGNING_KEY_FILE);
+    fs.rmSync(file);
+    fs.symlinkSync('/dev/zero', file);
+    expect(codeOf(() => loadOrCreateRootSecret(home))).toBe('KEYS_INVALID');
+    fs.rmSync(file);
+    execFileSync('mkfifo', ['-m', '600', file]);
+    expect(codeOf(() => loadOrCreateRootSecret(home))).toBe('KEYS_INVALID');
+    fs.symlinkSync('/dev/zero', signing);
+    expect(codeOf(() => loadSigningKey(home))).toBe('KEYS_INVALID');
+    fs.rmSync(signing);
+    fs.writeFileSync(signing, Buffer.alloc(1024 * 1024, 0x41), { mode: 0o600 });
+    expect(codeOf(() => loadSigningKey(home))).toBe('KEYS_INVALID');
   });
 });
 

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir } from './atomic-file.js';
+import { readBoundedFile } from './bounded-file.js';
 import { swarmHome } from './config.js';
 import { sha256Hex } from './digest.js';
 import { SwarmError, registerErrorCodes } from './errors.js';
@@ -61,14 +62,28 @@ function createSecretFile(file: string, data: string | Uint8Array): boolean {
   }
 }
 
+/** Key files are a few hundred bytes; a device or a huge file in their place is refused unread. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
 function readSecretFile(file: string): Buffer {
-  const stat = fs.statSync(file);
-  if ((stat.mode & 0o077) !== 0) {
-    throw new SwarmError('KEYS_INVALID', `${file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
-      hint: `chmod 600 ${file}`,
+  try {
+    return readBoundedFile(file, {
+      what: 'key file',
+      maxBytes: MAX_KEY_FILE_BYTES,
+      inspect: (stat) => {
+        if ((stat.mode & 0o077) !== 0) {
+          throw new SwarmError('KEYS_INVALID', `${file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
+            hint: `chmod 600 ${file}`,
+          });
+        }
+      },
     });
+  } catch (error) {
+    if (error instanceof SwarmError && (error.code === 'FILE_NOT_REGULAR' || error.code === 'FILE_TOO_LARGE')) {
+      throw new SwarmError('KEYS_INVALID', `${file} is not a key file: ${error.message}`, { details: { path: file, cause_code: error.code }, cause: error });
+    }
+    throw error;
   }
-  return fs.readFileSync(file);
 }
 
 /** The 32-byte installation root secret, created on first use. */
