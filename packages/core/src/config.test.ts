@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { codeOf, makeTempDir } from '@swarm/test-utils';
 import {
   CONFIG_KEYS,
+  MAX_CONFIG_BYTES,
   configPath,
   emptyConfig,
   loadConfig,
@@ -132,5 +134,74 @@ describe('config file', () => {
     const noDefault = { version: 1, default_profile: 'work', profiles: {} };
     expect(codeOf(() => resolveProfile(noDefault))).toBe('PROFILE_UNKNOWN');
     expect(resolveProfile({ version: 1, default_profile: 'default', profiles: {} })).toEqual({ name: 'default', settings: {} });
+  });
+
+  describe('keys and profiles that are also Object property names', () => {
+    const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype'];
+
+    it('the probe names are real properties of a plain object (positive control)', () => {
+      const plain: Record<string, unknown> = {};
+      for (const name of names.filter((n) => n !== 'prototype')) expect(plain[name]).toBeDefined();
+    });
+
+    it.each(names)('config set %s is CONFIG_KEY_UNKNOWN and writes nothing', (name) => {
+      expect(codeOf(() => parseConfigValue(name, 'x'))).toBe('CONFIG_KEY_UNKNOWN');
+      expect(codeOf(() => setConfigValue(name, 'x', { file }))).toBe('CONFIG_KEY_UNKNOWN');
+      expect(fs.existsSync(file)).toBe(false);
+    });
+
+    it.each(names)('--profile %s is PROFILE_UNKNOWN when read', (name) => {
+      expect(codeOf(() => resolveProfile(emptyConfig(), name))).toBe('PROFILE_UNKNOWN');
+      expect(codeOf(() => resolveProfile({ ...emptyConfig(), default_profile: name }))).toBe('PROFILE_UNKNOWN');
+    });
+
+    it('setting into profile __proto__ is PROFILE_NAME_INVALID; constructor is an ordinary profile', () => {
+      expect(codeOf(() => setConfigValue('backend', 'local', { file, profile: '__proto__' }))).toBe('PROFILE_NAME_INVALID');
+      expect(fs.existsSync(file)).toBe(false);
+      setConfigValue('backend', 'local', { file, profile: 'constructor' });
+      const config = loadConfig(file);
+      expect(Object.hasOwn(config.profiles, 'constructor')).toBe(true);
+      expect(resolveProfile(config, 'constructor').settings).toEqual({ backend: 'local' });
+      expect(Object.getPrototypeOf(config.profiles)).toBe(Object.prototype);
+    });
+
+    it.each([
+      ['a __proto__ key in a profile', '{"version":1,"default_profile":"default","profiles":{"default":{"__proto__":{"backend":"local"}}}}'],
+      ['a constructor key in a profile', '{"version":1,"default_profile":"default","profiles":{"default":{"constructor":"x"}}}'],
+      ['a __proto__ profile', '{"version":1,"default_profile":"default","profiles":{"default":{},"__proto__":{}}}'],
+      ['a __proto__ default profile', '{"version":1,"default_profile":"__proto__","profiles":{"default":{}}}'],
+      ['a constructor default profile that does not exist', '{"version":1,"default_profile":"constructor","profiles":{"default":{}}}'],
+    ])('a file with %s is rejected with a code, never a crash', (label, text) => {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, text);
+      if (label.includes('does not exist')) {
+        expect(codeOf(() => resolveProfile(loadConfig(file)))).toBe('PROFILE_UNKNOWN');
+      } else {
+        expect(codeOf(() => loadConfig(file))).toBe('CONFIG_INVALID');
+      }
+    });
+  });
+
+  describe('reading the file', () => {
+    it('refuses a FIFO without blocking, and a directory', () => {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      execFileSync('mkfifo', [file]);
+      expect(codeOf(() => loadConfig(file))).toBe('CONFIG_INVALID');
+      fs.rmSync(file);
+      fs.mkdirSync(file);
+      expect(codeOf(() => loadConfig(file))).toBe('CONFIG_INVALID');
+    });
+
+    it('refuses a symlink to /dev/zero, and a file over the cap', () => {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.symlinkSync('/dev/zero', file);
+      expect(codeOf(() => loadConfig(file))).toBe('CONFIG_INVALID');
+      fs.rmSync(file);
+      fs.writeFileSync(file, JSON.stringify(emptyConfig()) + ' '.repeat(MAX_CONFIG_BYTES));
+      expect(codeOf(() => loadConfig(file))).toBe('CONFIG_INVALID');
+      // Control: the same content under the cap loads.
+      fs.writeFileSync(file, JSON.stringify(emptyConfig()) + ' '.repeat(16));
+      expect(loadConfig(file)).toEqual(emptyConfig());
+    });
   });
 });

@@ -2,14 +2,22 @@
  * User configuration in `$SWARM_HOME/config.json` (default `~/.swarm`), with named profiles.
  * A malformed file is an error and is never silently replaced.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
-import { SwarmError } from './errors.js';
+import { isMissingFileError, readBoundedFile } from './bounded-file.js';
+import { SwarmError, registerErrorCodes } from './errors.js';
+
+registerErrorCodes('core', {
+  PROFILE_NAME_INVALID: { category: 'input', description: 'A profile name is not 1-64 letters, digits, `.`, `_` or `-` starting with a letter or digit.' },
+});
 
 export const CONFIG_VERSION = 1;
 export const DEFAULT_PROFILE = 'default';
+/** A config file is a few settings per profile; a bigger one is refused unread. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** Starts with a letter or digit, so `__proto__` and friends can never name a profile. */
+const PROFILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export type ConfigValue = string | number | boolean | string[];
 export type ProfileSettings = Record<string, ConfigValue>;
@@ -27,6 +35,15 @@ interface KeySpec {
 }
 
 const HOST_RE = /^(\*\.)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$/;
+
+/** The spec of a registered key; only own entries, so `constructor` or `__proto__` are unknown, not Object's. */
+function keySpec(key: string): KeySpec | undefined {
+  return Object.hasOwn(CONFIG_KEYS, key) ? CONFIG_KEYS[key] : undefined;
+}
+
+export function isValidProfileName(name: string): boolean {
+  return typeof name === 'string' && PROFILE_NAME_RE.test(name);
+}
 
 function oneOf(values: string[], description: string): KeySpec {
   return {
@@ -115,10 +132,10 @@ export function emptyConfig(): ConfigFile {
 export function loadConfig(file: string = configPath()): ConfigFile {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readBoundedFile(file, { what: 'config file', maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return emptyConfig();
-    throw new SwarmError('CONFIG_INVALID', `cannot read config file ${file}`, { details: { path: file }, cause });
+    if (isMissingFileError(cause)) return emptyConfig();
+    throw new SwarmError('CONFIG_INVALID', `cannot read config file ${file}`, { details: { path: file, cause_code: (cause as SwarmError).code ?? null }, cause });
   }
   let parsed: unknown;
   try {
@@ -145,7 +162,7 @@ function checkConfig(value: unknown): string[] {
   const config = value as Record<string, unknown>;
   const problems: string[] = [];
   if (config.version !== CONFIG_VERSION) problems.push(`/version must be ${CONFIG_VERSION}`);
-  if (typeof config.default_profile !== 'string' || config.default_profile.trim() === '') {
+  if (typeof config.default_profile !== 'string' || !isValidProfileName(config.default_profile)) {
     problems.push('/default_profile must be a profile name');
   }
   const profiles = config.profiles;
@@ -154,12 +171,16 @@ function checkConfig(value: unknown): string[] {
     return problems;
   }
   for (const [name, settings] of Object.entries(profiles)) {
+    if (!isValidProfileName(name)) {
+      problems.push(`/profiles/${name} is not a valid profile name`);
+      continue;
+    }
     if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
       problems.push(`/profiles/${name} must be an object`);
       continue;
     }
     for (const [key, v] of Object.entries(settings)) {
-      const spec = CONFIG_KEYS[key];
+      const spec = keySpec(key);
       if (!spec) problems.push(`/profiles/${name}/${key} is not a known key`);
       else if (!spec.check(v)) problems.push(`/profiles/${name}/${key} has an invalid value`);
     }
@@ -173,7 +194,7 @@ function checkConfig(value: unknown): string[] {
 /** The settings of one profile (default: the file's default profile). */
 export function resolveProfile(config: ConfigFile, profile?: string): { name: string; settings: ProfileSettings } {
   const name = profile ?? config.default_profile;
-  const settings = config.profiles[name];
+  const settings = Object.hasOwn(config.profiles, name) ? config.profiles[name] : undefined;
   if (!settings) {
     if (profile === undefined && name === DEFAULT_PROFILE) return { name, settings: {} };
     throw new SwarmError('PROFILE_UNKNOWN', `profile ${JSON.stringify(name)} does not exist`, {
@@ -184,7 +205,7 @@ export function resolveProfile(config: ConfigFile, profile?: string): { name: st
 }
 
 export function parseConfigValue(key: string, raw: string): ConfigValue {
-  const spec = CONFIG_KEYS[key];
+  const spec = keySpec(key);
   if (!spec) {
     throw new SwarmError('CONFIG_KEY_UNKNOWN', `unknown config key ${JSON.stringify(key)}`, {
       details: { key, known: Object.keys(CONFIG_KEYS) },
@@ -209,7 +230,11 @@ export function setConfigValue(
   const value = parseConfigValue(key, raw);
   const config = loadConfig(file);
   const profile = options.profile ?? config.default_profile;
-  config.profiles[profile] = { ...(config.profiles[profile] ?? {}), [key]: value };
+  if (!isValidProfileName(profile)) {
+    throw new SwarmError('PROFILE_NAME_INVALID', `invalid profile name ${JSON.stringify(profile)}`, { details: { profile } });
+  }
+  const current = Object.hasOwn(config.profiles, profile) ? config.profiles[profile] : {};
+  config.profiles[profile] = { ...current, [key]: value };
   writeConfig(config, file);
   return { file, profile, key, value };
 }
