@@ -1,34 +1,30 @@
 /** Reading untrusted input files into bytes, and parsing bytes as JSON, with coded errors. */
 import './errors.js';
-import fs from 'node:fs';
-import { SwarmError } from '@swarm/core';
+import { SwarmError, readBoundedFile } from '@swarm/core';
 
 /** Certificates, policies, envelopes and proofs are small; anything bigger is refused unread. */
 export const MAX_INPUT_BYTES = 16 * 1024 * 1024;
 
+/**
+ * The shared bounded reader (no blocking on a FIFO, regular files only, size cap) with the
+ * verifier's own codes: FILE_NOT_FOUND for anything unreadable, VERIFY_INPUT_TOO_LARGE over the cap.
+ */
 export function readInputFile(file: string, what: string): Buffer {
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(file, 'r');
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) {
-      throw new SwarmError('FILE_NOT_FOUND', `${what} ${file} is not a regular file`, { details: { path: file } });
-    }
-    if (stat.size > MAX_INPUT_BYTES) {
-      throw new SwarmError('VERIFY_INPUT_TOO_LARGE', `${what} ${file} is ${stat.size} bytes; the limit is ${MAX_INPUT_BYTES}`, {
-        details: { path: file, size: stat.size, limit: MAX_INPUT_BYTES },
+    return readBoundedFile(file, { what, maxBytes: MAX_INPUT_BYTES });
+  } catch (error) {
+    if (!(error instanceof SwarmError)) throw error;
+    if (error.code === 'FILE_TOO_LARGE') {
+      const size = (error.details as { size?: number } | null)?.size ?? null;
+      throw new SwarmError('VERIFY_INPUT_TOO_LARGE', `${what} ${file} is larger than ${MAX_INPUT_BYTES} bytes`, {
+        details: { path: file, size, limit: MAX_INPUT_BYTES },
+        cause: error,
       });
     }
-    return fs.readFileSync(fd);
-  } catch (cause) {
-    if (cause instanceof SwarmError) throw cause;
-    const errno = (cause as NodeJS.ErrnoException).code;
-    throw new SwarmError('FILE_NOT_FOUND', `cannot read ${what} ${file}${errno ? ` (${errno})` : ''}`, {
-      details: { path: file, errno: errno ?? null },
-      cause,
-    });
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    if (error.code === 'FILE_NOT_REGULAR') {
+      throw new SwarmError('FILE_NOT_FOUND', error.message, { details: error.details, cause: error });
+    }
+    throw error;
   }
 }
 

@@ -8,7 +8,10 @@ import './errors.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, swarmHome } from '@swarm/core';
+import { SwarmError, isMissingFileError, readBoundedFile, swarmHome } from '@swarm/core';
+
+/** About a million claims; a store past this is refused rather than read whole into memory. */
+const MAX_REPLAY_STORE_BYTES = 256 * 1024 * 1024;
 
 export interface NonceClaim {
   nonce: string;
@@ -70,8 +73,12 @@ export class FileReplayStore implements ReplayStore {
     let fd: number | undefined;
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      fd = fs.openSync(this.location, 'a+', 0o600);
-      const size = fs.fstatSync(fd).size;
+      const { O_RDWR, O_APPEND, O_CREAT, O_NONBLOCK } = fs.constants;
+      // Never blocks on a FIFO; what was opened must be a regular file.
+      fd = fs.openSync(this.location, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK, 0o600);
+      const stat = fs.fstatSync(fd);
+      if (!stat.isFile()) throw new SwarmError('FILE_NOT_REGULAR', `replay nonce store ${this.location} is not a regular file`);
+      const size = stat.size;
       // A line torn by a crash is ended first, so it can never swallow the claim written after it.
       let prefix = '';
       if (size > 0) {
@@ -91,9 +98,9 @@ export class FileReplayStore implements ReplayStore {
   private read(): StoredClaim[] {
     let text: string;
     try {
-      text = fs.readFileSync(this.location, 'utf8');
+      text = readBoundedFile(this.location, { what: 'replay nonce store', maxBytes: MAX_REPLAY_STORE_BYTES }).toString('utf8');
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if (isMissingFileError(cause)) return [];
       throw unusable(this.location, cause);
     }
     const claims: StoredClaim[] = [];

@@ -12,11 +12,13 @@ import {
   SwarmError,
   TRUST_STORE_FILE,
   clockFromEnv,
+  isMissingFileError,
   isoTime,
   keyIdOf,
   keysDir,
   loadSigningKey,
   publicKeyFromRaw,
+  readBoundedFile,
   swarmHome,
   writeFileAtomic,
 } from '@swarm/core';
@@ -59,6 +61,8 @@ export interface TrustOptions {
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const KEY_ID_RE = /^[0-9a-f]{16}$/;
+/** A trust store holds public keys and names; anything this big is not one. */
+const MAX_TRUST_STORE_BYTES = 4 * 1024 * 1024;
 
 export function trustStorePath(home: string = swarmHome()): string {
   return path.join(keysDir(home), TRUST_STORE_FILE);
@@ -83,18 +87,24 @@ export function loadTrustStore(home: string = swarmHome()): TrustStore {
   const file = trustStorePath(home);
   let text: string;
   try {
-    const stat = fs.statSync(file);
-    if (!stat.isFile()) throw invalid(file, ['is not a regular file']);
-    if ((stat.mode & 0o022) !== 0) {
-      throw new SwarmError('TRUST_STORE_INVALID', `${file} is writable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
-        details: { path: file, errors: ['unsafe permissions'] },
-        hint: `chmod 600 ${file}`,
-      });
-    }
-    text = fs.readFileSync(file, 'utf8');
+    text = readBoundedFile(file, {
+      what: 'trust store',
+      maxBytes: MAX_TRUST_STORE_BYTES,
+      inspect: (stat) => {
+        if ((stat.mode & 0o022) !== 0) {
+          throw new SwarmError('TRUST_STORE_INVALID', `${file} is writable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
+            details: { path: file, errors: ['unsafe permissions'] },
+            hint: `chmod 600 ${file}`,
+          });
+        }
+      },
+    }).toString('utf8');
   } catch (cause) {
-    if (cause instanceof SwarmError) throw cause;
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return { version: TRUST_STORE_VERSION, keys: [] };
+    if (!(cause instanceof SwarmError)) throw cause;
+    if (cause.code === 'TRUST_STORE_INVALID') throw cause;
+    if (cause.code === 'FILE_NOT_REGULAR') throw invalid(file, ['is not a regular file']);
+    if (cause.code === 'FILE_TOO_LARGE') throw invalid(file, [`is larger than ${MAX_TRUST_STORE_BYTES} bytes`]);
+    if (isMissingFileError(cause)) return { version: TRUST_STORE_VERSION, keys: [] };
     throw new SwarmError('TRUST_STORE_INVALID', `cannot read ${file}`, { details: { path: file, errors: ['unreadable'] }, cause });
   }
   let parsed: unknown;
