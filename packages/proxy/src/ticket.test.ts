@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SwarmError, validateDocument } from '@swarm/core';
 import {
@@ -143,5 +144,21 @@ describe('files', () => {
     const short = path.join(dir, 'short.key');
     fs.writeFileSync(short, crypto.randomBytes(16), { mode: 0o600 });
     expect(codeOf(() => loadBrokerKey(short))).toBe('BROKER_KEY_INVALID');
+  });
+
+  it('a ticket or broker key file that is a FIFO, /dev/zero or huge is refused unread, never a hang', () => {
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    const zero = path.join(dir, 'zero.key');
+    fs.symlinkSync('/dev/zero', zero);
+    const huge = path.join(dir, 'huge.json');
+    fs.writeFileSync(huge, ' '.repeat(1024 * 1024), { mode: 0o600 });
+    expect(codeOf(() => readTicketFile(fifo))).toBe('FILE_NOT_REGULAR');
+    expect(codeOf(() => readTicketFile(zero))).toBe('FILE_NOT_REGULAR');
+    expect(codeOf(() => readTicketFile(huge))).toBe('FILE_TOO_LARGE');
+    expect(codeOf(() => loadBrokerKey(fifo))).toBe('BROKER_KEY_INVALID');
+    expect(codeOf(() => loadBrokerKey(zero))).toBe('BROKER_KEY_INVALID');
+    expect(codeOf(() => loadBrokerKey(huge))).toBe('BROKER_KEY_INVALID');
+    expect(codeOf(() => loadBrokerKey(path.join(dir, 'missing.key')))).toBe('FILE_NOT_FOUND');
   });
 });

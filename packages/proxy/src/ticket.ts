@@ -21,6 +21,7 @@ import {
   decodeBase64UrlStrict,
   fsyncDir,
   keysDir,
+  readBoundedFile,
   swarmHome,
   validateDocument,
   writeFileAtomic,
@@ -33,6 +34,8 @@ export const TICKET_SCHEMA_VERSION = 'swarm-ticket-v1';
 export const BROKER_KEY_FILE = 'broker.key';
 const TOKEN_PREFIX = 'v1.';
 const CHAIN_KEY_RE = /^[0-9a-f]{64}$/;
+/** Tickets and broker keys are well under a kilobyte; a bigger file (or /dev/zero) is refused unread. */
+const MAX_TICKET_FILE_BYTES = 64 * 1024;
 
 /** A ticket without its secret: what the broker checks and what may be shown. */
 export interface PublicTicket {
@@ -207,12 +210,8 @@ export function constantTimeEqual(a: string, b: string): boolean {
 
 /** Reads a ticket file (with its secret), checking only its shape: the broker checks the MAC. */
 export function readTicketFile(file: string): Ticket {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (cause) {
-    throw new SwarmError('FILE_NOT_FOUND', `cannot read ticket file ${file}`, { details: { path: file }, cause });
-  }
+  // Errors of the bounded reader (FILE_NOT_FOUND, FILE_NOT_REGULAR, FILE_TOO_LARGE) are input errors as they are.
+  const text = readBoundedFile(file, { what: 'ticket file', maxBytes: MAX_TICKET_FILE_BYTES }).toString('utf8');
   let document: unknown;
   try {
     document = JSON.parse(text);
@@ -241,16 +240,23 @@ export function defaultBrokerKeyFile(env: NodeJS.ProcessEnv = process.env): stri
 
 /** Reads a 32-byte broker key, refusing files other users can read. */
 export function loadBrokerKey(file: string): Buffer {
-  let stat: fs.Stats;
+  let key: Buffer;
   try {
-    stat = fs.statSync(file);
-  } catch (cause) {
-    throw new SwarmError('FILE_NOT_FOUND', `broker key file ${file} does not exist`, { details: { path: file }, cause });
+    key = readBoundedFile(file, {
+      what: 'broker key file',
+      maxBytes: MAX_TICKET_FILE_BYTES,
+      inspect: (stat) => {
+        if ((stat.mode & 0o077) !== 0) {
+          throw new SwarmError('BROKER_KEY_INVALID', `${file} is readable by others`, { details: { path: file }, hint: `chmod 600 ${file}` });
+        }
+      },
+    });
+  } catch (error) {
+    if (error instanceof SwarmError && (error.code === 'FILE_NOT_REGULAR' || error.code === 'FILE_TOO_LARGE')) {
+      throw new SwarmError('BROKER_KEY_INVALID', `${file} is not a broker key file: ${error.message}`, { details: { path: file, cause_code: error.code }, cause: error });
+    }
+    throw error;
   }
-  if ((stat.mode & 0o077) !== 0) {
-    throw new SwarmError('BROKER_KEY_INVALID', `${file} is readable by others`, { details: { path: file }, hint: `chmod 600 ${file}` });
-  }
-  const key = fs.readFileSync(file);
   if (key.length !== 32) throw new SwarmError('BROKER_KEY_INVALID', `${file} must hold exactly 32 bytes`, { details: { path: file } });
   return key;
 }
