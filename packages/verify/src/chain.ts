@@ -1,12 +1,16 @@
 /**
  * `verify chain`: a node's chain back to root. Every certificate goes through the certificate
- * pipeline (its nonce must be unique within the chain, but no store is consumed), and every link
- * must match its neighbours: a run's parent_state is its parent's state and its
- * result.new_state is its own; a fork keeps its parent's bundle under a new state id and step.
+ * pipeline (its nonce must be unique within the chain, but no store is consumed) and must be
+ * signed by a trusted key and hash to what the catalog recorded; every link must match its
+ * neighbours: a run's parent_state is its parent's state and its result.new_state is its own; a
+ * fork keeps its parent's bundle under a new state id and step. Bundle objects the store holds
+ * must hash to their recorded digest.
  */
-import { clockFromEnv, swarmHome, type Clock } from '@swarm/core';
+import { SwarmError, clockFromEnv, swarmHome, type Clock } from '@swarm/core';
 import { verifyCertificate } from './certificate.js';
+import { checkBundleObject, type ObjectDigests } from './checks/bundle-object.js';
 import { field } from './checks/context.js';
+import { checkRecordedArtifactHash } from './checks/recorded-artifact.js';
 import { isRecord } from './input-files.js';
 import { failed, failedCodes, passed, skipped, type ChainLinkReport, type ChainReport, type CheckResult } from './report.js';
 import { MemoryReplayStore } from './replay-store.js';
@@ -28,12 +32,25 @@ export interface ChainLink {
   signature: Buffer | null;
   policy: Buffer | null;
   kind: 'root' | 'run' | 'fork' | 'import';
+  /**
+   * The artifact hash the catalog recorded for the node's run; null when it recorded none.
+   * Omitted when the node store cannot say (the check is then reported as skipped).
+   */
+  recordedArtifactHash?: string | null;
+  /** Where the store keeps the sealed bundle `state.bundle_sha256`, present or not; omitted or null: no store. */
+  bundleObject?: string | null;
 }
 
 export interface VerifyChainOptions extends TrustOptions {
   /** How the starting node is named in the report (the reference the user gave). */
   node?: string;
   requirePolicy?: boolean;
+  /**
+   * Accept links whose certificate has no DSSE envelope (each is reported as unsigned). A
+   * signature that is present must still verify under a trusted key.
+   */
+  allowUnsigned?: boolean;
+  /** Signatures are required by default; kept for callers that ask explicitly. Conflicts with allowUnsigned. */
   requireSignature?: boolean;
   /**
    * Also fail links whose replay window has closed. Off by default: a chain is history, and a
@@ -48,6 +65,11 @@ export interface VerifyChainOptions extends TrustOptions {
 }
 
 export function verifyChain(links: readonly ChainLink[], options: VerifyChainOptions = {}): ChainReport {
+  if (options.allowUnsigned && options.requireSignature) {
+    throw new SwarmError('INVALID_ARGUMENT', '--allow-unsigned and --require-signature contradict each other', {
+      hint: 'signatures are required by default; pass --allow-unsigned only to accept unsigned links',
+    });
+  }
   const env = options.env ?? process.env;
   const home = options.home ?? swarmHome(env);
   const clock = options.clock ?? clockFromEnv(env);
@@ -55,12 +77,12 @@ export function verifyChain(links: readonly ChainLink[], options: VerifyChainOpt
   const trustedKeys = (): readonly TrustedKey[] => (trusted ??= resolveTrustedKeys({ ...options, home }));
   // Bad --trusted-key values are input errors even when no link is signed.
   if (!trusted) for (const key of options.trustedKeys ?? []) parsePublicKey(key);
-  const nonces = new MemoryReplayStore();
+  const run: LinkRun = { options: { ...options, clock }, nonces: new MemoryReplayStore(), trustedKeys, objects: new Map() };
   // Oldest first, so when a nonce repeats it is the later link that is reported as the replay.
   const linkReports = links
     .map((link, i) => ({ link, parent: links[i + 1] ?? null }))
     .reverse()
-    .map(({ link, parent }) => verifyLink(link, parent, { ...options, clock }, nonces, trustedKeys))
+    .map(({ link, parent }) => verifyLink(link, parent, run))
     .reverse();
   const checks = [checkLinkage(links), checkEndsAtRoot(links)];
   const failures = [...failedCodes(checks), ...linkReports.flatMap((l) => l.failed)];
@@ -69,9 +91,20 @@ export function verifyChain(links: readonly ChainLink[], options: VerifyChainOpt
     verified: failures.length === 0,
     node: options.node ?? links[0]?.nodeId ?? '(empty)',
     links: linkReports,
+    allow_unsigned: options.allowUnsigned ?? false,
+    unsigned: linkReports.filter((l) => l.unsigned).map((l) => l.node_id),
     checks,
     failed: failures,
   };
+}
+
+/** What every link of one verification shares. */
+interface LinkRun {
+  options: VerifyChainOptions;
+  /** Nonces seen so far in this chain. */
+  nonces: MemoryReplayStore;
+  trustedKeys: () => readonly TrustedKey[];
+  objects: ObjectDigests;
 }
 
 /** Every link's parent pointer names the next link. */
@@ -103,15 +136,11 @@ function checkEndsAtRoot(links: readonly ChainLink[]): CheckResult {
   return passed('root', `the chain ends at the root node ${last.nodeId}`);
 }
 
-function verifyLink(
-  link: ChainLink,
-  parent: ChainLink | null,
-  options: VerifyChainOptions,
-  nonces: MemoryReplayStore,
-  trustedKeys: () => readonly TrustedKey[],
-): ChainLinkReport {
+function verifyLink(link: ChainLink, parent: ChainLink | null, run: LinkRun): ChainLinkReport {
+  const { options } = run;
   let checks: CheckResult[];
   let artifactHash: string | null = null;
+  let unsigned = false;
   if (link.kind === 'root') {
     checks = [passed('root', 'the empty root: nothing to verify')];
   } else if (link.kind === 'fork') {
@@ -123,18 +152,24 @@ function verifyLink(
       { certificate: link.certificate, policy: link.policy, signature: link.signature },
       {
         requirePolicy: options.requirePolicy,
-        requireSignature: options.requireSignature,
+        requireSignature: !options.allowUnsigned,
         clock: options.clock,
-        replayStore: nonces,
+        replayStore: run.nonces,
         recordNonce: true,
         checkReplayExpiry: options.checkReplayExpiry ?? false,
-        trusted: trustedKeys,
+        trusted: run.trustedKeys,
       },
     );
     artifactHash = report.artifact_hash;
+    unsigned = link.signature === null;
     const document = parseDocument(link.certificate);
-    checks = [...report.checks, checkParentState(document, parent), checkNewState(document, link)];
+    checks = [
+      ...report.checks.map((c) => chainCertificateCheck(c, link, report.artifact_hash)),
+      checkParentState(document, parent),
+      checkNewState(document, link),
+    ];
   }
+  checks.push(checkBundleObject(link, run.objects));
   const failures = failedCodes(checks);
   return {
     node_id: link.nodeId,
@@ -142,9 +177,20 @@ function verifyLink(
     kind: link.kind,
     verified: failures.length === 0,
     artifact_hash: artifactHash,
+    unsigned,
     checks,
     failed: failures,
   };
+}
+
+/**
+ * In a chain the expected artifact hash is the one the catalog recorded, and an unsigned link
+ * (only reachable with allowUnsigned) says so in its signature check.
+ */
+function chainCertificateCheck(check: CheckResult, link: ChainLink, artifactHash: string): CheckResult {
+  if (check.name === 'artifact_hash') return checkRecordedArtifactHash(link, artifactHash);
+  if (check.name === 'signature' && check.status === 'skipped') return skipped('signature', 'unsigned: the certificate has no DSSE envelope (allowed by --allow-unsigned)');
+  return check;
 }
 
 function parseDocument(bytes: Buffer): Record<string, unknown> | null {

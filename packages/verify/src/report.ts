@@ -27,8 +27,8 @@ export function failed(name: string, code: CheckCode, reason: string, details?: 
   return details === undefined ? { name, status: 'fail', reason, code } : { name, status: 'fail', reason, code, details };
 }
 
-export function skipped(name: string, reason: string): CheckResult {
-  return { name, status: 'skipped', reason };
+export function skipped(name: string, reason: string, details?: Record<string, unknown>): CheckResult {
+  return details === undefined ? { name, status: 'skipped', reason } : { name, status: 'skipped', reason, details };
 }
 
 /** The codes of the failed checks, in pipeline order. */
@@ -60,6 +60,8 @@ export interface ChainLinkReport {
   kind: string;
   verified: boolean;
   artifact_hash: string | null;
+  /** The link carries a certificate but no DSSE envelope (a failure unless unsigned links are allowed). */
+  unsigned: boolean;
   checks: CheckResult[];
   failed: CheckCode[];
 }
@@ -70,6 +72,10 @@ export interface ChainReport {
   node: string;
   /** Links from the node back to root, in that order. */
   links: ChainLinkReport[];
+  /** Whether links without a signature were accepted (`--allow-unsigned`). */
+  allow_unsigned: boolean;
+  /** Node ids of the links whose certificate has no signature, leaf first. */
+  unsigned: string[];
   /** Checks about the chain as a whole (it ends at a root, every parent pointer matches). */
   checks: CheckResult[];
   failed: CheckCode[];
@@ -111,7 +117,7 @@ export function formatReport(report: VerifyReport): string {
     lines.push(`${verdict}: chain of ${report.node} (${report.links.length} node${report.links.length === 1 ? '' : 's'})`);
     lines.push(...formatChecks(report.checks, '  '));
     for (const link of report.links) {
-      lines.push(`  ${link.kind} ${link.node_id}${link.verified ? '' : ' FAILED'}`);
+      lines.push(`  ${link.kind} ${link.node_id}${link.unsigned ? ' (unsigned)' : ''}${link.verified ? '' : ' FAILED'}`);
       lines.push(...formatChecks(link.checks, '    '));
     }
   }

@@ -3,6 +3,8 @@
  * writes them (canonical JSON, no trailing newline; the envelope's payload is the certificate bytes).
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { CERTIFICATE_PAYLOAD_TYPE, canonicalBytes, keyIdOf, sha256Digest, sha256Hex, signDsse, type SigningKey } from '@swarm/core';
 import type { ChainLink, ChainState } from '../chain.js';
 
@@ -133,18 +135,46 @@ export function v1Certificate(options: { pin?: string; policy?: Buffer } = {}): 
   return Buffer.from(`${JSON.stringify(document, null, 2)}\n`);
 }
 
-/** A chain root → run → fork → run, as the node store would hand it over (leaf first). */
-export function engineChain(key: SigningKey): { links: ChainLink[]; runs: EngineRun[] } {
+/** The bytes a fixture bundle object holds; `digest(label)` is their sha256, as in a real store. */
+export function bundleBytes(label: string): Buffer {
+  return Buffer.from(`fixture:${label}`);
+}
+
+/**
+ * A chain root → run → fork → run, as the node store would hand it over (leaf first), with the
+ * artifact hashes the catalog recorded. With `objectsDir`, each bundle object is written there
+ * (sha256/<hex>) and the links say where, like the store's objects directory.
+ */
+export function engineChain(key: SigningKey, options: { objectsDir?: string } = {}): { links: ChainLink[]; runs: EngineRun[] } {
   const root: ChainState = { state_id: 'st_root', bundle_sha256: digest('bundle-root'), ratchet_step: 0 };
   const run1 = engineRun({ runId: 'r-1', key, parent: root });
   const s1 = stateOf(run1);
   const fork: ChainState = { state_id: 'st_fork', bundle_sha256: s1.bundle_sha256, ratchet_step: s1.ratchet_step + 1 };
   const run2 = engineRun({ runId: 'r-2', key, parent: fork });
+  const objects = new Map([root, s1, stateOf(run2)].map((s, i) => [s.bundle_sha256, ['bundle-root', 'bundle-r-1', 'bundle-r-2'][i]!]));
+  const object = (state: ChainState): string | undefined => {
+    if (options.objectsDir === undefined) return undefined;
+    const file = path.join(options.objectsDir, 'sha256', state.bundle_sha256.slice('sha256:'.length));
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (!fs.existsSync(file)) fs.writeFileSync(file, bundleBytes(objects.get(state.bundle_sha256)!));
+    return file;
+  };
+  const runLink = (nodeId: string, parentNodeId: string, run: EngineRun): ChainLink => ({
+    nodeId,
+    parentNodeId,
+    state: stateOf(run),
+    certificate: run.certificate,
+    signature: run.signature,
+    policy: run.policy,
+    kind: 'run',
+    recordedArtifactHash: run.artifactHash,
+    bundleObject: object(stateOf(run)),
+  });
   const links: ChainLink[] = [
-    { nodeId: 'nd_r2', parentNodeId: 'nd_fork', state: stateOf(run2), certificate: run2.certificate, signature: run2.signature, policy: run2.policy, kind: 'run' },
-    { nodeId: 'nd_fork', parentNodeId: 'nd_r1', state: fork, certificate: null, signature: null, policy: null, kind: 'fork' },
-    { nodeId: 'nd_r1', parentNodeId: 'nd_root', state: s1, certificate: run1.certificate, signature: run1.signature, policy: run1.policy, kind: 'run' },
-    { nodeId: 'nd_root', parentNodeId: null, state: root, certificate: null, signature: null, policy: null, kind: 'root' },
+    runLink('nd_r2', 'nd_fork', run2),
+    { nodeId: 'nd_fork', parentNodeId: 'nd_r1', state: fork, certificate: null, signature: null, policy: null, kind: 'fork', recordedArtifactHash: null, bundleObject: object(fork) },
+    runLink('nd_r1', 'nd_root', run1),
+    { nodeId: 'nd_root', parentNodeId: null, state: root, certificate: null, signature: null, policy: null, kind: 'root', recordedArtifactHash: null, bundleObject: object(root) },
   ];
   return { links, runs: [run2, run1] };
 }
