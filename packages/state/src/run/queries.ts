@@ -342,11 +342,16 @@ function killOrphanStep(dir: string): void {
     // Only a plausible group id, and only if that group's leader still has the run's workspace as cwd.
     if (!Number.isSafeInteger(pgid) || pgid <= 1) return;
     const cwd = fs.readlinkSync(`/proc/${pgid}/cwd`);
-    if (!cwd.startsWith(dir)) return;
+    // Inside this run's directory itself: `runs/v` is not a prefix of `runs/v2/workspace`.
+    if (!isInside(cwd, fs.realpathSync(dir))) return;
     process.kill(-pgid, 'SIGKILL');
   } catch {
     // no step recorded, or it is gone already
   }
+}
+
+function isInside(file: string, dir: string): boolean {
+  return file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
 }
 
 function readdirOrEmpty(dir: string): string[] {
