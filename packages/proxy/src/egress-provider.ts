@@ -1,7 +1,7 @@
 /**
  * core's EgressProvider for local runs: per run, a ticket minted from the run's net_cap, an
- * in-process broker on a Unix socket, a decision log in `<runDir>/egress.log`, and a command
- * prefix that runs the step in a network namespace whose only way out is that broker.
+ * in-process broker on a Unix socket, a decision log in `<runDir>/egress.log`, and the step's
+ * bubblewrap sandbox whose only way out is that broker.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -15,14 +15,17 @@ import {
   type EgressRequest,
   type EgressSession,
   type EgressSummary,
+  type SandboxedCommand,
   type SandboxKind,
 } from '@swarm/core';
 import { normalizeAllowlist } from './allowlist.js';
 import { createBroker, type BrokerTimeouts } from './broker/broker.js';
 import { DecisionLog, summarizeEgressLog } from './decision-log.js';
 import { connectProvider, type Provider } from './provider/provider.js';
-import { quickProbeSandbox, shortTempDir, type SandboxProbe } from './sandbox/probe.js';
-import { sandboxArgv, type SandboxTools } from './sandbox/tools.js';
+import { bwrapArgv, INFO_FD, REPORT_FD } from './sandbox/bwrap.js';
+import { attachBwrapControl } from './sandbox/control.js';
+import { locateSandbox, shortTempDir, type SandboxProbe } from './sandbox/probe.js';
+import type { SandboxTools } from './sandbox/tools.js';
 import { mintTicket } from './ticket.js';
 import './errors.js';
 
@@ -31,8 +34,9 @@ const CLOSE_GRACE_MS = 1_000;
 
 export interface EgressProviderOptions {
   /**
-   * `auto` (default): sandbox when possible; without one, refuse unless the request allows
-   * unsandboxed egress. `require`: always sandbox, or refuse. `off`: never sandbox, so only
+   * `auto` (default): always sandbox the step; a request that allows unsandboxed egress gets the
+   * host's network inside an otherwise full sandbox, or no sandbox where none can be made.
+   * `require`: the full sandbox, network included, or refuse. `off`: never sandbox, so only
    * requests that allow unsandboxed egress can open.
    */
   sandbox?: 'auto' | 'require' | 'off';
@@ -41,7 +45,7 @@ export interface EgressProviderOptions {
   /** The clock for ticket times and expiry checks (wall time by default, never SOURCE_DATE_EPOCH). */
   clock?: Clock;
   timeouts?: Partial<BrokerTimeouts>;
-  /** Where to look for unshare and ip (PATH); defaults to process.env. */
+  /** Where to look for bwrap (PATH, SWARM_BWRAP); defaults to process.env. */
   env?: NodeJS.ProcessEnv;
   onDiagnostic?: (line: string) => void;
 }
@@ -52,11 +56,8 @@ export const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_
 export function createEgressProvider(options: EgressProviderOptions = {}): EgressProvider {
   const brokerKey = options.brokerKey ?? crypto.randomBytes(32);
   const clock = options.clock ?? systemClock;
-  let probe: Promise<SandboxProbe & { tools?: SandboxTools }> | undefined;
-  const sandboxProbe = (): Promise<SandboxProbe & { tools?: SandboxTools }> => {
-    probe ??= quickProbeSandbox(options.env ?? process.env);
-    return probe;
-  };
+  let located: SandboxProbe | undefined;
+  const sandboxTools = (): SandboxProbe => (located ??= locateSandbox(options.env ?? process.env));
 
   return {
     async open(request: EgressRequest): Promise<EgressSession> {
@@ -67,7 +68,9 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
           details: { expires_at_unix: request.expiresAtUnix, now_unix: now },
         });
       }
-      const tools = await chooseSandbox(options.sandbox ?? 'auto', request.unsandboxed, sandboxProbe);
+      const choice = chooseSandbox(options.sandbox ?? 'auto', request.unsandboxed, sandboxTools);
+      const tools = choice.tools;
+      const fenced = choice.kind === 'bwrap';
       const ticket = mintTicket({
         netCapChainKey: request.netCapChainKey,
         runId: request.runId,
@@ -78,7 +81,7 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
         brokerKey,
       });
 
-      const tempDir = fs.mkdtempSync(path.join(shortTempDir(), 'swarm-egress-'));
+      const tempDir = fs.mkdtempSync(path.join(shortTempDir(), `swarm-egress-${process.pid}-`));
       const socketPath = path.join(tempDir, 'broker.sock');
       const log = new DecisionLog(path.join(request.runDir, EGRESS_LOG_FILE));
       const broker = createBroker({
@@ -107,7 +110,8 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
       try {
         await broker.listen({ path: socketPath });
         broker.admit(ticket);
-        if (tools) {
+        if (fenced) {
+          // Inside its own network namespace, so any port is free.
           port = crypto.randomInt(20_000, 60_000);
         } else {
           const address = await broker.listen({ host: '127.0.0.1', port: 0 });
@@ -126,16 +130,22 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
       const env: Record<string, string> = { NO_PROXY: '', no_proxy: '' };
       for (const name of PROXY_VARIABLES) env[name] = proxyUrl;
       const authorization = Buffer.from(`${ticket.session_id}:${ticket.secret}`).toString('base64');
-      const sandbox: SandboxKind = tools ? 'netns' : 'unsandboxed';
+      const sandbox: SandboxKind = choice.kind;
       let summary: Promise<EgressSummary> | undefined;
 
       return {
         sandbox,
         env,
         secrets: [ticket.secret, authorization, proxyUrl],
-        wrap(argv: string[]): string[] {
+        wrap(argv: string[]): SandboxedCommand {
           if (argv.length === 0) throw new SwarmError('INVALID_ARGUMENT', 'the step command is empty');
-          return tools ? sandboxArgv({ tools, socketPath, port, hidePaths: request.hidePaths }, argv) : [...argv];
+          if (!tools) return { argv: [...argv], controlPipes: 0 };
+          const bridge = fenced ? { socketPath, port } : null;
+          return {
+            argv: bwrapArgv({ tools, layout: request.layout, bridge }, argv),
+            controlPipes: Math.max(INFO_FD, REPORT_FD) - 2,
+            attach: (pipes) => attachBwrapControl(pipes),
+          };
         },
         close(): Promise<EgressSummary> {
           summary ??= teardown().then(() => summarizeEgressLog(log.file));
@@ -146,21 +156,23 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
   };
 }
 
-async function chooseSandbox(
+/** Which sandbox a request gets; never a weaker one than it asked for while a stronger one exists. */
+function chooseSandbox(
   mode: 'auto' | 'require' | 'off',
   unsandboxedAllowed: boolean,
-  probe: () => Promise<SandboxProbe & { tools?: SandboxTools }>,
-): Promise<SandboxTools | null> {
-  if (mode !== 'require' && unsandboxedAllowed) return null;
+  locate: () => SandboxProbe,
+): { kind: SandboxKind; tools: SandboxTools | null } {
   if (mode === 'off') {
-    throw new SwarmError('NET_CAP_SANDBOX_UNAVAILABLE', 'the egress sandbox is turned off and unsandboxed egress was not allowed', {
-      hint: 'pass --unsandboxed-egress to run without a network sandbox (recorded in the policy and certificate)',
+    if (unsandboxedAllowed) return { kind: 'unsandboxed', tools: null };
+    throw new SwarmError('NET_CAP_SANDBOX_UNAVAILABLE', 'the step sandbox is turned off (egress.sandbox = off) and unsandboxed egress was not allowed', {
+      hint: 'set egress.sandbox to auto, or pass --unsandboxed-egress to run with no sandbox (recorded in the policy and certificate)',
     });
   }
-  const result = await probe();
-  if (result.ok && result.tools) return result.tools;
-  throw new SwarmError('NET_CAP_SANDBOX_UNAVAILABLE', `no egress sandbox can be made here: ${result.detail}`, {
-    details: { detail: result.detail },
-    hint: result.hint ? `${result.hint}; or pass --unsandboxed-egress` : 'pass --unsandboxed-egress to run without a network sandbox',
+  const found = locate();
+  if (found.ok && found.tools) return { kind: unsandboxedAllowed && mode !== 'require' ? 'bwrap-open-network' : 'bwrap', tools: found.tools };
+  if (unsandboxedAllowed && mode !== 'require') return { kind: 'unsandboxed', tools: null };
+  throw new SwarmError('NET_CAP_SANDBOX_UNAVAILABLE', `no step sandbox can be made here: ${found.detail}`, {
+    details: { detail: found.detail },
+    hint: found.hint ?? 'pass --unsandboxed-egress to run with no sandbox (recorded in the policy and certificate)',
   });
 }

@@ -38,6 +38,7 @@ export {
   type PublicTicket,
   type Ticket,
 } from './ticket.js';
+export { removeStaleSocketDirs, type SocketDirCleanup } from './socket-dirs.js';
 export { RevocationList, type RevocationListOptions } from './revocation.js';
 export { DecisionLog, summarizeEgressLog, type Decision, type DecisionEntry, type DecisionSink } from './decision-log.js';
 export {
@@ -69,8 +70,8 @@ export {
   type MintTicketCommandOptions,
   type MintTicketCommandResult,
 } from './mint.js';
-export { probeSandbox, quickProbeSandbox, type SandboxProbe } from './sandbox/probe.js';
-export { findSandboxTools, sandboxArgv, type SandboxTools } from './sandbox/tools.js';
+export { locateSandbox, probeSandbox, userNamespaceSysctls, type SandboxLayer, type SandboxProbe } from './sandbox/probe.js';
+export { type SandboxTools } from './sandbox/tools.js';
 export {
   EGRESS_LOG_FILE,
   PROXY_VARIABLES,
