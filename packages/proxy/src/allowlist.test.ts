@@ -94,3 +94,39 @@ describe('destinations', () => {
     expect(parseAuthority('a b:80')).toBe('malformed');
   });
 });
+
+describe('CIDR entries', () => {
+  it('normalises CIDR blocks, with brackets for IPv6 and an optional port', () => {
+    expect(normalizeAllowlist(['10.0.0.0/8', '10.0.0.0/8:443', '[FD00::/8]', '[fd00:0::/8]:443', '192.168.1.7/32', '[::1/128]:80'])).toEqual([
+      '10.0.0.0/8',
+      '10.0.0.0/8:443',
+      '192.168.1.7',
+      '[::1]:80',
+      '[fd00::/8]',
+      '[fd00::/8]:443',
+    ]);
+  });
+
+  it.each(['10.0.0.0/7', '0.0.0.0/0', '[::/0]', '10.1.0.0/8', '10.0.0.0/33', '10.0.0.0/08', '10.0.0.0/', 'fd00::/8', '[fd00::/129]', '10.0/8', 'example.com/8', '*.example.com/8'])(
+    'refuses %j with EGRESS_ALLOWLIST_INVALID',
+    (entry) => {
+      expect(codeOf(() => parseHostPattern(entry))).toBe('EGRESS_ALLOWLIST_INVALID');
+    },
+  );
+
+  it('covers addresses inside the block only, and only on its port when it has one', () => {
+    const list = new Allowlist(['10.0.0.0/8', '172.16.0.0/12:443', '[fd00::/8]']);
+    expect(list.allows(dest('10.200.3.4', 22))).toBe(true);
+    expect(list.allows(dest('11.0.0.1', 22))).toBe(false);
+    expect(list.allows(dest('172.31.0.1', 443))).toBe(true);
+    expect(list.allows(dest('172.31.0.1', 80))).toBe(false);
+    expect(list.allows(dest('172.32.0.1', 443))).toBe(false);
+    expect(list.allows(dest('[fdab::1]', 80))).toBe(true);
+    expect(list.allows(dest('[fe80::1]', 80))).toBe(false);
+    // A block never matches a name, even one that looks like it is inside.
+    expect(list.allows(dest('ten.example.com', 22))).toBe(false);
+    expect(list.coversAddress('10.9.9.9', 1)).toBe(true);
+    expect(list.coversAddress('172.16.0.1', 80)).toBe(false);
+    expect(new Allowlist(['api.example.com']).coversAddress('10.9.9.9', 1)).toBe(false);
+  });
+});

@@ -1,12 +1,14 @@
 /**
  * Egress allowlists. An entry is an exact host (`api.example.com`), a suffix wildcard
- * (`*.example.com`, which matches names below the suffix but not the bare suffix itself), or an IP
- * literal (`127.0.0.1`, `[::1]`), each with an optional `:port` (no port = any port). Names compare
- * case-insensitively with a trailing dot removed. A destination given as an IP address is allowed
- * only by that same address listed literally; wildcards never match addresses.
+ * (`*.example.com`, which matches names below the suffix but not the bare suffix itself), an IP
+ * literal (`127.0.0.1`, `[::1]`) or a CIDR block (`10.0.0.0/8`, `[fd00::/8]`), each with an
+ * optional `:port` (no port = any port). Names compare case-insensitively with a trailing dot
+ * removed. A destination given as an IP address is allowed only by an IP or CIDR entry covering
+ * it; wildcards never match addresses.
  */
 import net from 'node:net';
 import { SwarmError } from '@swarm/core';
+import { inPrefix, isNetworkAddress, parseIp, type IpBytes } from './ip-address.js';
 import './errors.js';
 
 export type DestinationKind = 'name' | 'ipv4' | 'ipv6';
@@ -22,11 +24,16 @@ export interface Destination {
 export interface HostPattern {
   /** The entry in normal form (what tickets and logs carry). */
   text: string;
-  kind: 'exact' | 'suffix' | 'ipv4' | 'ipv6';
-  /** The name, the suffix (without `*.`), or the address. */
+  kind: 'exact' | 'suffix' | 'ipv4' | 'ipv6' | 'cidr4' | 'cidr6';
+  /** The name, the suffix (without `*.`), the address, or the network address of a CIDR block. */
   host: string;
   port: number | null;
+  /** CIDR entries: the prefix length. */
+  prefix?: number;
 }
+
+/** Shorter CIDR prefixes are refused: there is no allow-everything entry. */
+export const MIN_CIDR_PREFIX = 8;
 
 /** Why a host string could not be turned into a destination. */
 export type HostProblem = 'malformed' | 'ip_noncanonical';
@@ -39,13 +46,14 @@ export function parseHostPattern(entry: string): HostPattern {
   const fail = (why: string): never => {
     throw new SwarmError('EGRESS_ALLOWLIST_INVALID', `invalid allowlist entry ${JSON.stringify(entry)}: ${why}`, {
       details: { entry },
-      hint: 'use host, *.suffix or an IP literal, each with an optional :port (e.g. api.example.com:443)',
+      hint: 'use host, *.suffix, an IP literal or a CIDR block, each with an optional :port (e.g. api.example.com:443, 10.0.0.0/8, [fd00::/8]:443)',
     });
   };
   if (raw === '') fail('empty');
   const split = splitHostPort(raw, false);
   if (!split) return fail('bad host:port form');
   const port = split.port;
+  if (split.host.includes('/')) return parseCidr(split.host, split.bracketed, port, fail);
   if (split.host.startsWith('*.')) {
     const suffix = normalizeName(split.host.slice(2));
     if (!suffix || classifyNumeric(suffix) !== 'name') return fail('a wildcard needs a domain suffix');
@@ -62,6 +70,24 @@ export function parseHostPattern(entry: string): HostPattern {
   if (numeric === 'ipv4') return { text: `${name}${portSuffix(port)}`, kind: 'ipv4', host: name, port };
   if (numeric === 'noncanonical') return fail('IP addresses must be written as canonical dotted quads');
   return { text: `${name}${portSuffix(port)}`, kind: 'exact', host: name, port };
+}
+
+function parseCidr(text: string, bracketed: boolean, port: number | null, fail: (why: string) => never): HostPattern {
+  const slash = text.indexOf('/');
+  const addressText = text.slice(0, slash);
+  const prefixText = text.slice(slash + 1);
+  const family = bracketed ? 6 : 4;
+  const max = family === 4 ? 32 : 128;
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || Number(prefixText) > max) return fail('bad CIDR prefix length');
+  const prefix = Number(prefixText);
+  if (prefix < MIN_CIDR_PREFIX) return fail(`a CIDR prefix must be at least /${MIN_CIDR_PREFIX}`);
+  const host = family === 4 ? (net.isIPv4(addressText) ? addressText : null) : canonicalIpv6(addressText);
+  if (!host) return fail(family === 4 ? 'CIDR blocks need a canonical dotted quad (IPv6 blocks go in brackets)' : 'not an IPv6 address');
+  if (!isNetworkAddress(parseIp(host)!, prefix)) return fail('a CIDR block must be written with its network address (no bits below the prefix)');
+  // A full-length block is one address: written as the plain literal, so both spellings compare equal.
+  if (prefix === max) return family === 4 ? { text: `${host}${portSuffix(port)}`, kind: 'ipv4', host, port } : { text: `[${host}]${portSuffix(port)}`, kind: 'ipv6', host, port };
+  const body = `${host}/${prefix}`;
+  return { text: `${family === 6 ? `[${body}]` : body}${portSuffix(port)}`, kind: family === 4 ? 'cidr4' : 'cidr6', host, port, prefix };
 }
 
 /** Parses, normalises, de-duplicates and sorts a list of entries. */
@@ -83,6 +109,30 @@ export class Allowlist {
   allows(destination: Destination): boolean {
     return this.patterns.some((p) => patternMatches(p, destination));
   }
+
+  /**
+   * True when an IP or CIDR entry covers this address and port: the operator named the address
+   * itself, so it may be reached even when it is loopback or private.
+   */
+  coversAddress(address: string, port: number): boolean {
+    const ip = parseIp(address);
+    return ip !== null && this.patterns.some((p) => (p.port === null || p.port === port) && patternCovers(p, ip));
+  }
+}
+
+function patternCovers(pattern: HostPattern, ip: IpBytes): boolean {
+  switch (pattern.kind) {
+    case 'ipv4':
+    case 'ipv6':
+    case 'cidr4':
+    case 'cidr6': {
+      const network = parseIp(pattern.host);
+      const full = pattern.kind === 'ipv4' || pattern.kind === 'cidr4' ? 32 : 128;
+      return network !== null && inPrefix(ip, network, pattern.prefix ?? full);
+    }
+    default:
+      return false;
+  }
 }
 
 export function patternMatches(pattern: HostPattern, destination: Destination): boolean {
@@ -95,6 +145,12 @@ export function patternMatches(pattern: HostPattern, destination: Destination): 
     case 'ipv4':
     case 'ipv6':
       return destination.kind === pattern.kind && destination.host === pattern.host;
+    case 'cidr4':
+    case 'cidr6': {
+      if (destination.kind === 'name') return false;
+      const ip = parseIp(destination.host);
+      return ip !== null && patternCovers(pattern, ip);
+    }
   }
 }
 
