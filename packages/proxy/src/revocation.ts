@@ -1,33 +1,50 @@
 /**
  * Revoked sessions. Kept in memory and, optionally, in a file of one session id per line (`#`
- * starts a comment) that the broker re-reads when it changes, so an operator can revoke a ticket
- * of a running broker by appending a line.
+ * starts a comment), so an operator can revoke a ticket of a running broker by appending a line.
+ * A revocation is never lifted: a session once seen in the file stays revoked even when the file
+ * is deleted, truncated or unreadable. Because file watching is lossy, the file is re-read on
+ * watch events, on every poll tick, and whenever its stat changes when a session is looked up.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { SwarmError } from '@swarm/core';
 import './errors.js';
 
 export interface RevocationListOptions {
-  /** A file of revoked session ids; created empty when missing. */
+  /** A file of revoked session ids (it need not exist yet). */
   file?: string;
-  /** How often the file is checked for changes. */
+  /** How often the watched file is re-read whatever its stat says (default 1000 ms). */
   pollMs?: number;
+  /** Told when the watched file cannot be read (the revocations already known stay). */
+  onError?: (error: SwarmError) => void;
+}
+
+/** What identifies one version of the file without reading it. */
+interface FileStamp {
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
 }
 
 export class RevocationList {
   private readonly revoked = new Set<string>();
-  private fromFile = new Set<string>();
   private readonly listeners = new Set<(sessionId: string) => void>();
   private readonly file: string | undefined;
-  private watching = false;
+  /** Stat of the file when last read; null when it was missing. */
+  private stamp: FileStamp | null = null;
+  private watcher: fs.FSWatcher | null = null;
+  private poller: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: RevocationListOptions = {}) {
     this.file = options.file;
     if (this.file) this.reload();
   }
 
+  /** True when the session is revoked; re-reads the file first when it changed on disk. */
   has(sessionId: string): boolean {
-    return this.revoked.has(sessionId) || this.fromFile.has(sessionId);
+    if (this.file && !this.revoked.has(sessionId)) this.refresh();
+    return this.revoked.has(sessionId);
   }
 
   /** Revokes a session in memory and appends it to the file when there is one. */
@@ -36,9 +53,11 @@ export class RevocationList {
     this.revoked.add(sessionId);
     if (this.file) {
       try {
-        fs.appendFileSync(this.file, `${sessionId}\n`, { mode: 0o600 });
+        // A deleted file is written again with everything known, so a restarted broker keeps it.
+        if (fs.existsSync(this.file)) fs.appendFileSync(this.file, `${sessionId}\n`, { mode: 0o600 });
+        else fs.writeFileSync(this.file, [...this.revoked].map((id) => `${id}\n`).join(''), { mode: 0o600 });
       } catch (cause) {
-        throw new SwarmError('IO_WRITE_FAILED', `cannot append to revocation file ${this.file}`, { details: { path: this.file }, cause });
+        throw new SwarmError('IO_WRITE_FAILED', `cannot write revocation file ${this.file}`, { details: { path: this.file }, cause });
       }
     }
     this.notify(sessionId);
@@ -50,47 +69,97 @@ export class RevocationList {
     return () => this.listeners.delete(listener);
   }
 
-  /** Starts watching the file (polling; the timer does not keep the process alive). */
+  /** Starts watching the file: directory events plus a poll (neither keeps the process alive). */
   watch(): void {
-    if (!this.file || this.watching) return;
-    this.watching = true;
-    fs.watchFile(this.file, { interval: this.options.pollMs ?? 1000, persistent: false }, () => {
-      try {
-        this.reload();
-      } catch {
-        // An unreadable file keeps the revocations already known: failing closed, not open.
-      }
-    });
+    if (!this.file || this.poller) return;
+    const file = this.file;
+    this.poller = setInterval(() => this.reloadQuietly(), this.options.pollMs ?? 1000);
+    this.poller.unref();
+    try {
+      // The directory, not the file: an editor or `mv` replaces the file and a file watch goes deaf.
+      this.watcher = fs.watch(path.dirname(file), { persistent: false }, (_event, name) => {
+        if (name === null || name === path.basename(file)) this.reloadQuietly();
+      });
+      this.watcher.on('error', () => {
+        this.watcher?.close();
+        this.watcher = null;
+      });
+    } catch {
+      // No watch (inotify limits, odd file systems): the poll and lookups still see every change.
+      this.watcher = null;
+    }
   }
 
   close(): void {
-    if (this.file && this.watching) fs.unwatchFile(this.file);
-    this.watching = false;
+    if (this.poller) clearInterval(this.poller);
+    this.poller = null;
+    this.watcher?.close();
+    this.watcher = null;
     this.listeners.clear();
   }
 
+  /** Reads the file and adds every id in it; throws IO_READ_FAILED when it exists but is unreadable. */
   reload(): void {
     if (!this.file) return;
-    let text = '';
+    let text: string;
+    let stamp: FileStamp | null;
     try {
+      stamp = stampOf(fs.statSync(this.file, { bigint: true }));
       text = fs.readFileSync(this.file, 'utf8');
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new SwarmError('IO_READ_FAILED', `cannot read revocation file ${this.file}`, { details: { path: this.file }, cause });
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.stamp = null;
+        return;
       }
+      throw new SwarmError('IO_READ_FAILED', `cannot read revocation file ${this.file}`, { details: { path: this.file }, cause });
     }
-    const next = new Set(
-      text
-        .split('\n')
-        .map((line) => line.replace(/#.*$/, '').trim())
-        .filter((line) => line !== ''),
-    );
-    const added = [...next].filter((id) => !this.has(id));
-    this.fromFile = next;
-    for (const id of added) this.notify(id);
+    this.stamp = stamp;
+    // A torn last line (no newline yet) is taken too: revoking a prefix can only refuse, never admit.
+    for (const line of text.split('\n')) {
+      const id = line.replace(/#.*$/, '').trim();
+      if (id === '' || this.revoked.has(id)) continue;
+      this.revoked.add(id);
+      this.notify(id);
+    }
+  }
+
+  /** Re-reads when the file's stat differs from the version last read. */
+  private refresh(): void {
+    let now: FileStamp | null;
+    try {
+      now = stampOf(fs.statSync(this.file!, { bigint: true }));
+    } catch {
+      now = null;
+    }
+    if (sameStamp(now, this.stamp)) return;
+    this.reloadQuietly();
+  }
+
+  private reloadQuietly(): void {
+    try {
+      this.reload();
+    } catch (error) {
+      // An unreadable file keeps the revocations already known: failing closed, not open.
+      if (error instanceof SwarmError) this.options.onError?.(error);
+    }
   }
 
   private notify(sessionId: string): void {
-    for (const listener of this.listeners) listener(sessionId);
+    for (const listener of this.listeners) {
+      try {
+        listener(sessionId);
+      } catch {
+        // One failing listener must not stop the others from closing the session.
+      }
+    }
   }
+}
+
+function stampOf(stat: fs.BigIntStats): FileStamp {
+  return { ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs };
+}
+
+function sameStamp(a: FileStamp | null, b: FileStamp | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
