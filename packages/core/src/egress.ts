@@ -5,7 +5,25 @@
  */
 
 export type RouteMode = 'direct' | 'client_exit';
-export type SandboxKind = 'netns' | 'unsandboxed';
+/**
+ * How a step was fenced: `bwrap` (its own user, PID, mount, network, IPC and UTS namespaces,
+ * read-only host, only the broker as a way out); `bwrap-open-network` (the same, but the host's
+ * network, by explicit `--unsandboxed-egress`); `unsandboxed` (no sandbox could be made and the
+ * operator allowed it). `netns` is what earlier versions recorded (network namespace only).
+ */
+export type SandboxKind = 'bwrap' | 'bwrap-open-network' | 'unsandboxed' | 'netns';
+
+/** What of the host a step sees. Every path is absolute; the step sees each at the same path. */
+export interface SandboxLayout {
+  /** Directories the step may write: its workspace, its state DB's directory, its home. */
+  writable: string[];
+  /** Files the step may read although they lie in a hidden directory (its prompt, its script). */
+  readable: string[];
+  /** Directories the step must not see at all (the operator's SWARM_HOME, project stores). */
+  hidden: string[];
+  /** The step's working directory (one of `writable`). */
+  cwd: string;
+}
 
 export interface EgressRequest {
   runId: string;
@@ -17,13 +35,13 @@ export interface EgressRequest {
   netCapChainKey: string;
   /** Ticket expiry (Unix seconds). */
   expiresAtUnix: number;
-  /** When true, run without a network sandbox (recorded in policy and certificate). */
-  unsandboxed: boolean;
   /**
-   * Directories the step must not see (the operator's keys). Inside the sandbox each is covered
-   * by an empty, unreadable tmpfs; if that cannot be done the step does not start.
+   * When true, the step may use the host's network (recorded in policy and certificate). Where a
+   * sandbox can be made, the step is still fenced in every other way.
    */
-  hidePaths?: string[];
+  unsandboxed: boolean;
+  /** What of the host the step sees; if the sandbox cannot enforce it, the step does not start. */
+  layout: SandboxLayout;
 }
 
 export interface EgressSummary {
@@ -42,10 +60,34 @@ export interface EgressSession {
   /** Secrets the log redactor must hide (ticket secret, Proxy-Authorization values). */
   secrets: string[];
   /** Wraps the step's argv so it runs inside the sandbox. */
-  wrap(argv: string[]): string[];
+  wrap(argv: string[]): SandboxedCommand;
   close(): Promise<EgressSummary>;
 }
 
 export interface EgressProvider {
   open(request: EgressRequest): Promise<EgressSession>;
+}
+
+/** A step command line wrapped in its sandbox, and how the engine watches and stops it. */
+export interface SandboxedCommand {
+  argv: string[];
+  /** Extra pipes (file descriptors 3, 4, …) the sandbox reports on; 0 when unsandboxed. */
+  controlPipes: number;
+  /** Called once with the spawned process's control pipes (in fd order) and its pid. */
+  attach?(pipes: NodeJS.ReadableStream[], pid: number): SandboxControl;
+}
+
+export interface SandboxControl {
+  /** Resolves true once the step itself is starting, false if the sandbox failed before it. */
+  readonly started: Promise<boolean>;
+  /** How the step's main process ended, as the sandbox saw it; null if it never said. */
+  readonly ended: Promise<{ exitCode: number | null; signal: NodeJS.Signals | null } | null>;
+  /** Passes a signal to the step (a graceful stop). */
+  signal(signal: NodeJS.Signals): void;
+  /** Ends every process of the sandbox at once. */
+  kill(): void;
+  /** Resolves when no process of the sandbox is left (call after the wrapper exited). */
+  gone(): Promise<void>;
+  /** The coded error for a sandbox that could not be set up, from what it printed. */
+  setupError(output: string): Error;
 }

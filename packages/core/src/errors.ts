@@ -110,6 +110,12 @@ function describeErrno(errno: string | undefined): string {
 
 registerErrorCodes('core', {
   INTERNAL: { category: 'internal', description: 'An unexpected failure inside swarm; please report it.' },
+  NET_CAP_SANDBOX_UNAVAILABLE: {
+    category: 'policy',
+    description:
+      'No step sandbox (bubblewrap: user, PID, mount and network namespaces) can be made here, or none was provided, and unsandboxed egress was not explicitly allowed.',
+  },
+  SANDBOX_TEARDOWN_FAILED: { category: 'internal', description: "A process of the step's sandbox was still alive after the sandbox should have ended." },
   INVALID_ARGUMENT: { category: 'input', description: 'A command-line option or argument is missing or malformed.' },
   USAGE: { category: 'input', description: 'The command line could not be parsed (unknown command or option).' },
   FILE_NOT_FOUND: { category: 'input', description: 'An input file does not exist or cannot be read.' },

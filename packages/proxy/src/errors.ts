@@ -2,17 +2,17 @@ import { registerErrorCodes } from '@swarm/core';
 
 /** The proxy package's error codes (listed in docs/errors.md with every other package's). */
 registerErrorCodes('proxy', {
-  NET_CAP_SANDBOX_UNAVAILABLE: {
-    category: 'policy',
-    description: 'No egress sandbox (network namespace) can be made here, and unsandboxed egress was not explicitly allowed.',
-  },
   NET_CAP_MISSING: {
     category: 'input',
     description: 'No net_cap token was given: pipe it on standard input or set SWARM_NET_CAP (never on the command line).',
   },
   EGRESS_ALLOWLIST_INVALID: {
     category: 'input',
-    description: 'An egress allowlist entry is not a host, *.suffix or IP literal with an optional :port.',
+    description: 'An egress allowlist entry is not a host, *.suffix, IP literal or CIDR block with an optional :port.',
+  },
+  EGRESS_UPSTREAM_PROXY_INVALID: {
+    category: 'input',
+    description: 'The upstream proxy for the broker (egress.upstream_proxy, HTTPS_PROXY or HTTP_PROXY) is not an http://[user:pass@]host:port URL.',
   },
   TICKET_INVALID: {
     category: 'input',

@@ -48,7 +48,7 @@ export async function runQuickstart(options: {
   fs.writeFileSync(path.join(seed, 'agent.mjs'), AGENT_SCRIPT);
   fs.writeFileSync(path.join(seed, 'notes.md'), '# notes\n');
   const modules = path.dirname(path.dirname(createRequire(import.meta.url).resolve('better-sqlite3')));
-  const env = { ...options.env, QUICKSTART_NODE_MODULES: modules };
+  const env = options.env;
   try {
     const egress = await chooseEgress(options);
     const common = {
@@ -56,6 +56,8 @@ export async function runQuickstart(options: {
       env,
       egress: egress.provider,
       unsandboxedEgress: egress.unsandboxed,
+      // The step's environment is default-deny: the sample agent is granted where its module is.
+      grantEnv: { QUICKSTART_NODE_MODULES: modules },
       step: 'node agent.mjs',
       // Show what the sample agent prints, so a failing demo explains itself.
       onOutput: (chunk: Buffer) => options.log(chunk.toString('utf8').trimEnd().replace(/^/gm, '  | ')),
@@ -115,10 +117,13 @@ export async function runQuickstart(options: {
 
 async function chooseEgress(options: { env: NodeJS.ProcessEnv; warn: (line: string) => void }): Promise<{ provider: EgressProvider; unsandboxed: boolean }> {
   const provider = await loadEgressProvider(options.env);
-  const { quickProbeSandbox } = await import('@swarm/proxy');
-  const probe = await quickProbeSandbox(options.env);
+  const { probeSandbox } = await import('@swarm/proxy');
+  const probe = await probeSandbox(options.env);
   if (!probe.ok) {
-    options.warn(`no network sandbox here (${probe.detail}); the demo runs with --unsandboxed-egress, which real runs refuse by default`);
+    // The demo's step is swarm's own sample agent, so it may run unfenced; real runs refuse (exit 6).
+    options.warn(
+      `no step sandbox here: ${probe.detail}${probe.hint ? `\n  to fix: ${probe.hint}` : ''}\n  the demo runs with --unsandboxed-egress, which real runs refuse by default`,
+    );
     return { provider, unsandboxed: true };
   }
   return { provider, unsandboxed: false };

@@ -22,6 +22,9 @@ export interface RunFlags {
   routeMode?: string;
   policyFile?: string;
   unsandboxedEgress: boolean;
+  /** `--env NAME=VALUE` entries. */
+  env: string[];
+  passEnv: string[];
   backend?: string;
   keepWorkspace: boolean;
   discardFailed: boolean;
@@ -92,10 +95,22 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
     allowHosts,
     routeMode,
     unsandboxedEgress: flags.unsandboxedEgress,
+    grantEnv: parseEnvGrants(flags.env),
+    passEnv: flags.passEnv,
     keepWorkspace: flags.keepWorkspace,
     discardFailed: flags.discardFailed,
     env,
   };
+}
+
+function parseEnvGrants(entries: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new SwarmError('INVALID_ARGUMENT', `--env ${JSON.stringify(entry)}: expected NAME=VALUE`);
+    out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return out;
 }
 
 /** The egress provider for runs, honouring the profile's `egress.sandbox` setting. */

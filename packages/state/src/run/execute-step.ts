@@ -1,6 +1,8 @@
 /**
- * Runs a step as its own process group, streams its output through the redactor into step.log
- * (and to a live sink), and stops the whole group on timeout or abort.
+ * Runs a step (in its sandbox, when it has one) as its own process group, streams its output
+ * through the redactor into step.log (and to a live sink), and stops it on timeout or abort. It
+ * returns only once no process of the step is left, so nothing can touch the workspace while it
+ * is packed.
  *
  * node:child_process rather than execa here: importing execa costs about 100 ms on a small
  * machine, twice swarm's whole engine budget for a run, and a step needs only spawn + signals.
@@ -8,12 +10,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import { SwarmError, createDigester, type Digest } from '@swarm/core';
+import { SwarmError, createDigester, type Digest, type SandboxControl, type SandboxedCommand } from '@swarm/core';
 import '../engine-errors.js';
 import { Redactor } from './redact.js';
 
 export interface StepSpec {
-  argv: string[];
+  /** The command, wrapped in its sandbox (or not: `controlPipes` 0 and no `attach`). */
+  command: SandboxedCommand;
   cwd: string;
   env: Record<string, string>;
   logFile: string;
@@ -27,6 +30,9 @@ export interface StepSpec {
   /** Grace period between SIGTERM and SIGKILL. */
   killGraceMs?: number;
 }
+
+/** What a sandbox prints before the step starts is its own set-up failure, kept for the error. */
+const SETUP_OUTPUT_LIMIT = 8192;
 
 export interface StepOutcome {
   /** sha256 of exactly the (redacted) bytes written to the log. */
@@ -52,7 +58,7 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
     log.write(chunk);
     spec.onOutput?.(chunk);
   });
-  const [file, ...args] = spec.argv;
+  const [file, ...args] = spec.command.argv;
   if (!file) throw new SwarmError('STEP_MISSING', 'the step command is empty');
   if (spec.signal?.aborted) {
     throw new SwarmError('STEP_INTERRUPTED', 'the run was interrupted before the step started; nothing ran');
@@ -61,14 +67,24 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
     cwd: spec.cwd,
     env: spec.env,
     detached: true, // its own process group, so a timeout kills everything it started
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', ...Array<'pipe'>(spec.command.controlPipes).fill('pipe')],
   });
-  child.stdout.on('data', (chunk: Buffer) => redactor.write(chunk));
-  child.stderr.on('data', (chunk: Buffer) => redactor.write(chunk));
+  let head = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    if (head.length < SETUP_OUTPUT_LIMIT) head = Buffer.concat([head, chunk.subarray(0, SETUP_OUTPUT_LIMIT - head.length)]);
+    redactor.write(chunk);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const control: SandboxControl | undefined =
+    child.pid && spec.command.attach ? spec.command.attach(child.stdio.slice(3) as NodeJS.ReadableStream[], child.pid) : undefined;
   // Lets gc stop a step group orphaned by a crash of this process.
   if (child.pid && spec.pidFile) fs.writeFileSync(spec.pidFile, String(child.pid));
   // If swarm itself exits (uncaught error), do not leave the step group running.
-  const onExit = () => signalGroup(child.pid, 'SIGKILL');
+  const onExit = () => {
+    control?.kill();
+    signalGroup(child.pid, 'SIGKILL');
+  };
   process.once('exit', onExit);
 
   let timedOut = false;
@@ -77,8 +93,16 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   const stopGroup = (why: 'timeout' | 'abort') => {
     if (why === 'timeout') timedOut = true;
     else interrupted = true;
-    signalGroup(child.pid, 'SIGTERM');
-    killTimer ??= setTimeout(() => signalGroup(child.pid, 'SIGKILL'), spec.killGraceMs ?? 2000);
+    // A sandbox gets SIGTERM through its first process (killing bwrap would end it at once).
+    if (control) control.signal('SIGTERM');
+    else signalGroup(child.pid, 'SIGTERM');
+    const grace = spec.killGraceMs ?? 2000;
+    killTimer ??= setTimeout(() => {
+      if (!control) return signalGroup(child.pid, 'SIGKILL');
+      // Killing the first process ends the PID namespace; bwrap then exits by itself.
+      control.kill();
+      killTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), grace);
+    }, grace);
   };
   const timer = spec.timeoutMs ? setTimeout(() => stopGroup('timeout'), spec.timeoutMs) : undefined;
   const onAbort = () => stopGroup('abort');
@@ -99,8 +123,7 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
       };
       child.once('close', done);
       setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
+        for (const stream of child.stdio) stream?.destroy();
         done();
       }, 2000).unref();
     });
@@ -111,6 +134,9 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   // The leader is gone; make sure nothing it spawned outlives the run.
   signalGroup(child.pid, 'SIGKILL');
   if (killTimer) clearTimeout(killTimer);
+  const stepStarted = control ? await control.started : true;
+  const ended = control ? await control.ended : null;
+  if (control) await control.gone();
   if (spec.pidFile) fs.rmSync(spec.pidFile, { force: true });
 
   // 'end' on the readable side: every redacted byte, including what the flush held back, has been logged.
@@ -127,10 +153,12 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
       details: { argv0: file },
     });
   }
+  if (control && !stepStarted) throw control.setupError(head.toString('utf8'));
   return {
     outputSha256: digester.digest(),
-    exitCode: result.exitCode,
-    signal: result.signal,
+    // The sandbox's first process saw how the step itself ended (bwrap reports only a number).
+    exitCode: ended ? ended.exitCode : result.exitCode,
+    signal: ended ? ended.signal : result.signal,
     timedOut,
     interrupted,
     durationMs: Math.round(performance.now() - started),

@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
@@ -19,7 +20,6 @@ import {
   signDsse,
   fsError,
   fsyncDir,
-  keysDir,
   writeFilesAtomic,
   type Clock,
   type EgressProvider,
@@ -51,8 +51,14 @@ export interface LaunchOptions {
   workspace?: string;
   allowHosts?: string[];
   routeMode?: RouteMode;
+  /** Let the step use the host's network (still fenced in every other way where a sandbox exists). */
   unsandboxedEgress?: boolean;
+  /** The step's sandbox and egress; without one, a run needs `unsandboxedEgress` and is not fenced at all. */
   egress?: EgressProvider;
+  /** `NAME=VALUE` pairs the operator grants the step (names recorded in the policy, values never). */
+  grantEnv?: Record<string, string>;
+  /** Names of the caller's variables passed through to the step; their values are redacted from step.log. */
+  passEnv?: string[];
   operation?: 'launch' | 'resume';
   env?: NodeJS.ProcessEnv;
   home?: string;
@@ -129,6 +135,13 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   if (options.workspace !== undefined && parent.kind !== 'root') {
     throw new SwarmError('WORKSPACE_SEED_INVALID', '--workspace is only allowed on a launch from root');
   }
+  if (!options.egress && !options.unsandboxedEgress) {
+    // Fail closed: without a sandbox the step would see the network, the keys and the store.
+    throw new SwarmError('NET_CAP_SANDBOX_UNAVAILABLE', 'no step sandbox was provided for this run, and unsandboxed egress was not allowed', {
+      hint: 'pass --unsandboxed-egress to run with no sandbox at all (recorded in the policy and certificate)',
+    });
+  }
+  const granted = grantedEnvironment(env, options.grantEnv ?? {}, options.passEnv ?? []);
 
   // Fail before the step runs if the operator's keys are unusable, not after.
   void store.rootSecret;
@@ -138,7 +151,11 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   // Marks the run as live for `run status` and `gc` until it commits.
   writeOwnerFile(dir);
   const workspaceDir = path.join(dir, 'workspace');
-  const stateDbPath = path.join(dir, 'state.db');
+  // In a directory of its own, so SQLite's journal beside it lands where the step may write.
+  const stateDir = path.join(dir, 'state');
+  const stateDbPath = path.join(stateDir, 'state.db');
+  // The step's private HOME: empty for each run, never sealed.
+  const homeDir = path.join(dir, 'home');
   const startedAt = isoTime(clock);
   const operation = options.operation ?? (parent.kind === 'root' ? 'launch' : 'resume');
   let committed = false;
@@ -150,7 +167,15 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     options.onProgress?.('restoring');
     const parentKeys = store.chainKeys(parent);
     const restore = await time('restore', () => restoreNode(store, parent, parentKeys.state, dir, options.allowColdStart ?? false));
+    fs.mkdirSync(stateDir, { mode: 0o700 });
+    fs.renameSync(path.join(dir, 'state.db'), stateDbPath);
+    fs.mkdirSync(homeDir, { mode: 0o700 });
     if (options.workspace !== undefined) seedWorkspace(options.workspace, workspaceDir, store.paths.root);
+    const promptFile = path.join(dir, 'prompt.txt');
+    // Scratch input for the step; its digest is in the policy, so it needs no fsync.
+    if (options.prompt !== undefined) fs.writeFileSync(promptFile, options.prompt, { mode: 0o600 });
+    const scriptFile = path.join(dir, 'step.sh');
+    if (command.script) fs.writeFileSync(scriptFile, command.script, { mode: 0o600 });
 
     // 3. Policy.
     const allowlist = [...new Set(options.allowHosts ?? [])].sort();
@@ -171,8 +196,13 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
           netCapChainKey: parentKeys.net.toString('hex'),
           expiresAtUnix: Math.floor(Date.now() / 1000) + Math.ceil(options.timeoutS ?? 24 * 3600) + 300,
           unsandboxed: options.unsandboxedEgress ?? false,
-          // The step must never read the installation secret or the signing key.
-          hidePaths: [keysDir(store.home)],
+          layout: {
+            writable: [workspaceDir, stateDir, homeDir],
+            readable: [...(options.prompt !== undefined ? [promptFile] : []), ...(command.script ? [scriptFile] : [])],
+            // The operator's keys and config, and every run of this store (this one's other files too).
+            hidden: [store.home, store.paths.root],
+            cwd: workspaceDir,
+          },
         }),
       );
     }
@@ -184,20 +214,19 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       egress: { allowlist, sandbox },
       step: { command_sha256: sha256Digest(canonicalBytes(command.attested)), prompt_sha256: promptSha },
       limits: { timeout_s: options.timeoutS ?? null },
+      env: { granted: Object.keys(options.grantEnv ?? {}).sort(), passed: [...new Set(options.passEnv ?? [])].sort() },
       restore: { allow_cold_start: options.allowColdStart ?? false },
       workflow_ref: workflowRef,
       generated_at: startedAt,
-      swarm: { generator: GENERATOR, unsandboxed_egress: sandbox === 'unsandboxed' },
+      swarm: { generator: GENERATOR, unsandboxed_egress: sandbox === 'unsandboxed' || sandbox === 'bwrap-open-network' },
     };
     assertValidDocument('policy', policy, 'policy.json');
     const policyBytes = canonicalBytes(policy);
 
     // 5. Execute.
-    const promptFile = path.join(dir, 'prompt.txt');
-    // Scratch input for the step; its digest is in the policy, so it needs no fsync.
-    if (options.prompt !== undefined) fs.writeFileSync(promptFile, options.prompt, { mode: 0o600 });
     const stepEnv: Record<string, string> = {
-      ...stepBaseEnv(env),
+      ...stepBaseEnv(env, homeDir),
+      ...granted.env,
       ...(session?.env ?? {}),
       SWARM_RUN_ID: runId,
       SWARM_NODE_ID: `node-${runId}`,
@@ -206,23 +235,18 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       SWARM_WORKSPACE: workspaceDir,
       SWARM_PROMPT_FILE: options.prompt !== undefined ? promptFile : '',
     };
-    let stepArgs = argv;
-    if (command.script) {
-      const scriptFile = path.join(dir, 'step.sh');
-      fs.writeFileSync(scriptFile, command.script, { mode: 0o600 });
-      stepArgs = [...argv, scriptFile];
-    }
+    const stepArgs = command.script ? [...argv, scriptFile] : argv;
     options.onProgress?.('running');
     let outcome;
     let egress: EgressSummary = EMPTY_EGRESS;
     try {
       outcome = await executeStep({
-        argv: session ? session.wrap(stepArgs) : stepArgs,
+        command: session ? session.wrap(stepArgs) : { argv: stepArgs, controlPipes: 0 },
         cwd: workspaceDir,
         env: stepEnv,
         logFile: path.join(dir, 'step.log'),
         pidFile: path.join(dir, '.step.pgid'),
-        secrets: [...(session?.secrets ?? []), parentKeys.state.toString('hex'), parentKeys.net.toString('hex')],
+        secrets: [...(session?.secrets ?? []), ...granted.secrets, parentKeys.state.toString('hex'), parentKeys.net.toString('hex')],
         timeoutMs: options.timeoutS ? Math.round(options.timeoutS * 1000) : undefined,
         signal: options.signal,
         onOutput: options.onOutput,
@@ -436,9 +460,10 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     committed = true;
     fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
     fs.rmSync(path.join(dir, '.pending-object'), { force: true });
+    fs.rmSync(homeDir, { recursive: true, force: true });
     if (!options.keepWorkspace) {
       fs.rmSync(workspaceDir, { recursive: true, force: true });
-      fs.rmSync(stateDbPath, { force: true });
+      fs.rmSync(stateDir, { recursive: true, force: true });
     }
     const revealed = options.reveal
       ? { state_cap_next: store.revealCapability(row, 'state_cap'), net_cap_next: store.revealCapability(row, 'net_cap') }
@@ -448,7 +473,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   } catch (error) {
     if (session && !sessionClosed) await session.close().catch(() => undefined);
     if (!committed) {
-      if (stepRan) {
+      if (stepRan && !isSandboxSetupFailure(error)) {
         // The step's output and log stay for inspection; the run shows as abandoned and gc removes it.
         fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
       } else {
@@ -602,17 +627,51 @@ function newRunId(clock: Clock): string {
   return `r-${stamp}-${crypto.randomBytes(3).toString('hex')}`;
 }
 
-/** The caller's environment minus what the step must not have: proxy settings that would bypass
- * the broker, and swarm's own control variables (SWARM_HOME points at the operator's keys). */
-function stepBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+/**
+ * The environment every step gets (docs/security.md): default-deny, so the caller's tokens and
+ * keys never reach it unless granted. HOME is the run's private home.
+ */
+export const STEP_BASE_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_*', 'TERM', 'TZ', 'COLORTERM', 'NO_COLOR'] as const;
+
+function stepBaseEnv(env: NodeJS.ProcessEnv, home: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
-    if (/^(https?|all|no|ftp)_proxy$/i.test(k)) continue;
-    if (k.startsWith('SWARM_')) continue;
-    out[k] = v;
+    if (STEP_BASE_ENV.some((name) => (name.endsWith('*') ? k.startsWith(name.slice(0, -1)) : k === name))) out[k] = v;
   }
-  return out;
+  out.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  const user = os.userInfo().username;
+  return { ...out, HOME: home, USER: user, LOGNAME: user, SHELL: '/bin/sh', TMPDIR: '/tmp' };
+}
+
+/** Names a step may not be granted: they would steer swarm or bypass the broker. */
+const RESERVED_ENV = /^(SWARM_.*|HOME|(https?|all|no|ftp)_proxy)$/i;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `--env NAME=VALUE` and `--pass-env NAME`, checked; passed values are secrets for the redactor. */
+function grantedEnvironment(env: NodeJS.ProcessEnv, grant: Record<string, string>, pass: string[]): { env: Record<string, string>; secrets: string[] } {
+  const out: Record<string, string> = {};
+  const secrets: string[] = [];
+  const check = (name: string, flag: string) => {
+    if (!ENV_NAME.test(name)) throw new SwarmError('INVALID_ARGUMENT', `${flag} ${JSON.stringify(name)}: not a variable name`);
+    if (RESERVED_ENV.test(name)) throw new SwarmError('INVALID_ARGUMENT', `${flag} ${name}: swarm sets this variable itself`);
+  };
+  for (const [name, value] of Object.entries(grant)) {
+    check(name, '--env');
+    out[name] = value;
+  }
+  for (const name of pass) {
+    check(name, '--pass-env');
+    const value = env[name];
+    if (value === undefined) throw new SwarmError('INVALID_ARGUMENT', `--pass-env ${name}: the variable is not set`);
+    out[name] = value;
+    if (value.length > 0) secrets.push(value);
+  }
+  return { env: out, secrets };
+}
+
+function isSandboxSetupFailure(error: unknown): boolean {
+  return error instanceof SwarmError && error.code === 'NET_CAP_SANDBOX_UNAVAILABLE';
 }
 
 /**

@@ -16,7 +16,12 @@ export abstract class StepCommand extends BaseCommand {
   routeMode = Option.String('--route-mode', { description: 'Egress route mode: direct or client_exit' });
   policyFile = Option.String('--policy-file', { description: 'JSON policy input: {egress: {allowlist}, route_mode, limits: {timeout_s}}' });
   unsandboxedEgress = Option.Boolean('--unsandboxed-egress', false, {
-    description: 'Run without the network sandbox when none can be made (recorded in policy and certificate)',
+    description:
+      "Give the step the host's network instead of only the broker (recorded in policy and certificate); where bubblewrap works the step is still fenced in every other way, where it does not the step runs with no sandbox at all",
+  });
+  envGrant = Option.Array('--env', [], { description: 'Give the step NAME=VALUE (repeatable; the name is recorded in the policy, the value never)' });
+  passEnv = Option.Array('--pass-env', [], {
+    description: "Pass the caller's variable NAME to the step (repeatable; its value is redacted from step.log, only the name is recorded)",
   });
   backend = Option.String('--backend', { description: 'Where the run executes: local' });
   keepWorkspace = Option.Boolean('--keep-workspace', false, { description: "Keep the run's unpacked workspace after sealing" });
@@ -40,6 +45,8 @@ export abstract class StepCommand extends BaseCommand {
         routeMode: this.routeMode,
         policyFile: this.policyFile,
         unsandboxedEgress: this.unsandboxedEgress,
+        env: this.envGrant,
+        passEnv: this.passEnv,
         backend: this.backend,
         keepWorkspace: this.keepWorkspace,
         discardFailed: this.discardFailed,
@@ -49,8 +56,12 @@ export abstract class StepCommand extends BaseCommand {
       this.cwd,
     );
     const egress = await loadEgressProvider(this.env, this.profile);
-    if (this.unsandboxedEgress) this.output.warn('--unsandboxed-egress: if no sandbox can be made, the step runs with open network access and can read swarm\'s keys; this is recorded in the policy and certificate');
     const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, launchRun);
+    if (result.sandbox === 'unsandboxed') {
+      this.output.warn("--unsandboxed-egress: no sandbox could be made, so the step ran with the host's network, files and processes in reach; recorded in the policy and certificate");
+    } else if (result.sandbox === 'bwrap-open-network') {
+      this.output.warn("--unsandboxed-egress: the step had the host's network (it was sandboxed otherwise); recorded in the policy and certificate");
+    }
     if (result.skipped.length > 0) {
       const list = result.skipped.slice(0, 5).map((e) => `${e.path} (${e.reason})`).join(', ');
       this.output.warn(`${result.skipped.length} workspace entr${result.skipped.length === 1 ? 'y was' : 'ies were'} not carried into the node: ${list}${result.skipped.length > 5 ? ', …' : ''}`);
