@@ -9,7 +9,7 @@ export type ObjectDigests = Map<string, FileDigest>;
 /**
  * bundle_object: when the store holds the node's sealed bundle, its exact bytes hash to the
  * node's recorded bundle_sha256. A missing object is reported, not failed: the chain's claims do
- * not depend on it, and restoring from it checks the digest again (and fails, exit 5).
+ * not depend on it, and whatever restores from it checks the digest again before using it.
  */
 export function checkBundleObject(link: ChainLink, digests: ObjectDigests): CheckResult {
   const recorded = link.state.bundle_sha256;
