@@ -1,43 +1,34 @@
 /**
- * The egress sandbox end to end: createEgressProvider().open(), then real `curl` runs through
- * wrap() with the session's environment. Needs Linux user + network namespaces, curl, and the
- * built launcher (`npm run build`); these are checked up front so a missing piece fails loudly.
+ * The step sandbox end to end: createEgressProvider().open(), then real `curl` and shell steps
+ * run through wrap() with the session's environment, as the engine runs them. Needs bubblewrap,
+ * curl and the built swarm-init (`npm run build`); these are checked up front so a missing piece
+ * fails loudly. The hostile-step suite (packages/cli/test/hostile-steps.e2e.test.ts) replays
+ * attacks against whole runs.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EgressSession } from '@swarm/core';
-import { createEgressProvider, findSandboxTools, probeSandbox, summarizeEgressLog } from '@swarm/proxy';
+import type { EgressRequest, EgressSession, SandboxLayout } from '@swarm/core';
+import { createEgressProvider, locateSandbox, probeSandbox, summarizeEgressLog } from '@swarm/proxy';
 import { CHAIN_KEY, patternBytes, sha256, startOrigin, type Origin } from './helpers.js';
-import { explainUnshareFailure } from '../src/sandbox/probe.js';
+import { runSandboxed, type SandboxRun } from './sandbox-run.js';
+import { explainSandboxFailure } from '../src/sandbox/probe.js';
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = SandboxRun;
 
-function run(argv: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+function run(session: EgressSession, argv: string[], timeoutMs = 20_000): Promise<Run> {
+  return runSandboxed(session.wrap(argv), { ...process.env, ...session.env } as Record<string, string>, { timeoutMs });
 }
 
 /** curl inside the session's sandbox; prints the HTTP status last. */
 function curl(session: EgressSession, args: string[]): Promise<Run> {
-  return run(session.wrap(['curl', '-sS', '--max-time', '10', '-w', '\n%{http_code}', ...args]), session.env);
+  return run(session, ['curl', '-sS', '--max-time', '10', '-w', '\n%{http_code}', ...args]);
+}
+
+function layoutFor(dir: string): SandboxLayout {
+  return { writable: [dir], readable: [], hidden: [], cwd: dir };
 }
 
 function statusOf(result: Run): number {
@@ -51,7 +42,7 @@ let workDir: string;
 
 beforeAll(async () => {
   expect(hasCurl, 'curl must be installed for the sandbox tests').toBe(true);
-  expect(typeof findSandboxTools(), 'unshare, ip and the built launcher (npm run build) are needed').toBe('object');
+  expect(locateSandbox().ok, 'bubblewrap and the built swarm-init (npm run build) are needed').toBe(true);
   origin = await startOrigin();
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-sandbox-test-'));
 });
@@ -62,17 +53,30 @@ afterAll(async () => {
 });
 
 describe('probeSandbox', () => {
-  it('really makes a namespace, bridges a Unix socket in, and cannot reach the host loopback', async () => {
+  it('really builds the sandbox and checks every layer from inside', async () => {
     const probe = await probeSandbox(process.env);
-    expect(probe).toMatchObject({ ok: true, kind: 'netns' });
+    expect(probe).toMatchObject({
+      ok: true,
+      kind: 'bwrap',
+      layers: { user_namespace: true, pid_namespace: true, mount_namespace: true, network_namespace: true, hidden_paths: true, broker_bridge: true },
+    });
   });
 
-  it('explains a refused unshare with a hint', () => {
-    const result = explainUnshareFailure('unshare: unshare failed: Operation not permitted\n');
-    expect(result.ok).toBe(false);
-    expect(result.kind).toBeNull();
-    expect(result.hint).toBeTruthy();
-    expect(explainUnshareFailure('', Object.assign(new Error('spawn unshare ENOENT'), { code: 'ENOENT' })).ok).toBe(false);
+  it('names bubblewrap when it is missing, and refuses to open a session without it', async () => {
+    const env = { ...process.env, SWARM_BWRAP: path.join(workDir, 'no-bwrap-here') };
+    const probe = await probeSandbox(env);
+    expect(probe.ok).toBe(false);
+    expect(probe.hint).toMatch(/apt-get install bubblewrap/);
+    const refused = await createEgressProvider({ env })
+      .open({ ...baseRequest('missing'), unsandboxed: false })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'NET_CAP_SANDBOX_UNAVAILABLE', exitCode: 6 });
+  });
+
+  it('explains a refused namespace with a hint', () => {
+    const error = explainSandboxFailure('bwrap: setting up uid map: Operation not permitted\n');
+    expect(error).toMatchObject({ code: 'NET_CAP_SANDBOX_UNAVAILABLE', exitCode: 6 });
+    expect((error as { hint?: string }).hint).toBeTruthy();
   });
 });
 
@@ -93,13 +97,14 @@ describe('a step in the egress sandbox', () => {
       netCapChainKey: CHAIN_KEY,
       expiresAtUnix: Math.floor(now / 1000) + 600,
       unsandboxed: false,
+      layout: layoutFor(workDir),
     });
   });
 
   afterAll(() => session.close());
 
-  it('runs in a network namespace with every proxy variable set and NO_PROXY empty', () => {
-    expect(session.sandbox).toBe('netns');
+  it('runs in bubblewrap with every proxy variable set and NO_PROXY empty', () => {
+    expect(session.sandbox).toBe('bwrap');
     for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy']) {
       expect(session.env[name]).toMatch(/^http:\/\/[A-Za-z0-9_-]+:[A-Za-z0-9_-]+@127\.0\.0\.1:\d+$/);
     }
@@ -150,35 +155,38 @@ describe('a step in the egress sandbox', () => {
     expect(sha256(fs.readFileSync(echoed))).toBe(sha256(fs.readFileSync(upload)));
   });
 
-  it('passes the step’s exit status through', async () => {
-    expect((await run(session.wrap(['sh', '-c', 'exit 7']), session.env)).code).toBe(7);
-    expect((await run(session.wrap(['sh', '-c', 'exit 0']), session.env)).code).toBe(0);
-    expect((await run(session.wrap(['no-such-command-here']), session.env)).code).toBe(127);
+  it('passes the step’s exit status and its killing signal through', async () => {
+    expect((await run(session, ['sh', '-c', 'exit 7'])).ended).toEqual({ exitCode: 7, signal: null });
+    expect((await run(session, ['sh', '-c', 'exit 0'])).ended).toEqual({ exitCode: 0, signal: null });
+    const missing = await run(session, ['no-such-command-here']);
+    expect(missing.started).toBe(true);
+    expect(missing.ended).toEqual({ exitCode: 127, signal: null });
+    expect((await run(session, ['sh', '-c', 'kill -9 $$'])).ended).toEqual({ exitCode: null, signal: 'SIGKILL' });
   });
 
-  it('forwards SIGTERM to the step and exits by the same signal', async () => {
+  it('passes SIGTERM to the step through the sandbox’s first process', async () => {
     const marker = path.join(workDir, 'term.txt');
-    const argv = session.wrap(['sh', '-c', `trap 'echo got-term > ${marker}; exit 143' TERM; while :; do sleep 0.05; done`]);
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...session.env }, stdio: 'ignore' });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
+    let stop: (() => void) | undefined;
+    const result = runSandboxed(
+      session.wrap(['sh', '-c', `trap 'echo got-term > ${marker}; exit 143' TERM; echo up; while :; do sleep 0.05; done`]),
+      { ...process.env, ...session.env } as Record<string, string>,
+      { onStart: (control) => (stop = () => control!.signal('SIGTERM')) },
     );
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    const result = await exited;
-    clearTimeout(timer);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stop!();
+    const done = await result;
     expect(fs.readFileSync(marker, 'utf8').trim()).toBe('got-term');
-    expect(result.code).toBe(143);
+    expect(done.ended).toEqual({ exitCode: 143, signal: null });
   });
 
-  it('keeps the step in the process group of whoever started it', async () => {
-    const argv = session.wrap(['sh', '-c', 'echo $(cut -d" " -f5 /proc/$$/stat)']);
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...session.env }, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-    await new Promise((resolve) => child.on('close', resolve));
-    expect(Number(out.trim())).toBe(child.pid);
+  it('runs the step in its own PID namespace under swarm-init, with its own session', async () => {
+    const result = await run(session, ['sh', '-c', 'echo "$(cat /proc/1/comm) $(ls /proc | grep -c "^[0-9]")"; cut -d" " -f6 /proc/$$/stat']);
+    const [first, sid] = result.stdout.trim().split('\n');
+    const [init, count] = first!.split(' ');
+    expect(init).toBe('swarm-init');
+    // swarm-init, sh, the command substitutions: nothing of the host.
+    expect(Number(count)).toBeLessThan(8);
+    expect(Number(sid)).toBe(1);
   });
 
   it('gets 403 once the ticket has expired', async () => {
@@ -213,36 +221,51 @@ describe('when swarm is not root', () => {
     const script = path.join(dir, 'run.mjs');
     fs.writeFileSync(
       script,
-      `import { execFile } from 'node:child_process';
+      `import { spawn } from 'node:child_process';
 import { createEgressProvider } from ${JSON.stringify(dist)};
 const session = await createEgressProvider().open({ runId: 'nobody', runDir: ${JSON.stringify(path.join(dir, 'run'))},
   allowlist: ['127.0.0.1:${origin.port}'], routeMode: 'direct', netCapChainKey: '${CHAIN_KEY}',
-  expiresAtUnix: Math.floor(Date.now() / 1000) + 60, unsandboxed: false });
+  expiresAtUnix: Math.floor(Date.now() / 1000) + 60, unsandboxed: false,
+  layout: { writable: [${JSON.stringify(dir)}], readable: [], hidden: [], cwd: ${JSON.stringify(dir)} } });
 // Asynchronous on purpose: the broker runs in this process and must keep serving.
-const step = (argv) => new Promise((resolve) => { const a = session.wrap(argv); execFile(a[0], a.slice(1), { env: { ...process.env, ...session.env }, encoding: 'utf8' }, (e, out) => resolve(e ? 'exit ' + e.code : out)); });
+const step = (argv) => new Promise((resolve) => {
+  const c = session.wrap(argv);
+  const child = spawn(c.argv[0], c.argv.slice(1), { env: { ...process.env, ...session.env }, stdio: ['ignore', 'pipe', 'ignore', 'pipe', 'pipe'] });
+  const control = c.attach(child.stdio.slice(3), child.pid);
+  let out = ''; child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+  child.on('close', async () => { const e = await control.ended; resolve(e.exitCode === 0 ? out : 'exit ' + e.exitCode); });
+});
 const out = { uid: (await step(['id', '-u'])).trim(), viaProxy: await step(['curl', '-sS', 'http://127.0.0.1:${origin.port}/hello']), direct: await step(['curl', '-sS', '--noproxy', '*', 'http://127.0.0.1:${origin.port}/hello']) };
 await session.close();
 console.log(JSON.stringify(out));
 `,
     );
     fs.chmodSync(script, 0o644);
-    const result = await run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script], { HOME: dir });
+    const result = await runSandboxed({ argv: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script], controlPipes: 0 }, {
+      ...process.env,
+      HOME: dir,
+    } as Record<string, string>);
     fs.rmSync(dir, { recursive: true, force: true });
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout.trim().split('\n').pop()!)).toEqual({ uid: '65534', viaProxy: 'hello', direct: 'exit 7' });
   });
 });
 
-describe('egress sessions', () => {
-  const request = () => ({
-    runId: 'run-2',
-    runDir: path.join(workDir, 'run-2'),
+function baseRequest(runId: string): EgressRequest {
+  return {
+    runId,
+    runDir: path.join(workDir, runId),
     allowlist: [`127.0.0.1:${origin.port}`],
-    routeMode: 'direct' as const,
+    routeMode: 'direct',
     netCapChainKey: CHAIN_KEY,
     expiresAtUnix: Math.floor(Date.now() / 1000) + 600,
     unsandboxed: false,
-  });
+    layout: layoutFor(workDir),
+  };
+}
+
+describe('egress sessions', () => {
+  const request = () => baseRequest('run-2');
 
   it('refuses to run without a sandbox unless unsandboxed egress is allowed', async () => {
     await expect(createEgressProvider({ sandbox: 'off' }).open(request())).rejects.toMatchObject({
@@ -251,11 +274,11 @@ describe('egress sessions', () => {
     });
   });
 
-  it('with unsandboxed egress, runs the step as is with the proxy variables', async () => {
+  it('with unsandboxed egress and the sandbox turned off, runs the step as is with the proxy variables', async () => {
     const session = await createEgressProvider({ sandbox: 'off' }).open({ ...request(), unsandboxed: true });
     try {
       expect(session.sandbox).toBe('unsandboxed');
-      expect(session.wrap(['curl', 'x'])).toEqual(['curl', 'x']);
+      expect(session.wrap(['curl', 'x'])).toEqual({ argv: ['curl', 'x'], controlPipes: 0 });
       const ok = await curl(session, [`http://127.0.0.1:${origin.port}/hello`]);
       expect(statusOf(ok)).toBe(200);
       const denied = await curl(session, [`http://localhost:${origin.port}/hello`]);
@@ -265,10 +288,28 @@ describe('egress sessions', () => {
     }
   });
 
+  it('with unsandboxed egress where bubblewrap works, opens only the network: the rest of the sandbox holds', async () => {
+    const hidden = path.join(workDir, 'hidden-from-open-network');
+    fs.mkdirSync(hidden, { recursive: true });
+    fs.writeFileSync(path.join(hidden, 'key'), 'secret');
+    const session = await createEgressProvider().open({ ...request(), runId: 'run-open', unsandboxed: true, layout: { ...layoutFor(workDir), hidden: [hidden] } });
+    try {
+      expect(session.sandbox).toBe('bwrap-open-network');
+      const before = origin.connections;
+      const direct = await curl(session, ['--noproxy', '*', `http://127.0.0.1:${origin.port}/hello`]);
+      expect(statusOf(direct)).toBe(200);
+      expect(origin.connections).toBe(before + 1);
+      const seen = await run(session, ['sh', '-c', `cat ${hidden}/key; echo "[$(cat /proc/1/comm)]"; touch /etc/swarm-probe 2>/dev/null && echo wrote`]);
+      expect(seen.stdout.trim()).toBe('[swarm-init]');
+    } finally {
+      await session.close();
+    }
+  });
+
   it('client_exit runs through an in-process provider inside the sandbox', async () => {
     const session = await createEgressProvider().open({ ...request(), runId: 'run-3', runDir: path.join(workDir, 'run-3'), routeMode: 'client_exit' });
     try {
-      expect(session.sandbox).toBe('netns');
+      expect(session.sandbox).toBe('bwrap');
       const result = await curl(session, ['--proxytunnel', `http://127.0.0.1:${origin.port}/hello`]);
       expect(statusOf(result)).toBe(200);
     } finally {

@@ -39,8 +39,20 @@ function projectDir(name: string): string {
   return dir;
 }
 
+// The engine's own behaviour, without a sandbox (state cannot import proxy; the sandboxed runs
+// are tested end to end in cli and proxy).
 function run(cwd: string, node: string, runId: string, extra: Partial<LaunchOptions> = {}) {
-  return launchRun({ cwd, node, runId, step: STEP, home, env: { ...process.env, SWARM_HOME: home }, clock: fixedClock(1_700_000_000_000), ...extra });
+  return launchRun({
+    cwd,
+    node,
+    runId,
+    step: STEP,
+    home,
+    env: { ...process.env, SWARM_HOME: home },
+    clock: fixedClock(1_700_000_000_000),
+    unsandboxedEgress: true,
+    ...extra,
+  });
 }
 
 async function workspaceOf(cwd: string, node: string): Promise<{ files: Record<string, string>; memory: string[] }> {
@@ -273,6 +285,37 @@ describe('concurrency', () => {
     expect(lost.map((r) => (r.reason as SwarmError).code)).toEqual(['RUN_ID_EXISTS']);
     const chain = await loadCertificateChain({ cwd, ref: 'run:race', home, env: { ...process.env, SWARM_HOME: home } });
     expect(chain[0]!.certificate).not.toBeNull();
+  });
+
+  it('refuses to run a step without a sandbox unless unsandboxed egress is allowed, and leaves no run behind', async () => {
+    const cwd = projectDir('p');
+    const refused = await run(cwd, 'root', 'closed', { unsandboxedEgress: false }).catch((error: unknown) => error);
+    expect((refused as SwarmError).code).toBe('NET_CAP_SANDBOX_UNAVAILABLE');
+    expect((refused as SwarmError).exitCode).toBe(6);
+    expect(fs.existsSync(path.join(cwd, '.swarm', 'runs', 'closed'))).toBe(false);
+    // The positive control: the same run with the explicit override goes ahead.
+    expect((await run(cwd, 'root', 'open')).status).toBe('succeeded');
+  });
+
+  it('gives the step a default-deny environment: granted and passed variables only, passed values redacted', async () => {
+    const cwd = projectDir('p');
+    const env = { ...process.env, SWARM_HOME: home, CALLER_TOKEN: 'caller-secret-1234', PASSED_KEY: 'passed-secret-5678' };
+    const r = await run(cwd, 'root', 'envs', {
+      env,
+      grantEnv: { GRANTED: 'visible-value' },
+      passEnv: ['PASSED_KEY'],
+      step: 'echo "[$CALLER_TOKEN][$GRANTED][$PASSED_KEY][$HOME]"',
+    });
+    const log = fs.readFileSync(path.join(r.run_dir, 'step.log'), 'utf8');
+    expect(log).not.toContain('caller-secret-1234');
+    expect(log).not.toContain('passed-secret-5678');
+    expect(log).toContain('[][visible-value][');
+    expect(log).toContain(`[${path.join(r.run_dir, 'home')}]`);
+    const policy = JSON.parse(fs.readFileSync(path.join(r.run_dir, 'policy.json'), 'utf8'));
+    expect(policy.env).toEqual({ granted: ['GRANTED'], passed: ['PASSED_KEY'] });
+    expect(JSON.stringify(policy)).not.toContain('secret');
+    const reserved = await run(cwd, 'root', 'bad-env', { grantEnv: { SWARM_HOME: '/x' } }).catch((error: unknown) => error);
+    expect((reserved as SwarmError).code).toBe('INVALID_ARGUMENT');
   });
 
   it('never lets the step see SWARM_HOME', async () => {
