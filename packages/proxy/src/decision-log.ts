@@ -17,6 +17,8 @@ export interface DecisionEntry {
   session_id: string | null;
   host: string | null;
   port: number | null;
+  /** Direct mode: the address a name resolved to and was connected to (or refused). */
+  address?: string;
   method: string | null;
   decision: Decision;
   /** `allowed`, or why not / what went wrong (see docs/egress.md). */

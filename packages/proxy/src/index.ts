@@ -40,6 +40,8 @@ export {
 } from './ticket.js';
 export { removeStaleSocketDirs, type SocketDirCleanup } from './socket-dirs.js';
 export { RevocationList, type RevocationListOptions } from './revocation.js';
+export type { HostLookup, ResolvedAddress } from './resolve.js';
+export { describeUpstreamProxy, redactUpstreamProxy, resolveUpstreamProxy, type UpstreamProxySetting } from './upstream-proxy.js';
 export { DecisionLog, summarizeEgressLog, type Decision, type DecisionEntry, type DecisionSink } from './decision-log.js';
 export {
   Broker,

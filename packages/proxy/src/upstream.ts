@@ -1,6 +1,6 @@
 /**
  * Connecting to a destination, shared by the broker (direct mode) and the provider (client_exit):
- * a TCP connection to the checked name with a connect timeout, and failures turned into the
+ * a TCP connection to a checked address with a connect timeout, and failures turned into the
  * status the client gets (502 for refused or unreachable, 504 for a timeout).
  */
 import net from 'node:net';
@@ -39,6 +39,30 @@ export function dialTcp(host: string, port: number, timeoutMs: number, reader?: 
       resolve(socket);
     });
   });
+}
+
+/**
+ * Connects to the first of `addresses` that answers, all within one connect timeout. Each address
+ * must already have been checked (see resolve.ts): no name is resolved here.
+ */
+export async function dialAddresses(
+  addresses: readonly string[],
+  port: number,
+  timeoutMs: number,
+  dial: (address: string, port: number, timeoutMs: number) => Promise<net.Socket>,
+): Promise<net.Socket> {
+  const deadline = Date.now() + timeoutMs;
+  let last: UpstreamError = new UpstreamError(502, 'upstream_dns');
+  for (const address of addresses) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new UpstreamError(504, 'upstream_timeout');
+    try {
+      return await dial(address, port, left);
+    } catch (error) {
+      last = upstreamErrorFor(error);
+    }
+  }
+  throw last;
 }
 
 export function upstreamErrorFor(error: unknown): UpstreamError {

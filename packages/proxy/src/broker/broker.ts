@@ -3,7 +3,9 @@
  * every step's egress must go through. Each request authenticates with a ticket; every request
  * gets an explicit answer (407 credentials, 403 policy, 400 malformed, 502/504 upstream) and one
  * decision line. Listens on TCP and/or Unix sockets; providers (client_exit) register on the same
- * listeners.
+ * listeners. In direct mode a name is resolved once and connected to by address (see resolve.ts),
+ * optionally through an upstream proxy; every connection of a session ends when its ticket expires
+ * or the session is revoked.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -19,10 +21,12 @@ import {
 import type { DecisionEntry, DecisionSink, Decision } from '../decision-log.js';
 import { PROVIDER_PATH, PROVIDER_PROTOCOL, TUNNEL_ID_RE, TUNNEL_PATH_PREFIX, TUNNEL_PROTOCOL } from '../provider-protocol.js';
 import { createFastReader } from '../fast-read.js';
+import { AddressRefused, resolveDestination, systemLookup, type HostLookup } from '../resolve.js';
 import { RevocationList } from '../revocation.js';
 import { reset, splice, type SpliceResult } from '../splice.js';
 import type { PublicTicket } from '../ticket.js';
-import { UpstreamError, dialTcp, upstreamErrorFor } from '../upstream.js';
+import { UpstreamError, dialAddresses, dialTcp, upstreamErrorFor } from '../upstream.js';
+import { dialViaProxy, parseUpstreamProxy, type UpstreamProxy } from '../upstream-proxy.js';
 import { TicketBook } from './auth.js';
 import { ProviderHub, type UpstreamConnection } from './provider-hub.js';
 import '../errors.js';
@@ -62,6 +66,13 @@ export interface BrokerOptions {
   onDecision?: DecisionSink;
   /** Receives human diagnostics (listening, providers coming and going). */
   onDiagnostic?: (line: string) => void;
+  /** Resolves allowlisted names in direct mode (default: the system resolver). */
+  lookup?: HostLookup;
+  /**
+   * `http://[user:pass@]host:port`: the broker reaches each checked destination address through
+   * `CONNECT <ip>:<port>` on this proxy instead of connecting itself (direct mode).
+   */
+  upstreamProxy?: string;
 }
 
 export type ListenTarget = { host: string; port: number } | { path: string };
@@ -82,8 +93,23 @@ interface RequestContext {
   started: number;
   ticket: PublicTicket | null;
   destination: Destination | null;
+  /** The address connected to (or refused), once a name has been resolved. */
+  address: string | null;
+  /** Set when the broker itself ended the connection (ticket expired, session revoked). */
+  endReason: string | null;
   recorded: boolean;
 }
+
+/** A request or tunnel of a session: the sockets to close when its ticket ends. */
+interface LiveConnection {
+  sessionId: string;
+  ctx: RequestContext | null;
+  sockets: Map<net.Socket, () => void>;
+  timer: NodeJS.Timeout | null;
+}
+
+/** Longest delay a Node timer takes; later expiries are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the terminator). */
 const MAX_SOCKET_PATH = 107;
@@ -122,7 +148,9 @@ export class Broker {
   private readonly servers: Array<{ server: http.Server; address: BrokerAddress }> = [];
   /** Sockets taken over from the HTTP server (tunnels, providers), closed by close(). */
   private readonly detached = new Set<net.Socket>();
-  private readonly bySession = new Map<string, Set<net.Socket>>();
+  private readonly bySession = new Map<string, Set<LiveConnection>>();
+  private readonly lookup: HostLookup;
+  private readonly upstreamProxy: UpstreamProxy | null;
   private readonly allowlists = new WeakMap<PublicTicket, Allowlist>();
   private tunnelCount = 0;
   private requestCount = 0;
@@ -134,7 +162,9 @@ export class Broker {
     this.revocations = options.revocations ?? new RevocationList();
     this.book = new TicketBook(options.brokerKey, this.clock, this.revocations);
     this.hub = new ProviderHub((line) => this.diagnostic(line));
-    this.stopWatchingRevocations = this.revocations.onRevoke((sessionId) => this.dropSession(sessionId));
+    this.stopWatchingRevocations = this.revocations.onRevoke((sessionId) => this.dropSession(sessionId, 'closed_revoked'));
+    this.lookup = options.lookup ?? systemLookup;
+    this.upstreamProxy = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : null;
     this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64, timeout: 4_000, scheduling: 'lifo' });
   }
 
@@ -194,7 +224,7 @@ export class Broker {
   /** Revokes a session: later requests get 403, and its open tunnels and providers are closed. */
   revoke(sessionId: string): void {
     this.revocations.revoke(sessionId);
-    this.dropSession(sessionId);
+    this.dropSession(sessionId, 'closed_revoked');
   }
 
   stats(): BrokerStats {
@@ -223,6 +253,7 @@ export class Broker {
     for (const { server } of this.servers) server.closeAllConnections();
     this.hub.closeAll();
     for (const socket of [...this.detached]) reset(socket);
+    for (const set of this.bySession.values()) for (const live of set) this.release(live);
     this.agent.destroy();
     this.stopWatchingRevocations();
     await Promise.all(closed);
@@ -247,22 +278,56 @@ export class Broker {
     ctx.destination = target.destination;
     const ticket = this.authorize(ctx, req.headers['proxy-authorization'], (status, reason) => this.reply(res, ctx, status, reason, 'denied'));
     if (!ticket) return;
+    const live = this.watchConnection(ticket, ctx);
+    this.addSocket(live, req.socket);
+    res.on('close', () => this.release(live));
     let upstream: UpstreamConnection | null = null;
-    if (ticket.route_mode === 'client_exit') {
-      try {
+    let address: string | null = null;
+    try {
+      if (ticket.route_mode === 'client_exit') {
         upstream = await this.hub.openTunnel(ticket.session_id, target.destination, this.timeouts.connectMs);
-      } catch (error) {
-        const failure = upstreamErrorFor(error);
-        this.reply(res, ctx, failure.status, failure.reason, failure.status === 403 ? 'denied' : 'allowed');
-        return;
+      } else {
+        const addresses = await resolveDestination(target.destination, this.allowlistOf(ticket), this.lookup);
+        if (this.upstreamProxy) {
+          upstream = { socket: await this.dialProxied(ctx, addresses, target.destination.port) };
+        } else {
+          // The pooled agent connects to one checked address (pooled by address, so a socket is
+          // only reused for the address a later check produced); IPv4 first, as routes for it are likelier.
+          address = (addresses.find((a) => a.family === 4) ?? addresses[0]!).address;
+          ctx.address = address;
+        }
       }
-      if (res.destroyed) {
-        reset(upstream.socket);
-        this.record(ctx, 'allowed', 'client_closed', 499, 0, 0);
-        return;
-      }
+    } catch (error) {
+      this.refuseUpstream(ctx, error, (status, reason, decision) => this.reply(res, ctx, status, reason, decision));
+      return;
     }
-    this.forward(req, res, ctx, target, upstream);
+    if (res.destroyed) {
+      if (upstream) reset(upstream.socket);
+      this.record(ctx, 'allowed', ctx.endReason ?? 'client_closed', 499, 0, 0);
+      return;
+    }
+    if (upstream) this.addSocket(live, upstream.socket);
+    this.forward(req, res, ctx, target, upstream, address);
+  }
+
+  /** Answers a failed resolution or connect: 403 for a refused address, else 502/504. */
+  private refuseUpstream(ctx: RequestContext, error: unknown, refuse: (status: number, reason: string, decision: Decision) => void): void {
+    if (error instanceof AddressRefused) ctx.address = error.address;
+    const failure = upstreamErrorFor(error);
+    refuse(failure.status, failure.reason, failure.status === 403 ? 'denied' : 'allowed');
+  }
+
+  private dialProxied(ctx: RequestContext, addresses: readonly { address: string }[], port: number): Promise<net.Socket> {
+    const proxy = this.upstreamProxy!;
+    return dialAddresses(
+      addresses.map((a) => a.address),
+      port,
+      this.timeouts.connectMs,
+      (address, p, timeoutMs) => {
+        ctx.address = address;
+        return dialViaProxy(proxy, address, p, timeoutMs);
+      },
+    );
   }
 
   private forward(
@@ -271,12 +336,13 @@ export class Broker {
     ctx: RequestContext,
     target: AbsoluteTarget,
     upstream: UpstreamConnection | null,
+    address: string | null,
   ): void {
     const destination = target.destination;
     const headers = forwardHeaders(req.rawHeaders, req.headers['transfer-encoding'] !== undefined);
     headers.push('Host', target.hostHeader);
     const options: http.RequestOptions = {
-      host: destination.host,
+      host: address ?? destination.host,
       port: destination.port,
       method: req.method,
       path: target.path,
@@ -287,14 +353,13 @@ export class Broker {
     if (upstream) {
       const socket = upstream.socket;
       options.createConnection = () => socket;
-      this.trackSession(ctx.ticket!.session_id, socket);
     } else {
       options.agent = this.agent;
     }
     let bytesOut = 0;
     let bytesIn = 0;
     const upstreamRequest = http.request(options);
-    // A provider's data connection arrives paused; the HTTP client does not resume it itself.
+    // A provider's data connection (or a proxied one) arrives paused; the HTTP client does not resume it itself.
     if (upstream) upstreamRequest.once('socket', (socket) => socket.resume());
     req.on('data', (chunk: Buffer) => {
       bytesOut += chunk.length;
@@ -326,7 +391,7 @@ export class Broker {
     res.on('close', () => {
       if (!res.writableFinished) {
         upstreamRequest.destroy();
-        this.record(ctx, 'allowed', 'client_closed', res.headersSent ? res.statusCode : 499, bytesIn, bytesOut);
+        this.record(ctx, 'allowed', ctx.endReason ?? 'client_closed', res.headersSent ? res.statusCode : 499, bytesIn, bytesOut);
       }
     });
   }
@@ -371,21 +436,21 @@ export class Broker {
       this.refuseRaw(socket, ctx, status, reason, 'denied'),
     );
     if (!ticket) return;
-    this.trackSession(ticket.session_id, socket);
+    const live = this.watchConnection(ticket, ctx);
+    this.addSocket(live, socket);
     let upstream: UpstreamConnection;
     try {
-      upstream = await this.openUpstream(ticket, destination);
+      upstream = await this.openUpstream(ticket, destination, ctx);
     } catch (error) {
-      const failure = upstreamErrorFor(error);
-      this.refuseRaw(socket, ctx, failure.status, failure.reason, failure.status === 403 ? 'denied' : 'allowed');
+      this.refuseUpstream(ctx, error, (status, reason, decision) => this.refuseRaw(socket, ctx, status, reason, decision));
       return;
     }
     const far = upstream.socket;
     this.adopt(far);
-    this.trackSession(ticket.session_id, far);
+    this.addSocket(live, far);
     if (socket.destroyed || this.closing) {
       reset(far);
-      this.record(ctx, 'allowed', 'client_closed', 499, 0, 0);
+      this.record(ctx, 'allowed', ctx.endReason ?? 'client_closed', 499, 0, 0);
       return;
     }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -396,17 +461,28 @@ export class Broker {
       farEndIsClean: upstream.farEndIsClean,
       farReader: upstream.reader,
     });
-    this.record(ctx, 'allowed', tunnelReason(result), 200, result.bytesIn, result.bytesOut + head.length);
+    this.record(ctx, 'allowed', ctx.endReason ?? tunnelReason(result), 200, result.bytesIn, result.bytesOut + head.length);
     this.tunnelCount -= 1;
   }
 
-  private openUpstream(ticket: PublicTicket, destination: Destination): Promise<UpstreamConnection> {
+  private async openUpstream(ticket: PublicTicket, destination: Destination, ctx: RequestContext): Promise<UpstreamConnection> {
     if (ticket.route_mode === 'client_exit') {
       return this.hub.openTunnel(ticket.session_id, destination, this.timeouts.connectMs);
     }
-    // direct: connect to exactly the name (or address) that was checked.
+    // direct: resolve once, check every address, connect to a checked address (never the name).
+    const addresses = await resolveDestination(destination, this.allowlistOf(ticket), this.lookup);
+    if (this.upstreamProxy) return { socket: await this.dialProxied(ctx, addresses, destination.port) };
     const reader = createFastReader();
-    return dialTcp(destination.host, destination.port, this.timeouts.connectMs, reader).then((socket) => ({ socket, reader }));
+    const socket = await dialAddresses(
+      addresses.map((a) => a.address),
+      destination.port,
+      this.timeouts.connectMs,
+      (address, port, timeoutMs) => {
+        ctx.address = address;
+        return dialTcp(address, port, timeoutMs, reader);
+      },
+    );
+    return { socket, reader };
   }
 
   // ---- provider registration and tunnels (client_exit) ----
@@ -438,7 +514,7 @@ export class Broker {
       return;
     }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${PROVIDER_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
-    this.trackSession(auth.ticket.session_id, socket);
+    this.addSocket(this.watchConnection(auth.ticket, null), socket);
     this.hub.register(auth.ticket, socket, head);
   }
 
@@ -516,6 +592,8 @@ export class Broker {
       started: performance.now(),
       ticket: null,
       destination: null,
+      address: null,
+      endReason: null,
       recorded: false,
     };
   }
@@ -529,6 +607,7 @@ export class Broker {
       session_id: ctx.ticket?.session_id ?? null,
       host: ctx.destination?.host ?? null,
       port: ctx.destination?.port ?? null,
+      ...(ctx.address !== null ? { address: ctx.address } : {}),
       method: ctx.method,
       decision,
       reason,
@@ -551,22 +630,72 @@ export class Broker {
     if (this.closing) reset(socket);
   }
 
-  private trackSession(sessionId: string, socket: net.Socket): void {
-    let set = this.bySession.get(sessionId);
+  /**
+   * Registers a request or tunnel of the ticket's session, closed when the ticket expires (by the
+   * broker's clock) or the session is revoked. Released when its last socket closes.
+   */
+  private watchConnection(ticket: PublicTicket, ctx: RequestContext | null): LiveConnection {
+    const live: LiveConnection = { sessionId: ticket.session_id, ctx, sockets: new Map(), timer: null };
+    let set = this.bySession.get(ticket.session_id);
     if (!set) {
       set = new Set();
-      this.bySession.set(sessionId, set);
+      this.bySession.set(ticket.session_id, set);
     }
-    set.add(socket);
-    socket.once('close', () => {
-      set.delete(socket);
-      if (set.size === 0 && this.bySession.get(sessionId) === set) this.bySession.delete(sessionId);
-    });
+    set.add(live);
+    const arm = (): void => {
+      const left = ticket.expires_at_unix * 1000 - this.clock.now();
+      if (left <= 0) {
+        live.timer = null;
+        this.endConnection(live, 'closed_expired');
+        return;
+      }
+      // Re-check on firing: the broker's clock, not the timer, says when the ticket is over.
+      live.timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      live.timer.unref();
+    };
+    arm();
+    return live;
   }
 
-  private dropSession(sessionId: string): void {
+  private addSocket(live: LiveConnection, socket: net.Socket): void {
+    if (live.sockets.has(socket) || !this.bySession.get(live.sessionId)?.has(live)) {
+      if (live.ctx?.endReason) reset(socket);
+      return;
+    }
+    const onClose = (): void => {
+      live.sockets.delete(socket);
+      if (live.sockets.size === 0) this.release(live);
+    };
+    live.sockets.set(socket, onClose);
+    socket.once('close', onClose);
+  }
+
+  private release(live: LiveConnection): void {
+    if (live.timer) clearTimeout(live.timer);
+    live.timer = null;
+    // Keep-alive client sockets outlive a request: take our listeners off them.
+    for (const [socket, onClose] of live.sockets) socket.removeListener('close', onClose);
+    live.sockets.clear();
+    const set = this.bySession.get(live.sessionId);
+    if (!set) return;
+    set.delete(live);
+    if (set.size === 0) this.bySession.delete(live.sessionId);
+  }
+
+  private endConnection(live: LiveConnection, reason: 'closed_expired' | 'closed_revoked'): void {
+    // Marked as ended, so a socket added later (an upstream still connecting) is reset on arrival.
+    if (live.ctx) live.ctx.endReason ??= reason;
+    const sockets = [...live.sockets.keys()];
+    this.release(live);
+    for (const socket of sockets) reset(socket);
+  }
+
+  private dropSession(sessionId: string, reason: 'closed_expired' | 'closed_revoked'): void {
     this.hub.closeSession(sessionId);
-    for (const socket of [...(this.bySession.get(sessionId) ?? [])]) reset(socket);
+    const set = this.bySession.get(sessionId);
+    if (!set || set.size === 0) return;
+    this.diagnostic(`session ${sessionId}: closing ${set.size} connection(s) (${reason})`);
+    for (const live of [...set]) this.endConnection(live, reason);
   }
 
   private diagnostic(line: string): void {
