@@ -36,6 +36,7 @@ import { runDir } from '../store/paths.js';
 import { GENERATOR, Store } from '../store/store.js';
 import { executeStep } from './execute-step.js';
 import { writeOwnerFile } from './owner.js';
+import { removeTree } from './remove-tree.js';
 
 export interface LaunchOptions {
   cwd: string;
@@ -291,7 +292,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       skipped: [],
     };
     if (!succeeded && options.discardFailed) {
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeTree(dir);
       return failOrReturn(base);
     }
 
@@ -460,10 +461,10 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     committed = true;
     fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
     fs.rmSync(path.join(dir, '.pending-object'), { force: true });
-    fs.rmSync(homeDir, { recursive: true, force: true });
+    removeTree(homeDir);
     if (!options.keepWorkspace) {
-      fs.rmSync(workspaceDir, { recursive: true, force: true });
-      fs.rmSync(stateDir, { recursive: true, force: true });
+      removeTree(workspaceDir);
+      removeTree(stateDir);
     }
     const revealed = options.reveal
       ? { state_cap_next: store.revealCapability(row, 'state_cap'), net_cap_next: store.revealCapability(row, 'net_cap') }
@@ -474,13 +475,24 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     if (session && !sessionClosed) await session.close().catch(() => undefined);
     if (!committed) {
       if (stepRan && !isSandboxSetupFailure(error)) {
-        // The step's output and log stay for inspection; the run shows as abandoned and gc removes it.
+        // The log stays for inspection (the run shows as abandoned; gc removes it), but what was
+        // never sealed does not stay on disk in plaintext.
+        for (const plain of [workspaceDir, stateDir, homeDir]) removeTreeQuietly(plain);
         fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
       } else {
-        fs.rmSync(dir, { recursive: true, force: true });
+        removeTreeQuietly(dir);
       }
     }
     throw error;
+  }
+}
+
+/** On a failure path the failure is what must reach the user, not a cleanup error (gc retries). */
+function removeTreeQuietly(dir: string): void {
+  try {
+    removeTree(dir);
+  } catch {
+    // left for gc
   }
 }
 

@@ -10,6 +10,7 @@ import type { NodeRow, RunRow } from '../store/catalog.js';
 import { runDir } from '../store/paths.js';
 import { Store } from '../store/store.js';
 import { liveOwner } from './owner.js';
+import { removeTree } from './remove-tree.js';
 
 interface StoreCall {
   cwd: string;
@@ -323,7 +324,7 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean }):
       if (!options.dryRun) killOrphanStep(dir);
       result.bytes_freed += dirSize(dir);
       result.removed_runs.push(runId);
-      if (!options.dryRun) fs.rmSync(dir, { recursive: true, force: true });
+      if (!options.dryRun) removeTree(dir);
     }
     for (const entry of fs.existsSync(store.paths.tmp) ? fs.readdirSync(store.paths.tmp) : []) {
       const p = path.join(store.paths.tmp, entry);
@@ -387,12 +388,29 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Bytes under `dir`, as far as it can be read (a step can leave trees deeper than PATH_MAX). */
 function dirSize(dir: string): number {
   let total = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += dirSize(p);
-    else if (entry.isFile()) total += fs.statSync(p).size;
+  const pending = [dir];
+  while (pending.length > 0) {
+    const at = pending.pop()!;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(at, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      const p = path.join(at, entry.name);
+      if (entry.isDirectory()) pending.push(p);
+      else if (entry.isFile()) {
+        try {
+          total += fs.lstatSync(p).size;
+        } catch {
+          // gone, or a path too long to name
+        }
+      }
+    }
   }
   return total;
 }
