@@ -48,6 +48,15 @@ export const STATE_ERROR_CODES = {
     description: 'A workspace file changed while it was being packed; stop whatever still writes to it and retry.',
     retryable: true,
   },
+  STATE_SNAPSHOT_TOO_LARGE: {
+    category: 'input',
+    description: 'The workspace and state DB are more bytes or entries than restore accepts, so nothing was sealed or committed.',
+  },
+  STATE_BUNDLE_ENTRY_CHANGED: {
+    category: 'input',
+    description:
+      'A workspace entry was swapped (for a symlink, or another file or directory) between the walk and the pack, as a process the step left running could do; nothing was sealed.',
+  },
 } satisfies Record<string, ErrorCodeInfo>;
 
 export type StateErrorCode = keyof typeof STATE_ERROR_CODES;

@@ -12,17 +12,22 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { SwarmError, fsError, isSwarmError, sha256Stream, type Digest } from '@swarm/core';
+import { SwarmError, fsError, isSwarmError, openBoundedFile, sha256Stream, type Digest } from '@swarm/core';
 import '../errors.js';
-import { createOpenStream } from '../crypto/stream.js';
+import { BUNDLE_CHUNK_OVERHEAD, BUNDLE_HEADER_BYTES, MIN_CHUNK_SIZE, createOpenStream } from '../crypto/stream.js';
 import { assertKeyLength } from '../crypto/hkdf.js';
 import { parseBundleManifest, type BundleEntryType, type BundleManifest, type BundleManifestEntry } from './manifest.js';
+import { BUNDLE_LIMITS } from './limits.js';
 import { makeDirs, parseEntryName, symlinkEscapesTree, symlinkTargetEscapesLexically } from './paths.js';
 
-export const DEFAULT_MAX_BYTES = 8 * 1024 * 1024 * 1024;
-export const DEFAULT_MAX_ENTRIES = 1_000_000;
+export const DEFAULT_MAX_BYTES = BUNDLE_LIMITS.maxBytes;
+export const DEFAULT_MAX_ENTRIES = BUNDLE_LIMITS.maxEntries;
 /** The manifest is held in memory to be parsed; larger ones are refused. */
-export const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+export const MAX_MANIFEST_BYTES = BUNDLE_LIMITS.maxManifestBytes;
+/** The largest sealed file the limits allow: every tar header and padding, at the smallest chunk size. */
+const MAX_SEALED_BYTES =
+  BUNDLE_HEADER_BYTES +
+  Math.ceil((BUNDLE_LIMITS.maxBytes + BUNDLE_LIMITS.maxEntries * 1024 + 1024) / MIN_CHUNK_SIZE) * (MIN_CHUNK_SIZE + BUNDLE_CHUNK_OVERHEAD);
 const READ_BLOCK = 1024 * 1024;
 
 export interface RestoreLimits {
@@ -74,9 +79,19 @@ async function scanSealedBundle(
   assertKeyLength(dataKey, 32, 'data key');
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    // An object is a regular file swarm wrote: never a link, a device or a FIFO.
+    fd = openBoundedFile(file, { what: 'sealed bundle', maxBytes: MAX_SEALED_BYTES, noFollow: true }).fd;
   } catch (cause) {
-    throw fsError('STATE_BUNDLE_NOT_FOUND', file, cause);
+    if (isSwarmError(cause) && cause.code === 'FILE_TOO_LARGE') {
+      throw new SwarmError('STATE_BUNDLE_TOO_LARGE', `sealed bundle ${file} is larger than any bundle the restore limits allow`, {
+        details: { path: file, limit: 'maxSealedBytes' },
+        cause,
+      });
+    }
+    throw new SwarmError('STATE_BUNDLE_NOT_FOUND', `cannot open sealed bundle ${file}: ${(cause as Error).message}`, {
+      details: { path: file, cause_code: isSwarmError(cause) ? cause.code : null },
+      cause,
+    });
   }
   const hash = createHash('sha256');
   const tap = new Transform({
@@ -249,6 +264,11 @@ class Extractor {
     }
     if ((cause as NodeJS.ErrnoException).code === 'ELOOP') {
       return new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `refusing to write ${bundlePath} through a symlink`, { details: { path: bundlePath } });
+    }
+    if ((cause as NodeJS.ErrnoException).code === 'ENAMETOOLONG') {
+      return new SwarmError('STATE_BUNDLE_UNSAFE_PATH', `${bundlePath} is too long a path to restore under ${this.workspaceDir}`, {
+        details: { path: bundlePath, reason: 'path too long here' },
+      });
     }
     return fsError('IO_WRITE_FAILED', abs, cause);
   }
@@ -475,7 +495,8 @@ function digestMismatch(file: string, expected: string, actual: string, cause?: 
 
 async function fileDigest(file: string): Promise<Digest | null> {
   try {
-    return await sha256Stream(fs.createReadStream(file, { highWaterMark: READ_BLOCK }));
+    const { fd } = openBoundedFile(file, { what: 'sealed bundle', maxBytes: MAX_SEALED_BYTES, noFollow: true });
+    return await sha256Stream(fs.createReadStream('', { fd, highWaterMark: READ_BLOCK }));
   } catch {
     return null;
   }

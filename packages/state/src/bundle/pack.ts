@@ -10,10 +10,11 @@ import { SwarmError, fsError, fsyncDir, isSwarmError, type Digest } from '@swarm
 import '../errors.js';
 import { assertKeyLength } from '../crypto/hkdf.js';
 import { BUNDLE_MANIFEST_SCHEMA_VERSION, encodeBundleManifest, type BundleManifest, type BundleManifestEntry } from './manifest.js';
+import { BUNDLE_LIMITS, type BundleLimits } from './limits.js';
 import { MANIFEST_ENTRY, STATE_DB_ENTRY, makeDirs } from './paths.js';
 import { InlineBundleSink, ThreadedBundleSink, type BundleSink } from './sealed-sink.js';
 import { TAR_END, encodeTarHeader, tarPadding } from './tar-format.js';
-import { walkWorkspace, type SkippedEntry, type WorkspaceEntry } from './walk.js';
+import { entryChanged, sameIdentity, walkWorkspace, type SkippedEntry, type WorkspaceEntry } from './walk.js';
 
 const READ_BLOCK = 1024 * 1024;
 /** From this much content on, sealing runs on a worker thread (it costs ~30 ms to start). */
@@ -38,6 +39,10 @@ export interface CreateSealedBundleOptions {
    * bundles of 32 MiB and more, where it pays for the thread's start-up. The bytes are the same.
    */
   sealThread?: 'auto' | 'always' | 'never';
+  /** What restore will accept (default BUNDLE_LIMITS, the restore default); more is refused unsealed. */
+  limits?: Partial<BundleLimits>;
+  /** Test hook: runs between the walk and the pack, where a step's leftover process could act. */
+  afterWalk?: () => void;
 }
 
 export interface SealedBundle {
@@ -65,19 +70,30 @@ function changed(file: string, reason: string): SwarmError {
   });
 }
 
-/** Streams one regular file into the tar as `name`, checking it is still the file the walk saw. */
-async function addFile(ctx: PackContext, name: string, abs: string, size: number, mode: number): Promise<Digest> {
+function tooLarge(bytes: number, limits: BundleLimits): SwarmError {
+  return new SwarmError('STATE_SNAPSHOT_TOO_LARGE', `the workspace and state DB come to ${bytes} bytes; restore accepts at most ${limits.maxBytes}`, {
+    details: { limit: 'maxBytes', bytes, maxBytes: limits.maxBytes, maxManifestBytes: limits.maxManifestBytes },
+  });
+}
+
+/**
+ * Streams one regular file into the tar as `name`. It is opened without following a link as its
+ * last component and must be the very file the walk saw (device and inode): a parent directory
+ * swapped for a symlink resolves to another file, which is refused, never read.
+ */
+async function addFile(ctx: PackContext, name: string, abs: string, size: number, mode: number, seen: { dev: number; ino: number }): Promise<Digest> {
   let fd: number;
   try {
-    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (cause) {
     const errno = (cause as NodeJS.ErrnoException).code;
-    if (errno === 'ELOOP' || errno === 'ENOENT') throw changed(abs, 'replaced or removed');
+    if (errno === 'ELOOP' || errno === 'ENOTDIR' || errno === 'ENXIO') throw entryChanged(abs, 'replaced by a link or a special file', cause);
+    if (errno === 'ENOENT') throw changed(abs, 'removed');
     throw fsError('IO_READ_FAILED', abs, cause);
   }
   try {
     const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) throw changed(abs, 'no longer a regular file');
+    if (!stat.isFile() || !sameIdentity(stat, seen)) throw entryChanged(abs, 'not the file the walk saw');
     if (stat.size !== size) throw changed(abs, 'size changed');
     await ctx.out.write(encodeTarHeader({ name, type: 'file', mode, size, mtimeSec: ctx.mtimeSec }));
     const hash = createHash('sha256');
@@ -116,7 +132,7 @@ async function addWorkspaceEntry(ctx: PackContext, entry: WorkspaceEntry): Promi
       );
       return { path: entry.path, type: 'symlink', mode: entry.mode, size: 0, target: entry.target! };
     case 'file': {
-      const sha256 = await addFile(ctx, entry.path, entry.abs, entry.size, entry.mode);
+      const sha256 = await addFile(ctx, entry.path, entry.abs, entry.size, entry.mode, entry);
       return { path: entry.path, type: 'file', mode: entry.mode, size: entry.size, sha256 };
     }
   }
@@ -142,8 +158,12 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
   }
   if (!dbStat.isFile()) throw new SwarmError('STATE_SNAPSHOT_SOURCE_INVALID', `state DB ${stateDbPath} is not a regular file`);
 
-  const { entries, skipped } = walkWorkspace(workspaceDir);
+  const limits: BundleLimits = { ...BUNDLE_LIMITS, ...options.limits };
+  const { entries, skipped } = walkWorkspace(workspaceDir, { maxEntries: limits.maxEntries });
   const total = entries.reduce((sum, entry) => sum + entry.size, dbStat.size);
+  // Restore counts the manifest too; checked again once its size is known.
+  if (total > limits.maxBytes) throw tooLarge(total, limits);
+  options.afterWalk?.();
 
   const outDir = path.dirname(path.resolve(outFile));
   const tmp = path.join(outDir, `.${path.basename(outFile)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -162,10 +182,13 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
     const manifestEntries: BundleManifestEntry[] = [];
     for (const entry of entries) manifestEntries.push(await addWorkspaceEntry(ctx, entry));
     const dbMode = dbStat.mode & 0o777;
-    const dbSha256 = await addFile(ctx, STATE_DB_ENTRY, stateDbPath, dbStat.size, dbMode);
+    const dbSha256 = await addFile(ctx, STATE_DB_ENTRY, stateDbPath, dbStat.size, dbMode, dbStat);
     manifestEntries.push({ path: STATE_DB_ENTRY, type: 'file', mode: dbMode, size: dbStat.size, sha256: dbSha256 });
     const manifest: BundleManifest = { schema_version: BUNDLE_MANIFEST_SCHEMA_VERSION, entries: manifestEntries };
     const encoded = encodeBundleManifest(manifest);
+    if (encoded.bytes.length > limits.maxManifestBytes || total + encoded.bytes.length > limits.maxBytes) {
+      throw tooLarge(total + encoded.bytes.length, limits);
+    }
     await out.write(encodeTarHeader({ name: MANIFEST_ENTRY, type: 'file', mode: 0o644, size: encoded.bytes.length, mtimeSec }));
     await out.write(encoded.bytes);
     await out.write(tarPadding(encoded.bytes.length));

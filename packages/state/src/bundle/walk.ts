@@ -1,13 +1,19 @@
 /**
  * Walks a workspace without following symlinks and lists what a bundle will hold, sorted by path
- * bytes. Sockets, fifos and devices, names that are not UTF-8, and symlinks that restore would refuse
- * (absolute, or resolving outside the workspace) are left out and reported.
+ * bytes. Sockets, fifos and devices, names that are not UTF-8, paths too long for the bundle or for
+ * this file system, and symlinks that restore would refuse (absolute, or resolving outside the
+ * workspace) are left out and reported. Each directory is opened without following a link and
+ * checked to be the directory its parent listed (device and inode) before its entries are read; on
+ * Linux the entries are read and examined through that open descriptor, so a directory swapped for
+ * a symlink while the walk runs is never read through. Every entry keeps its device and inode, so
+ * the packer can refuse a file that is not the one the walk saw.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, fsError } from '@swarm/core';
 import '../errors.js';
-import { MAX_PATH_BYTES, WORKSPACE_PREFIX, relativePathProblem, symlinkEscapesTree } from './paths.js';
+import { BUNDLE_LIMITS, FIXED_ENTRIES, MAX_PACKED_PATH_BYTES } from './limits.js';
+import { WORKSPACE_PREFIX, relativePathProblem, symlinkEscapesTree } from './paths.js';
 import type { BundleEntryType } from './manifest.js';
 
 export interface WorkspaceEntry {
@@ -19,6 +25,9 @@ export interface WorkspaceEntry {
   mode: number;
   size: number;
   target?: string;
+  /** Identity of what the walk saw; the packer opens only this. */
+  dev: number;
+  ino: number;
 }
 
 export interface SkippedEntry {
@@ -26,6 +35,14 @@ export interface SkippedEntry {
   reason: 'special-file' | 'unsafe-symlink' | 'name-not-utf8' | 'path-too-long';
 }
 
+export interface WalkOptions {
+  /** Largest number of tar entries the bundle may hold (workspace entries plus state.db and manifest). */
+  maxEntries?: number;
+}
+
+/** Linux PATH_MAX, counting the terminating NUL: longer absolute paths cannot be opened or restored here. */
+const OS_PATH_MAX = 4096;
+const PROC_FD = '/proc/self/fd';
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 function utf8(bytes: Buffer): string | null {
@@ -36,10 +53,57 @@ function utf8(bytes: Buffer): string | null {
   }
 }
 
-export function walkWorkspace(root: string): { entries: WorkspaceEntry[]; skipped: SkippedEntry[] } {
+/** The error for a workspace entry that is no longer what the walk saw (swapped, replaced by a link). */
+export function entryChanged(file: string, reason: string, cause?: unknown): SwarmError {
+  return new SwarmError('STATE_BUNDLE_ENTRY_CHANGED', `${file} was replaced while the workspace was packed (${reason}); nothing was sealed`, {
+    details: { path: file, reason },
+    cause,
+  });
+}
+
+export function sameIdentity(stat: fs.Stats, expected: { dev: number; ino: number }): boolean {
+  return stat.dev === expected.dev && stat.ino === expected.ino;
+}
+
+let procFdUsable: boolean | undefined;
+function canUseProcFd(): boolean {
+  procFdUsable ??= process.platform === 'linux' && fs.existsSync(PROC_FD);
+  return procFdUsable;
+}
+
+/**
+ * Opens directory `abs` without following a link as its last component and checks it is `expected`
+ * (so a swapped parent, which resolves elsewhere, is caught). Returns the descriptor.
+ */
+function openCheckedDir(abs: string, expected: { dev: number; ino: number }): number {
+  const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (cause) {
+    const errno = (cause as NodeJS.ErrnoException).code;
+    if (errno === 'ELOOP' || errno === 'ENOTDIR' || errno === 'ENOENT') throw entryChanged(abs, 'directory replaced or removed', cause);
+    throw fsError('IO_READ_FAILED', abs, cause);
+  }
+  const stat = fs.fstatSync(fd);
+  if (!stat.isDirectory() || !sameIdentity(stat, expected)) {
+    fs.closeSync(fd);
+    throw entryChanged(abs, 'not the directory the walk listed');
+  }
+  return fd;
+}
+
+function tooManyEntries(maxEntries: number): SwarmError {
+  return new SwarmError('STATE_SNAPSHOT_TOO_LARGE', `the workspace holds more entries than a bundle may (${maxEntries - FIXED_ENTRIES})`, {
+    details: { limit: 'maxEntries', maxEntries },
+  });
+}
+
+export function walkWorkspace(root: string, options: WalkOptions = {}): { entries: WorkspaceEntry[]; skipped: SkippedEntry[] } {
+  const maxEntries = options.maxEntries ?? BUNDLE_LIMITS.maxEntries;
   let rootStat: fs.Stats;
   try {
-    rootStat = fs.statSync(root);
+    rootStat = fs.lstatSync(root);
   } catch (cause) {
     throw fsError('STATE_SNAPSHOT_SOURCE_INVALID', root, cause);
   }
@@ -47,54 +111,76 @@ export function walkWorkspace(root: string): { entries: WorkspaceEntry[]; skippe
 
   const entries: WorkspaceEntry[] = [];
   const skipped: SkippedEntry[] = [];
-  const pending: string[] = [''];
+  const pending: Array<{ rel: string; dev: number; ino: number }> = [{ rel: '', dev: rootStat.dev, ino: rootStat.ino }];
   while (pending.length > 0) {
-    const dirRel = pending.pop()!;
-    const dirAbs = dirRel === '' ? root : path.join(root, dirRel);
-    let names: Buffer[];
+    const dir = pending.pop()!;
+    const dirAbs = dir.rel === '' ? root : path.join(root, dir.rel);
+    const fd = openCheckedDir(dirAbs, dir);
     try {
-      names = fs.readdirSync(dirAbs, { encoding: 'buffer' });
-    } catch (cause) {
-      throw fsError('IO_READ_FAILED', dirAbs, cause);
-    }
-    for (const raw of names) {
-      const name = utf8(raw);
-      const shown = name ?? raw.toString('utf8');
-      const rel = dirRel === '' ? shown : `${dirRel}/${shown}`;
-      const bundlePath = WORKSPACE_PREFIX + rel;
-      if (name === null) {
-        skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
-        continue;
-      }
-      if (Buffer.byteLength(bundlePath) > MAX_PATH_BYTES || relativePathProblem(rel.split('/')) !== null) {
-        skipped.push({ path: bundlePath, reason: 'path-too-long' });
-        continue;
-      }
-      const abs = path.join(dirAbs, name);
-      let stat: fs.Stats;
+      // Through the descriptor, names resolve in exactly the directory that was checked.
+      const base = canUseProcFd() ? `${PROC_FD}/${fd}` : dirAbs;
+      let names: Buffer[];
       try {
-        stat = fs.lstatSync(abs);
+        names = fs.readdirSync(base, { encoding: 'buffer' });
       } catch (cause) {
-        throw fsError('IO_READ_FAILED', abs, cause);
+        throw fsError('IO_READ_FAILED', dirAbs, cause);
       }
-      const mode = stat.mode & 0o777;
-      if (stat.isDirectory()) {
-        entries.push({ path: bundlePath, rel, abs, type: 'dir', mode, size: 0 });
-        pending.push(rel);
-      } else if (stat.isFile()) {
-        entries.push({ path: bundlePath, rel, abs, type: 'file', mode, size: stat.size });
-      } else if (stat.isSymbolicLink()) {
-        let target: string | null;
+      for (const raw of names) {
+        const name = utf8(raw);
+        const shown = name ?? raw.toString('utf8');
+        const rel = dir.rel === '' ? shown : `${dir.rel}/${shown}`;
+        const bundlePath = WORKSPACE_PREFIX + rel;
+        if (name === null) {
+          skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
+          continue;
+        }
+        const abs = path.join(dirAbs, name);
+        // Restore writes by path: what it could not write wherever it restores is left out (and what
+        // cannot even be named here, under an unusually long workspace path).
+        if (
+          Buffer.byteLength(bundlePath) > MAX_PACKED_PATH_BYTES ||
+          Buffer.byteLength(abs) >= OS_PATH_MAX ||
+          relativePathProblem(rel.split('/')) !== null
+        ) {
+          skipped.push({ path: bundlePath, reason: 'path-too-long' });
+          continue;
+        }
+        const at = `${base}/${name}`;
+        let stat: fs.Stats;
         try {
-          target = utf8(fs.readlinkSync(abs, { encoding: 'buffer' }));
+          stat = fs.lstatSync(at);
         } catch (cause) {
+          if ((cause as NodeJS.ErrnoException).code === 'ENOENT') throw entryChanged(abs, 'removed while listed', cause);
           throw fsError('IO_READ_FAILED', abs, cause);
         }
-        if (target === null) skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
-        else entries.push({ path: bundlePath, rel, abs, type: 'symlink', mode, size: 0, target });
-      } else {
-        skipped.push({ path: bundlePath, reason: 'special-file' });
+        const mode = stat.mode & 0o777;
+        const identity = { dev: stat.dev, ino: stat.ino };
+        if (stat.isDirectory()) {
+          entries.push({ path: bundlePath, rel, abs, type: 'dir', mode, size: 0, ...identity });
+          pending.push({ rel, ...identity });
+        } else if (stat.isFile()) {
+          entries.push({ path: bundlePath, rel, abs, type: 'file', mode, size: stat.size, ...identity });
+        } else if (stat.isSymbolicLink()) {
+          let target: string | null;
+          try {
+            target = utf8(fs.readlinkSync(at, { encoding: 'buffer' }));
+          } catch (cause) {
+            throw fsError('IO_READ_FAILED', abs, cause);
+          }
+          if (target === null) skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
+          else entries.push({ path: bundlePath, rel, abs, type: 'symlink', mode, size: 0, target, ...identity });
+        } else {
+          skipped.push({ path: bundlePath, reason: 'special-file' });
+        }
+        if (entries.length + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
       }
+      // Without /proc the listing went by path: the directory must still be the one checked.
+      if (base === dirAbs) {
+        const again = fs.lstatSync(dirAbs, { throwIfNoEntry: false });
+        if (!again || !again.isDirectory() || !sameIdentity(again, dir)) throw entryChanged(dirAbs, 'directory replaced while listed');
+      }
+    } finally {
+      fs.closeSync(fd);
     }
   }
 
