@@ -11,4 +11,5 @@ export * from './validate.js';
 export * from './node-ref.js';
 export * from './keys.js';
 export * from './dsse.js';
+export * from './core-dumps.js';
 export * from './egress.js';

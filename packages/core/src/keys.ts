@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir } from './atomic-file.js';
 import { readBoundedFile } from './bounded-file.js';
+import { disableCoreDumps } from './core-dumps.js';
 import { swarmHome } from './config.js';
 import { sha256Hex } from './digest.js';
 import { SwarmError, registerErrorCodes } from './errors.js';
@@ -38,6 +39,7 @@ function ensureKeysDir(home: string): string {
  * processes racing never overwrite each other's key.
  */
 function createSecretFile(file: string, data: string | Uint8Array): boolean {
+  disableCoreDumps();
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
   try {
     const fd = fs.openSync(tmp, 'wx', 0o600);
@@ -66,6 +68,8 @@ function createSecretFile(file: string, data: string | Uint8Array): boolean {
 const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 function readSecretFile(file: string): Buffer {
+  // From here on this process holds a key: no core file may carry it off.
+  disableCoreDumps();
   try {
     return readBoundedFile(file, {
       what: 'key file',

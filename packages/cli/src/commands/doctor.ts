@@ -10,7 +10,7 @@ export class DoctorCommand extends BaseCommand {
     description: 'Check that this machine can run swarm',
     details: `
       Runs named checks — Node.js version, the native SQLite module, swarm home and config, git,
-      the GitHub CLI and its login, and the network sandbox for egress — and prints each as ok,
+      the GitHub CLI and its login, and the step sandbox layer by layer (bubblewrap; user, PID, mount and network namespaces; hidden paths; the broker bridge) and the core-size limit — and prints each as ok,
       warn or fail with a hint. Exits 4 when a required check fails (the local backend cannot run
       here), 0 otherwise.
     `,
@@ -25,7 +25,7 @@ export class DoctorCommand extends BaseCommand {
     const report = await runDoctor({ env: this.env, cwd: this.cwd });
     const marks = { ok: this.output.paint('ok  ', 32), warn: this.output.paint('warn', 33), fail: this.output.paint('fail', 31) };
     const lines = report.checks.map((c) => {
-      const head = `${marks[c.status]} ${c.name.padEnd(10)} ${c.detail}`;
+      const head = `${marks[c.status]} ${c.name.padEnd(15)} ${c.detail}`;
       return c.status !== 'ok' && c.hint ? `${head}\n       hint: ${c.hint}` : head;
     });
     const failed = report.checks.filter((c) => c.status === 'fail' && c.required);

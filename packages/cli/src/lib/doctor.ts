@@ -116,16 +116,47 @@ export async function checkGh(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
   return { name: 'gh', status: 'ok', required: false, detail: `${first}, logged in` };
 }
 
-export async function checkSandbox(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
-  const { probeSandbox } = await import('@swarm/proxy');
+const LAYER_NAMES = {
+  user_namespace: ['sandbox.user', 'user namespace: the step has no privilege over the host'],
+  pid_namespace: ['sandbox.pid', 'PID namespace: the step cannot see, signal, trace or dump swarm, and nothing it starts outlives it'],
+  mount_namespace: ['sandbox.mount', 'mount namespace: the host is read-only, only the workspace, state DB and private home are writable'],
+  hidden_paths: ['sandbox.hidden', 'SWARM_HOME and the project store are invisible to the step'],
+  network_namespace: ['sandbox.network', 'network namespace: no address but the broker is reachable'],
+  broker_bridge: ['sandbox.bridge', 'the broker is reachable from inside'],
+} as const;
+
+/** Each isolation layer as its own check, so a user sees which guarantee holds on this machine. */
+export async function checkSandbox(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
+  const { probeSandbox, userNamespaceSysctls } = await import('@swarm/proxy');
   const probe = await probeSandbox(env);
-  return {
-    name: 'sandbox',
-    status: probe.ok ? 'ok' : 'warn',
+  const sysctls = Object.entries(userNamespaceSysctls())
+    .filter(([, value]) => value !== null)
+    .map(([name, value]) => `${name} = ${value}`)
+    .join(', ');
+  const checks: DoctorCheck[] = [
+    {
+      name: 'sandbox',
+      status: probe.ok ? 'ok' : 'fail',
+      required: true,
+      detail: `${probe.detail}${sysctls ? ` (${sysctls})` : ''}`,
+      hint: probe.ok ? undefined : `${probe.hint ?? 'see docs/security.md'}; until then runs refuse (exit 6) unless --unsandboxed-egress`,
+    },
+  ];
+  for (const [layer, [name, meaning]] of Object.entries(LAYER_NAMES)) {
+    const held = probe.layers?.[layer as keyof typeof LAYER_NAMES];
+    if (held === undefined) continue;
+    checks.push({ name, status: held ? 'ok' : 'fail', required: true, detail: `${held ? '' : 'does not hold: '}${meaning}` });
+  }
+  const { disableCoreDumps } = await import('@swarm/core');
+  const noCores = disableCoreDumps();
+  checks.push({
+    name: 'core-dumps',
+    status: noCores ? 'ok' : 'warn',
     required: false,
-    detail: probe.detail,
-    hint: probe.ok ? undefined : (probe.hint ?? 'runs will need --unsandboxed-egress'),
-  };
+    detail: noCores ? 'swarm sets its core-size limit to 0 while it holds keys' : 'swarm cannot set its core-size limit to 0 (prlimit missing?)',
+    hint: noCores ? undefined : 'install util-linux (prlimit)',
+  });
+  return checks;
 }
 
 export async function runDoctor(options: { env: NodeJS.ProcessEnv; cwd: string }): Promise<DoctorReport> {
@@ -135,7 +166,6 @@ export async function runDoctor(options: { env: NodeJS.ProcessEnv; cwd: string }
     Promise.resolve(checkHome(options.env)),
     checkGit(options.env),
     checkGh(options.env),
-    checkSandbox(options.env),
   ]);
-  return { checks };
+  return { checks: [...checks, ...(await checkSandbox(options.env))] };
 }
