@@ -138,3 +138,22 @@ describe('path limits', () => {
     expect(() => fs.writeFileSync(path.join(workspace, 'x'.repeat(256)), '')).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
   });
 });
+
+describe('object files opened for restore', () => {
+  it('a sealed bundle must be a regular file: a link to /dev/zero, a FIFO or a directory is refused at once', async () => {
+    fs.writeFileSync(path.join(workspace, 'f'), 'x');
+    const good = await seal();
+    // Control: the real object opens.
+    expect(await codeOf(restore(good.out))).toBeUndefined();
+    const zero = path.join(tmp, 'zero.sealed');
+    fs.symlinkSync('/dev/zero', zero);
+    const link = path.join(tmp, 'link.sealed');
+    fs.symlinkSync(good.out, link);
+    const fifo = path.join(tmp, 'fifo.sealed');
+    execFileSync('mkfifo', [fifo]);
+    for (const file of [zero, link, fifo, tmp]) {
+      const opening = openSealedBundle({ file, dataKey, expectedSha256: good.bundleSha256, destDir: path.join(tmp, `restore-${(n += 1)}`) });
+      expect(await codeOf(opening), file).toBe('STATE_BUNDLE_NOT_FOUND');
+    }
+  });
+});
