@@ -28,7 +28,8 @@ export type BrokerMessage =
 
 /** Messages the provider sends. */
 export type ProviderMessage =
-  | { type: 'fail'; id: string; status: 403 | 502 | 504; reason: string }
+  /** `address`: with `resolved_to_private`, the internal address the name resolved to (for the decision line). */
+  | { type: 'fail'; id: string; status: 403 | 502 | 504; reason: string; address?: string }
   | { type: 'eof'; id: string; bytes: number };
 
 const MAX_LINE = 4096;

@@ -6,7 +6,9 @@ import crypto from 'node:crypto';
 import type net from 'node:net';
 import type { Destination } from '../allowlist.js';
 import type { FastReader } from '../fast-read.js';
+import { classifyAddress, parseIp } from '../ip-address.js';
 import { readLines, sendLine } from '../provider-protocol.js';
+import { AddressRefused } from '../resolve.js';
 import { reset } from '../splice.js';
 import type { PublicTicket } from '../ticket.js';
 import { UpstreamError } from '../upstream.js';
@@ -177,7 +179,7 @@ export class ProviderHub {
       clearTimeout(tunnel.timer);
       const status = message.status === 403 || message.status === 504 ? message.status : 502;
       const reason = typeof message.reason === 'string' && REASON_RE.test(message.reason) ? message.reason : 'provider_error';
-      tunnel.reject(new UpstreamError(status, reason));
+      tunnel.reject(status === 403 && reason === 'resolved_to_private' ? refusedAddress(message.address) : new UpstreamError(status, reason));
     } else if (message.type === 'eof') {
       const tunnel = link.active.get(id);
       if (!tunnel || typeof message.bytes !== 'number') return;
@@ -205,4 +207,10 @@ export class ProviderHub {
     }
     this.diagnostic(`provider for session ${link.sessionId} disconnected`);
   }
+}
+
+/** The provider's internal-address refusal, with its address when it sent a well-formed one. */
+function refusedAddress(address: unknown): UpstreamError {
+  if (typeof address !== 'string' || address.length > 64 || parseIp(address) === null) return new UpstreamError(403, 'resolved_to_private');
+  return new AddressRefused(address, classifyAddress(address));
 }

@@ -2,7 +2,9 @@
  * The client_exit provider: connects OUT to a broker, registers for the session of the ticket it
  * holds, and opens the tunnels the broker asks for from this machine, one outbound data
  * connection per tunnel. It applies the ticket's allowlist itself too, so a broker cannot make it
- * reach anything the ticket does not allow.
+ * reach anything the ticket does not allow, and the broker's internal-address rule (resolve.ts):
+ * a name is resolved once, internal answers are refused unless an IP or CIDR entry covers them,
+ * and only a checked address is connected to.
  */
 import net from 'node:net';
 import { SwarmError, systemClock, unixSeconds, type Clock } from '@swarm/core';
@@ -18,9 +20,10 @@ import {
   type ProviderMessage,
 } from '../provider-protocol.js';
 import { createFastReader } from '../fast-read.js';
+import { AddressRefused, resolveDestination, systemLookup, type HostLookup } from '../resolve.js';
 import { reset, splice } from '../splice.js';
 import { basicCredentials, encodeTicketToken, type Ticket } from '../ticket.js';
-import { dialTcp, upstreamErrorFor } from '../upstream.js';
+import { dialAddresses, dialTcp, upstreamErrorFor } from '../upstream.js';
 import '../errors.js';
 
 export type BrokerTarget = { host: string; port: number } | { path: string };
@@ -34,6 +37,8 @@ export interface ProviderOptions {
   /** Tunnel inactivity before it is closed. */
   idleMs?: number;
   clock?: Clock;
+  /** Resolves allowlisted names (default: the system resolver). */
+  lookup?: HostLookup;
   onDiagnostic?: (line: string) => void;
 }
 
@@ -144,9 +149,9 @@ export class Provider {
   private async openTunnel(message: Record<string, unknown>): Promise<void> {
     const id = typeof message.id === 'string' && TUNNEL_ID_RE.test(message.id) ? message.id : null;
     if (!id) return;
-    const fail = (status: 403 | 502 | 504, reason: string): void => {
+    const fail = (status: 403 | 502 | 504, reason: string, address?: string): void => {
       this.counts.failed += 1;
-      this.send({ type: 'fail', id, status, reason });
+      this.send({ type: 'fail', id, status, reason, ...(address !== undefined ? { address } : {}) });
     };
     const destination =
       typeof message.host === 'string' && typeof message.port === 'number' ? parseDestination(message.host, message.port) : 'malformed';
@@ -157,10 +162,18 @@ export class Provider {
     let upstream: net.Socket;
     const reader = createFastReader();
     try {
-      upstream = await dialTcp(destination.host, destination.port, timeoutMs, reader);
+      // This machine is the exit, so its loopback and LAN are what a step must not reach by name.
+      const addresses = await resolveDestination(destination, this.allowlist, this.options.lookup ?? systemLookup);
+      upstream = await dialAddresses(
+        addresses.map((a) => a.address),
+        destination.port,
+        timeoutMs,
+        (address, port, left) => dialTcp(address, port, left, reader),
+      );
     } catch (error) {
+      if (error instanceof AddressRefused) return fail(error.status, error.reason, error.address);
       const failure = upstreamErrorFor(error);
-      return fail(failure.status === 403 ? 403 : failure.status, failure.reason);
+      return fail(failure.status, failure.reason);
     }
     this.hold(upstream);
     if (this.cancelled.delete(id) || this.control.destroyed) {
