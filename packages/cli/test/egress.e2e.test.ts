@@ -49,7 +49,7 @@ describe('swarm run launch with egress through the net_cap broker', () => {
     const before = hits;
     const r = await swarm(['run', 'launch', '--node', 'root', '--run-id', 'allowed', '--allow-host', `127.0.0.1:${port}`, '--step', CURL(`http://127.0.0.1:${port}/`)]);
     expect(r.code).toBe(0);
-    expect(r.envelope.data.sandbox).toBe('netns');
+    expect(r.envelope.data.sandbox).toBe('bwrap');
     const dir = path.join(tmp, '.swarm/runs/allowed');
     const log = fs.readFileSync(path.join(dir, 'step.log'), 'utf8');
     expect(log).toContain('proxied 200');
@@ -58,7 +58,7 @@ describe('swarm run launch with egress through the net_cap broker', () => {
     const result = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
     expect(result.egress).toMatchObject({ requests: 1, allowed: 1, denied: 0 });
     const policy = JSON.parse(fs.readFileSync(path.join(dir, 'policy.json'), 'utf8'));
-    expect(policy.egress).toEqual({ allowlist: [`127.0.0.1:${port}`], sandbox: 'netns' });
+    expect(policy.egress).toEqual({ allowlist: [`127.0.0.1:${port}`], sandbox: 'bwrap' });
     const decisions = fs.readFileSync(path.join(dir, 'egress.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(decisions.map((d) => d.decision)).toEqual(['allowed']);
   });
@@ -108,5 +108,29 @@ describe('swarm run launch with egress through the net_cap broker', () => {
     expect(allowed.envelope.data.sandbox).toBe('unsandboxed');
     const cert = JSON.parse(fs.readFileSync(path.join(project, '.swarm/runs/unsandboxed/certificate.json'), 'utf8'));
     expect(cert.swarm.sandbox).toBe('unsandboxed');
+  });
+
+  it('refuses with exit 6 and names bubblewrap when it is missing; nothing of the run is left', async () => {
+    const missing = await swarm(['run', 'launch', '--node', 'root', '--run-id', 'no-bwrap', '--step', 'true'], { SWARM_BWRAP: path.join(tmp, 'no-bwrap') });
+    expect(missing.code).toBe(6);
+    expect(missing.envelope.error.code).toBe('NET_CAP_SANDBOX_UNAVAILABLE');
+    expect(missing.envelope.error.message + JSON.stringify(missing.envelope.error.details ?? {})).toMatch(/bubblewrap/);
+    expect(fs.existsSync(path.join(tmp, '.swarm/runs/no-bwrap'))).toBe(false);
+  });
+
+  it('turns a sandbox that fails to set up into exit 6 with the fix, before the step runs', async () => {
+    // A bwrap that fails as it does where user namespaces are refused (the step never starts).
+    const fake = path.join(tmp, 'failing-bwrap');
+    const ran = path.join(tmp, 'step-ran');
+    fs.writeFileSync(fake, '#!/bin/sh\necho "bwrap: setting up uid map: Permission denied" >&2\nexit 1\n', { mode: 0o755 });
+    const r = await swarm(['run', 'launch', '--node', 'root', '--run-id', 'setup-fails', '--step', `touch ${ran}`], { SWARM_BWRAP: fake });
+    expect(r.code).toBe(6);
+    expect(r.envelope.error.code).toBe('NET_CAP_SANDBOX_UNAVAILABLE');
+    expect(r.envelope.error.details.output).toBe('bwrap: setting up uid map: Permission denied');
+    expect(fs.existsSync(ran)).toBe(false);
+    expect(fs.existsSync(path.join(tmp, '.swarm/runs/setup-fails'))).toBe(false);
+    // The positive control: the real bwrap runs the same step.
+    const ok = await swarm(['run', 'launch', '--node', 'root', '--run-id', 'setup-ok', '--step', 'echo ran']);
+    expect(ok.code).toBe(0);
   });
 });

@@ -85,3 +85,30 @@ describe('a step that nests directories past PATH_MAX', () => {
     expect(resumed.code).toBe(0);
   });
 });
+
+describe('files named on the command line are bounded', () => {
+  it('refuses --policy-file /dev/zero and a FIFO at once (exit 2), and still reads a real policy file', () => {
+    const fifo = path.join(tmp, 'policy.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const file of ['/dev/zero', fifo]) {
+      const r = json(['run', 'launch', '--node', 'root', '--step', 'true', '--policy-file', file]);
+      expect(r.code).toBe(2);
+      expect(r.envelope.error.code).toBe('FILE_NOT_REGULAR');
+    }
+    const policy = path.join(tmp, 'policy.json');
+    fs.writeFileSync(policy, JSON.stringify({ egress: { allowlist: ['example.com'] } }));
+    const ok = json(['run', 'launch', '--node', 'root', '--step', 'true', '--policy-file', policy]);
+    expect(ok.code).toBe(0);
+    expect(ok.envelope.data.egress).toBeTruthy();
+  });
+});
+
+describe('config show', () => {
+  it('never prints the password of the upstream proxy', () => {
+    expect(json(['config', 'set', 'egress.upstream_proxy', 'http://ops:hunter2-secret@proxy.example:3128']).code).toBe(0);
+    const shown = json(['config', 'show']);
+    expect(JSON.stringify(shown.envelope)).not.toContain('hunter2-secret');
+    expect(shown.envelope.data.settings['egress.upstream_proxy']).toBe('http://ops:***@proxy.example:3128');
+    expect(json(['config', 'set', 'egress.upstream_proxy', 'socks5://proxy.example:1080']).envelope.error.code).toBe('CONFIG_VALUE_INVALID');
+  });
+});

@@ -32,6 +32,34 @@ interface KeySpec {
   description: string;
   parse(raw: string): ConfigValue;
   check(value: unknown): boolean;
+  /** How `config show` prints a value that may hold a secret. */
+  display?(value: ConfigValue): ConfigValue;
+}
+
+/** A value as `config show` may print it (a password in a proxy URL never is). */
+export function displayConfigValue(key: string, value: ConfigValue): ConfigValue {
+  return keySpec(key)?.display?.(value) ?? value;
+}
+
+/** `http://[user:pass@]host:port`; the proxy package checks it fully where it is used. */
+function isProxyUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'http:' && url.hostname !== '' && url.pathname === '/' && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}
+
+function hidePassword(value: ConfigValue): ConfigValue {
+  if (typeof value !== 'string') return value;
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    return '***';
+  }
 }
 
 const HOST_RE = /^(\*\.)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$/;
@@ -83,6 +111,16 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = Object.freeze({
     ['auto', 'require', 'off'],
     'Network sandbox for steps: auto (use it when possible), require, or off (runs then need --unsandboxed-egress)',
   ),
+  'egress.upstream_proxy': {
+    description:
+      "HTTP proxy the broker's own outbound connections go through, http://[user:pass@]host:port (default: the operator's HTTPS_PROXY, then HTTP_PROXY)",
+    parse: (raw) => {
+      if (!isProxyUrl(raw)) throw new Error('must be an http://[user:pass@]host:port URL');
+      return raw;
+    },
+    check: (v) => typeof v === 'string' && isProxyUrl(v),
+    display: hidePassword,
+  },
   'egress.allow': {
     description: 'Default egress allowlist, comma-separated hosts (host, *.suffix, optional :port)',
     parse: (raw) => {

@@ -13,3 +13,4 @@ export * from './keys.js';
 export * from './dsse.js';
 export * from './core-dumps.js';
 export * from './egress.js';
+export * from './chain-link.js';

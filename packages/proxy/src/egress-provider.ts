@@ -45,6 +45,8 @@ export interface EgressProviderOptions {
   /** The clock for ticket times and expiry checks (wall time by default, never SOURCE_DATE_EPOCH). */
   clock?: Clock;
   timeouts?: Partial<BrokerTimeouts>;
+  /** An HTTP proxy the broker's own outbound connections go through (see resolveUpstreamProxy). */
+  upstreamProxy?: string;
   /** Where to look for bwrap (PATH, SWARM_BWRAP); defaults to process.env. */
   env?: NodeJS.ProcessEnv;
   onDiagnostic?: (line: string) => void;
@@ -88,6 +90,7 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
         brokerKey,
         clock,
         timeouts: options.timeouts,
+        upstreamProxy: options.upstreamProxy,
         onDecision: log.write,
         onDiagnostic: options.onDiagnostic,
       });

@@ -6,7 +6,7 @@
  * fork keeps its parent's bundle under a new state id and step. Bundle objects the store holds
  * must hash to their recorded digest.
  */
-import { SwarmError, clockFromEnv, swarmHome, type Clock } from '@swarm/core';
+import { SwarmError, type ChainLink, clockFromEnv, swarmHome, type Clock } from '@swarm/core';
 import { verifyCertificate } from './certificate.js';
 import { checkBundleObject, type ObjectDigests } from './checks/bundle-object.js';
 import { field } from './checks/context.js';
@@ -22,24 +22,7 @@ export interface ChainState {
   ratchet_step: number;
 }
 
-/** One node of a chain as the node store hands it over (leaf first, root last). */
-export interface ChainLink {
-  nodeId: string;
-  parentNodeId: string | null;
-  state: ChainState;
-  /** Exact certificate bytes; null for the root and for forks. */
-  certificate: Buffer | null;
-  signature: Buffer | null;
-  policy: Buffer | null;
-  kind: 'root' | 'run' | 'fork' | 'import';
-  /**
-   * The artifact hash the catalog recorded for the node's run; null when it recorded none.
-   * Omitted when the node store cannot say (the check is then reported as skipped).
-   */
-  recordedArtifactHash?: string | null;
-  /** Where the store keeps the sealed bundle `state.bundle_sha256`, present or not; omitted or null: no store. */
-  bundleObject?: string | null;
-}
+export type { ChainLink };
 
 export interface VerifyChainOptions extends TrustOptions {
   /** How the starting node is named in the report (the reference the user gave). */

@@ -125,6 +125,25 @@ const LAYER_NAMES = {
   broker_bridge: ['sandbox.bridge', 'the broker is reachable from inside'],
 } as const;
 
+/** Where the broker's own connections go: straight out, or through the operator's proxy. */
+async function checkUpstreamProxy(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
+  const { describeUpstreamProxy, resolveUpstreamProxy } = await import('@swarm/proxy');
+  const { resolveProfile } = await import('@swarm/core');
+  try {
+    const { settings } = resolveProfile(loadConfig(configPath(env)));
+    const setting = resolveUpstreamProxy(settings['egress.upstream_proxy'] as string | undefined, env);
+    return { name: 'egress.upstream', status: 'ok', required: false, detail: `broker connects ${describeUpstreamProxy(setting)}` };
+  } catch (error) {
+    return {
+      name: 'egress.upstream',
+      status: 'fail',
+      required: false,
+      detail: (error as Error).message,
+      hint: 'set egress.upstream_proxy to http://host:port, or fix HTTPS_PROXY',
+    };
+  }
+}
+
 /** Each isolation layer as its own check, so a user sees which guarantee holds on this machine. */
 export async function checkSandbox(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
   const { probeSandbox, userNamespaceSysctls } = await import('@swarm/proxy');
@@ -147,6 +166,7 @@ export async function checkSandbox(env: NodeJS.ProcessEnv): Promise<DoctorCheck[
     if (held === undefined) continue;
     checks.push({ name, status: held ? 'ok' : 'fail', required: true, detail: `${held ? '' : 'does not hold: '}${meaning}` });
   }
+  checks.push(await checkUpstreamProxy(env));
   const { disableCoreDumps } = await import('@swarm/core');
   const noCores = disableCoreDumps();
   checks.push({

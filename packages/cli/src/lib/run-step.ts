@@ -2,10 +2,9 @@
  * Wires a run: options from flags, config and a policy file; the egress provider from the proxy
  * package; Ctrl-C/SIGTERM to an abort signal; step output to the terminal.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, configPath, loadConfig, resolveProfile, type EgressProvider, type RouteMode } from '@swarm/core';
-import { createEgressProvider, normalizeAllowlist } from '@swarm/proxy';
+import { SwarmError, configPath, loadConfig, readBoundedFile, resolveProfile, type EgressProvider, type RouteMode } from '@swarm/core';
+import { createEgressProvider, normalizeAllowlist, resolveUpstreamProxy } from '@swarm/proxy';
 import type { LaunchOptions, LaunchResult } from '@swarm/state';
 import type { Output } from '../output.js';
 
@@ -37,12 +36,16 @@ interface PolicyInput {
   timeoutS?: number;
 }
 
+const MAX_POLICY_FILE_BYTES = 1024 * 1024;
+
 function readPolicyFile(file: string, cwd: string): PolicyInput {
+  // Bounded: `--policy-file /dev/zero` or a FIFO is a coded error, never a read that does not end.
+  const bytes = readBoundedFile(path.resolve(cwd, file), { what: 'policy file', maxBytes: MAX_POLICY_FILE_BYTES });
   let doc: unknown;
   try {
-    doc = JSON.parse(fs.readFileSync(path.resolve(cwd, file), 'utf8'));
+    doc = JSON.parse(bytes.toString('utf8'));
   } catch (cause) {
-    throw new SwarmError('INVALID_ARGUMENT', `cannot read policy file ${file}: ${(cause as Error).message}`, { cause });
+    throw new SwarmError('INVALID_ARGUMENT', `policy file ${file} is not JSON: ${(cause as Error).message}`, { cause });
   }
   const p = doc as { egress?: { allowlist?: unknown }; route_mode?: unknown; limits?: { timeout_s?: unknown } };
   const allowlist = p?.egress?.allowlist ?? [];
@@ -113,11 +116,12 @@ function parseEnvGrants(entries: string[]): Record<string, string> {
   return out;
 }
 
-/** The egress provider for runs, honouring the profile's `egress.sandbox` setting. */
+/** The egress provider for runs, honouring the profile's `egress.sandbox` and `egress.upstream_proxy`. */
 export async function loadEgressProvider(env: NodeJS.ProcessEnv, profile?: string): Promise<EgressProvider> {
   const { settings } = resolveProfile(loadConfig(configPath(env)), profile);
   const sandbox = (settings['egress.sandbox'] as 'auto' | 'require' | 'off' | undefined) ?? 'auto';
-  return createEgressProvider({ sandbox, env });
+  const upstream = resolveUpstreamProxy(settings['egress.upstream_proxy'] as string | undefined, env);
+  return createEgressProvider({ sandbox, env, upstreamProxy: upstream?.url });
 }
 
 /** Runs with Ctrl-C/SIGTERM wired to an abort, and the step's output shown live. */

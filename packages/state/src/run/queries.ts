@@ -1,7 +1,7 @@
 /** Read-only views of the store: runs, logs, the DAG, node inspection, certificate chains. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, clockFromEnv, fsError, type Clock } from '@swarm/core';
+import { SwarmError, clockFromEnv, fsError, type ChainLink, type Clock } from '@swarm/core';
 import { openSealedBundle } from '../bundle/index.js';
 import { makeDirs } from '../bundle/paths.js';
 import '../engine-errors.js';
@@ -245,15 +245,7 @@ export async function exportNode(options: StoreCall & { node: string; out: strin
   });
 }
 
-export interface ChainLink {
-  nodeId: string;
-  parentNodeId: string | null;
-  state: { state_id: string; bundle_sha256: string; ratchet_step: number };
-  certificate: Buffer | null;
-  signature: Buffer | null;
-  policy: Buffer | null;
-  kind: 'root' | 'run' | 'fork' | 'import';
-}
+export type { ChainLink };
 
 /** The node and its ancestors, leaf → root, with each run's exact certificate bytes. */
 export async function loadCertificateChain(options: StoreCall & { ref: string }): Promise<ChainLink[]> {
@@ -274,6 +266,8 @@ export async function loadCertificateChain(options: StoreCall & { ref: string })
         signature: node.kind === 'run' ? read('certificate.dsse.json') : null,
         policy: node.kind === 'run' ? read('policy.json') : null,
         kind: node.kind,
+        recordedArtifactHash: node.run_id ? (store.catalog.getRun(node.run_id)?.artifact_hash ?? null) : null,
+        bundleObject: store.objectFile(node.bundle_sha256),
       });
       node = node.parent_node_id ? store.catalog.getNode(node.parent_node_id) : undefined;
     }

@@ -19,10 +19,12 @@ export class ConfigShowCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const { CONFIG_KEYS, configPath, loadConfig, resolveProfile } = await import('@swarm/core');
+    const { CONFIG_KEYS, configPath, displayConfigValue, loadConfig, resolveProfile } = await import('@swarm/core');
     const file = configPath(this.env);
     const config = loadConfig(file);
-    const { name, settings } = resolveProfile(config, this.profile);
+    const resolved = resolveProfile(config, this.profile);
+    const name = resolved.name;
+    const settings = Object.fromEntries(Object.entries(resolved.settings).map(([key, value]) => [key, displayConfigValue(key, value)]));
     const keys = Object.fromEntries(Object.entries(CONFIG_KEYS).map(([k, spec]) => [k, spec.description]));
     const lines = [`# ${file} (profile ${name})`];
     for (const [key, value] of Object.entries(settings)) lines.push(`${key} = ${Array.isArray(value) ? value.join(',') : String(value)}`);

@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base-command.js';
-import { loadVerifiableChain } from './chain-links.js';
 import { finishVerification } from './finish.js';
 
 export class VerifyChainCommand extends BaseCommand {
@@ -41,7 +40,8 @@ export class VerifyChainCommand extends BaseCommand {
   checkExpiry = Option.Boolean('--check-expiry', false, { description: 'Also fail links whose replay window has closed' });
 
   async run(): Promise<number> {
-    const links = await loadVerifiableChain({ cwd: this.cwd, env: this.env, ref: this.node });
+    const { loadCertificateChain } = await import('@swarm/state');
+    const links = await loadCertificateChain({ cwd: this.cwd, env: this.env, ref: this.node });
     const verify = await import('@swarm/verify');
     const report = verify.verifyChain(links, {
       node: this.node,
