@@ -37,7 +37,13 @@ afterEach(() => {
   while (cleanups.length > 0) cleanups.pop()!();
 });
 beforeAll(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-hostile-'));
+  // Not under the temporary directory, which every sandbox covers with a private tmpfs anyway:
+  // projects and homes live where repositories do, so each attack meets the real mounts.
+  tmp = fs.mkdtempSync(path.join(INSTALL_DIR, '..', '..', '..', 'node_modules', '.cache-swarm-hostile-'));
+  // A store above would be found (like .git) and used instead of each test's own.
+  for (let dir = path.dirname(tmp); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    expect(fs.existsSync(path.join(dir, '.swarm', 'catalog.sqlite')), `a swarm store exists above the test directory, in ${dir}`).toBe(false);
+  }
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -219,22 +225,29 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
     }
   });
 
-  it("cannot read a concurrently running run's plaintext workspace", async () => {
+  it("cannot read a concurrently running run's plaintext workspace, of its own store or another one", async () => {
     const secret = `TOPSECRET-${crypto.randomBytes(6).toString('hex')}`;
     for (const mode of ['weakened', 'sandboxed'] as const) {
       const where = project('peer', mode);
+      // Another repository of the same operator (same SWARM_HOME), with a store of its own.
+      const elsewhere = { cwd: path.join(tmp, `peer-other-${mode}`), home: where.home };
+      for (const dir of [where.cwd, elsewhere.cwd]) fs.mkdirSync(dir, { recursive: true });
+      expect((await launch(elsewhere, mode, 'first', 'true')).code).toBe(0);
       // The victim holds its plaintext until the test lets it go (a file in its workspace).
-      const victim = launch(where, mode, 'victim', `echo ${secret} > secret.txt; i=0; while [ ! -e release ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done`);
-      const victimFile = path.join(where.cwd, '.swarm', 'runs', 'victim', 'workspace', 'secret.txt');
+      const victim = launch(elsewhere, mode, 'victim', `echo ${secret} > secret.txt; i=0; while [ ! -e release ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done`);
+      const victimFile = path.join(elsewhere.cwd, '.swarm', 'runs', 'victim', 'workspace', 'secret.txt');
       const deadline = Date.now() + 10_000;
       while (!fs.existsSync(victimFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(fs.existsSync(victimFile), 'the victim run is live with its plaintext on disk').toBe(true);
-      const thief = await launch(where, mode, 'thief', `cat ${victimFile} 2>/dev/null || echo unreadable; ls ${path.dirname(victimFile)} 2>/dev/null || echo unlisted`);
-      expect(thief.code, thief.stderr).toBe(0);
+      const steal = `cat ${victimFile} 2>/dev/null || echo unreadable; ls ${path.dirname(victimFile)} 2>/dev/null || echo unlisted`;
+      for (const [thiefWhere, runId] of [[elsewhere, 'thief-same-store'], [where, 'thief-other-store']] as const) {
+        const thief = await launch(thiefWhere, mode, runId, steal);
+        expect(thief.code, thief.stderr).toBe(0);
+        if (mode === 'weakened') expect(stepLog(thiefWhere, runId)).toContain(secret);
+        else expect(stepLog(thiefWhere, runId)).toBe('unreadable\nunlisted\n');
+      }
       fs.writeFileSync(path.join(path.dirname(victimFile), 'release'), '');
       expect((await victim).code).toBe(0);
-      if (mode === 'weakened') expect(stepLog(where, 'thief')).toContain(secret);
-      else expect(stepLog(where, 'thief')).toBe('unreadable\nunlisted\n');
     }
   });
 

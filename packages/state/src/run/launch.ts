@@ -33,6 +33,7 @@ import '../engine-errors.js';
 import { createStateDb, recordRunAndCompact } from '../state-db.js';
 import type { NodeRow, RunRow } from '../store/catalog.js';
 import { runDir } from '../store/paths.js';
+import { registerStore } from '../store/registry.js';
 import { GENERATOR, Store } from '../store/store.js';
 import { executeStep } from './execute-step.js';
 import { writeOwnerFile } from './owner.js';
@@ -200,8 +201,9 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
           layout: {
             writable: [workspaceDir, stateDir, homeDir],
             readable: [...(options.prompt !== undefined ? [promptFile] : []), ...(command.script ? [scriptFile] : [])],
-            // The operator's keys and config, and every run of this store (this one's other files too).
-            hidden: [store.home, store.paths.root],
+            // The operator's keys and config, and every run of every store of this operator (this
+            // run's own other files too).
+            hidden: [store.home, ...registerStore(store.home, store.paths.root)],
             cwd: workspaceDir,
           },
         }),
