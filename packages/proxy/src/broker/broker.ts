@@ -28,6 +28,7 @@ import type { PublicTicket } from '../ticket.js';
 import { UpstreamError, dialAddresses, dialTcp, upstreamErrorFor } from '../upstream.js';
 import { dialViaProxy, parseUpstreamProxy, type UpstreamProxy } from '../upstream-proxy.js';
 import { TicketBook } from './auth.js';
+import { CheckedAddressAgent, type CheckedRequestOptions } from './checked-agent.js';
 import { ProviderHub, type UpstreamConnection } from './provider-hub.js';
 import '../errors.js';
 
@@ -144,7 +145,7 @@ export class Broker {
   private readonly hub: ProviderHub;
   private readonly revocations: RevocationList;
   private readonly stopWatchingRevocations: () => void;
-  private readonly agent: http.Agent;
+  private readonly agent: CheckedAddressAgent;
   private readonly servers: Array<{ server: http.Server; address: BrokerAddress }> = [];
   /** Sockets taken over from the HTTP server (tunnels, providers), closed by close(). */
   private readonly detached = new Set<net.Socket>();
@@ -165,7 +166,7 @@ export class Broker {
     this.stopWatchingRevocations = this.revocations.onRevoke((sessionId) => this.dropSession(sessionId, 'closed_revoked'));
     this.lookup = options.lookup ?? systemLookup;
     this.upstreamProxy = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : null;
-    this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64, timeout: 4_000, scheduling: 'lifo' });
+    this.agent = new CheckedAddressAgent(this.timeouts.connectMs, { keepAlive: true, maxFreeSockets: 64, timeout: 4_000, scheduling: 'lifo' });
   }
 
   /** Starts listening on a TCP address or Unix socket path; may be called more than once. */
@@ -282,7 +283,7 @@ export class Broker {
     this.addSocket(live, req.socket);
     res.on('close', () => this.release(live));
     let upstream: UpstreamConnection | null = null;
-    let address: string | null = null;
+    let checked: string[] | null = null;
     try {
       if (ticket.route_mode === 'client_exit') {
         upstream = await this.hub.openTunnel(ticket.session_id, target.destination, this.timeouts.connectMs);
@@ -291,10 +292,8 @@ export class Broker {
         if (this.upstreamProxy) {
           upstream = { socket: await this.dialProxied(ctx, addresses, target.destination.port) };
         } else {
-          // The pooled agent connects to one checked address (pooled by address, so a socket is
-          // only reused for the address a later check produced); IPv4 first, as routes for it are likelier.
-          address = (addresses.find((a) => a.family === 4) ?? addresses[0]!).address;
-          ctx.address = address;
+          // The pooled agent tries these in turn when it needs a new connection (checked-agent.ts).
+          checked = addresses.map((a) => a.address);
         }
       }
     } catch (error) {
@@ -307,7 +306,7 @@ export class Broker {
       return;
     }
     if (upstream) this.addSocket(live, upstream.socket);
-    this.forward(req, res, ctx, target, upstream, address);
+    this.forward(req, res, ctx, target, upstream, checked);
   }
 
   /** Answers a failed resolution or connect: 403 for a refused address, else 502/504. */
@@ -336,13 +335,13 @@ export class Broker {
     ctx: RequestContext,
     target: AbsoluteTarget,
     upstream: UpstreamConnection | null,
-    address: string | null,
+    checked: readonly string[] | null,
   ): void {
     const destination = target.destination;
     const headers = forwardHeaders(req.rawHeaders, req.headers['transfer-encoding'] !== undefined);
     headers.push('Host', target.hostHeader);
     const options: http.RequestOptions = {
-      host: address ?? destination.host,
+      host: checked?.[0] ?? destination.host,
       port: destination.port,
       method: req.method,
       path: target.path,
@@ -355,12 +354,18 @@ export class Broker {
       options.createConnection = () => socket;
     } else {
       options.agent = this.agent;
+      const onDial = (address: string): void => {
+        ctx.address = address;
+      };
+      Object.assign(options, { checkedAddresses: checked ?? [], onDial } satisfies Omit<CheckedRequestOptions, keyof http.RequestOptions>);
     }
     let bytesOut = 0;
     let bytesIn = 0;
     const upstreamRequest = http.request(options);
     // A provider's data connection (or a proxied one) arrives paused; the HTTP client does not resume it itself.
     if (upstream) upstreamRequest.once('socket', (socket) => socket.resume());
+    // A pooled socket was connected for an earlier request: name the address it really reaches.
+    else upstreamRequest.once('socket', (socket) => (ctx.address = socket.remoteAddress ?? ctx.address));
     req.on('data', (chunk: Buffer) => {
       bytesOut += chunk.length;
     });
