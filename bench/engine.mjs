@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fmt, heading, median, timeProcess } from './lib.mjs';
 
 const BIN = fileURLToPath(new URL('../packages/cli/bin/swarm.js', import.meta.url));
@@ -31,27 +31,41 @@ export async function main({ rounds = 15, bigMiB = 1024 } = {}) {
     for (let i = 0; i < 20; i += 1) fs.writeFileSync(path.join(seed, `file-${i}.txt`), crypto.randomBytes(2048).toString('hex'));
     timeProcess(process.execPath, [BIN, 'init', '--quiet'], { env, cwd: project });
     timeProcess(process.execPath, [BIN, 'run', 'launch', '--node', 'root', '--workspace', seed, '--run-id', 'seed', '--step', 'true', '--quiet', '--unsandboxed-egress'], { env, cwd: project });
-    const series = (label, extra) => {
-      const whole = [];
-      const own = [];
-      const step = [];
-      const phases = {};
-      for (let i = 0; i < rounds; i += 1) {
-        const r = timeProcess(process.execPath, [BIN, 'run', 'resume', '--node', 'run:seed', '--run-id', `${label}-${i}`, '--step', 'true', '--json', ...extra], { env, cwd: project });
+    // Interleaved, one round of each in turn, so drift on a shared machine hits every series alike.
+    const configs = [
+      // The baseline has no sandbox at all: bubblewrap made unavailable, and unsandboxed egress allowed.
+      { label: 'no sandbox', extra: ['--unsandboxed-egress'], env: { SWARM_BWRAP: path.join(tmp, 'no-bwrap') } },
+      { label: 'sandboxed (bwrap)', extra: [], env: {} },
+      { label: 'bwrap, open network', extra: ['--unsandboxed-egress'], env: {} },
+    ].map((c) => ({ ...c, whole: [], own: [], step: [], phases: {} }));
+    for (let i = 0; i < rounds; i += 1) {
+      for (const c of configs) {
+        const runId = `${c.label.replace(/[^a-z]+/g, '-')}-${i}`;
+        const r = timeProcess(process.execPath, [BIN, 'run', 'resume', '--node', 'run:seed', '--run-id', runId, '--step', 'true', '--json', ...c.extra], {
+          env: { ...env, ...c.env },
+          cwd: project,
+        });
         const data = JSON.parse(r.stdout).data;
-        whole.push(r.ms);
+        c.whole.push(r.ms);
         const t = data.timings_ms;
-        own.push(['restore', 'record', 'seal', 'adopt', 'certify', 'write', 'commit'].reduce((a, k) => a + (t[k] ?? 0), 0));
-        step.push(data.duration_ms);
-        for (const [k, v] of Object.entries(t)) (phases[k] ??= []).push(v);
+        c.own.push(['restore', 'record', 'seal', 'adopt', 'certify', 'write', 'commit'].reduce((a, k) => a + (t[k] ?? 0), 0));
+        c.step.push(data.duration_ms);
+        for (const [k, v] of Object.entries(t)) (c.phases[k] ??= []).push(v);
       }
-      console.log(`${label}: whole process median ${fmt(median(whole))} ms; swarm's own work (restore + record + seal + certify + write + commit) median ${fmt(median(own))} ms; step incl. sandbox start median ${fmt(median(step))} ms`);
-      console.log(`  phases (median ms): ${Object.entries(phases).map(([k, v]) => `${k} ${fmt(median(v), 2)}`).join(', ')}`);
-      return median(whole);
-    };
-    const bare = series('unsandboxed', ['--unsandboxed-egress']);
-    const boxed = series('sandboxed', []);
-    console.log(`CLI start-up share ~${fmt(median(swarm))} ms; the network sandbox adds ${fmt(boxed - bare)} ms per run`);
+    }
+    for (const c of configs) {
+      console.log(`${c.label}: whole process median ${fmt(median(c.whole))} ms; swarm's own work (restore + record + seal + certify + write + commit) median ${fmt(median(c.own))} ms; step incl. sandbox start median ${fmt(median(c.step))} ms`);
+      console.log(`  phases (median ms): ${Object.entries(c.phases).map(([k, v]) => `${k} ${fmt(median(v), 2)}`).join(', ')}`);
+    }
+    const [bare, boxed, open] = configs.map((c) => median(c.whole));
+    const [bareStep, boxedStep] = configs.map((c) => median(c.step));
+    console.log(
+      `CLI start-up share ~${fmt(median(swarm))} ms; the sandbox adds ${fmt(boxed - bare)} ms per whole run (ratio ${fmt(boxed / bare, 3)}; target < 40 ms), ` +
+        `${fmt(boxedStep - bareStep)} ms to the step itself; ${fmt(open - bare)} ms without its network namespace`,
+    );
+
+    heading("the sandbox's own start cost: a no-op step spawned directly vs in bubblewrap with swarm-init as PID 1");
+    await sandboxStartCost(tmp, Math.max(rounds, 25));
 
     heading(`fork time: small workspace vs ${bigMiB} MiB workspace (target: the same)`);
     const bigSeed = path.join(tmp, 'big-seed');
@@ -77,6 +91,38 @@ export async function main({ rounds = 15, bigMiB = 1024 } = {}) {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** `true` spawned directly, in the full sandbox (network namespace + bridge), and as a bare Node process for scale. */
+function sandboxStartCost(tmp, rounds) {
+  const dist = (file) => pathToFileURL(path.resolve(path.dirname(BIN), '../../proxy/dist/sandbox', file)).href;
+  return Promise.all([import(dist('bwrap.js')), import(dist('tools.js'))]).then(([{ bwrapArgv }, { findSandboxTools }]) => {
+    const tools = findSandboxTools(process.env);
+    if (typeof tools === 'string') {
+      console.log(`(skipped: ${tools} not available)`);
+      return;
+    }
+    const work = path.join(tmp, 'sandbox-work');
+    const bridgeDir = path.join(tmp, 'bridge');
+    fs.mkdirSync(work, { recursive: true });
+    fs.mkdirSync(bridgeDir, { recursive: true });
+    const socketPath = path.join(bridgeDir, 'b.sock');
+    fs.writeFileSync(socketPath, '');
+    const layout = { writable: [work], readable: [], hidden: [path.join(tmp, 'home')], cwd: work };
+    const boxed = bwrapArgv({ tools, layout, bridge: { socketPath, port: 40_000 } }, ['true']);
+    const stdio = ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'];
+    const direct = [];
+    const sandboxed = [];
+    const nodeStart = [];
+    for (let i = 0; i < rounds; i += 1) {
+      direct.push(timeProcess('true', []).ms);
+      sandboxed.push(timeProcess(boxed[0], boxed.slice(1), { stdio }).ms);
+      nodeStart.push(timeProcess(process.execPath, ['-e', '0']).ms);
+    }
+    console.log(`true, direct                   median ${fmt(median(direct), 2)} ms`);
+    console.log(`true, in the sandbox           median ${fmt(median(sandboxed), 2)} ms   (the sandbox's start: ${fmt(median(sandboxed) - median(direct), 2)} ms)`);
+    console.log(`node -e 0 (a Node launcher's floor) median ${fmt(median(nodeStart), 2)} ms`);
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
