@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RevocationList } from '@swarm/proxy';
+import { RevocationList, connectProvider } from '@swarm/proxy';
 import { basic, connectTunnel, nowUnix, proxyRequest, startBroker, startEchoServer, startOrigin, waitFor, type Origin } from './helpers.js';
 import type net from 'node:net';
 
@@ -144,3 +144,44 @@ describe('tunnels end with their ticket', () => {
   }, 10_000);
 });
 
+describe('providers end with their ticket', () => {
+  it('closes a provider’s control connection and tunnels at expiry by the broker’s clock, and not before', async () => {
+    const expiresAtUnix = nowUnix() + 600;
+    // The broker's clock stands one second before expiry until the test moves it on.
+    let now = (expiresAtUnix - 1) * 1000;
+    const clock = { now: () => now, fixed: true };
+    const b = await startBroker([`127.0.0.1:${echo.port}`], { routeMode: 'client_exit', clock });
+    const ticket = b.mint({ runId: 'exit-short', routeMode: 'client_exit', expiresAtUnix });
+    b.broker.admit(ticket);
+    const auth = basic(ticket.session_id, ticket.secret);
+    const provider = await connectProvider({ broker: { host: '127.0.0.1', port: b.port }, ticket });
+    let lost: unknown = 'open';
+    void provider.closed.then((error) => (lost = error));
+    try {
+      const first = await connectTunnel(b.port, `127.0.0.1:${echo.port}`, auth);
+      expect(first.status).toBe(200);
+      expect(await echoes(first.socket, 'through the provider\n')).toBe(true);
+      first.socket.destroy();
+      // Longer than the one second the broker's timer waits: it fires, sees time left, and re-arms.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect([lost, b.broker.stats().providers]).toEqual(['open', 1]);
+      const tunnel = await connectTunnel(b.port, `127.0.0.1:${echo.port}`, auth);
+      tunnel.socket.on('error', () => {});
+      expect(tunnel.status).toBe(200);
+      expect(await echoes(tunnel.socket, 'still before expiry\n')).toBe(true);
+
+      now = expiresAtUnix * 1000;
+      const outcome = await Promise.race([provider.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 4_000))]);
+      expect(outcome).toMatchObject({ code: 'PROVIDER_DISCONNECTED' });
+      expect(await closedWithin(tunnel.socket, 2_000)).toBe(true);
+      await waitFor(() => b.broker.stats().providers === 0, 2_000);
+      await waitFor(() => b.decisions.filter((d) => d.run_id === 'exit-short').length === 2);
+      expect(b.decisions.filter((d) => d.run_id === 'exit-short').map((d) => d.reason)).toEqual(['allowed', 'closed_expired']);
+      const after = await proxyRequest(b.port, `http://127.0.0.1:${echo.port}/`, auth);
+      expect([after.status, after.headers['x-swarm-reason']]).toEqual([403, 'expired']);
+    } finally {
+      await provider.close();
+      await b.close();
+    }
+  }, 15_000);
+});

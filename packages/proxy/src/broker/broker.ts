@@ -104,6 +104,8 @@ interface RequestContext {
 /** A request or tunnel of a session: the sockets to close when its ticket ends. */
 interface LiveConnection {
   sessionId: string;
+  /** When its ticket ends, in milliseconds by the broker's clock. */
+  expiresAtMs: number;
   ctx: RequestContext | null;
   sockets: Map<net.Socket, () => void>;
   timer: NodeJS.Timeout | null;
@@ -640,7 +642,13 @@ export class Broker {
    * broker's clock) or the session is revoked. Released when its last socket closes.
    */
   private watchConnection(ticket: PublicTicket, ctx: RequestContext | null): LiveConnection {
-    const live: LiveConnection = { sessionId: ticket.session_id, ctx, sockets: new Map(), timer: null };
+    const live: LiveConnection = {
+      sessionId: ticket.session_id,
+      expiresAtMs: ticket.expires_at_unix * 1000,
+      ctx,
+      sockets: new Map(),
+      timer: null,
+    };
     let set = this.bySession.get(ticket.session_id);
     if (!set) {
       set = new Set();
@@ -648,10 +656,10 @@ export class Broker {
     }
     set.add(live);
     const arm = (): void => {
-      const left = ticket.expires_at_unix * 1000 - this.clock.now();
+      const left = live.expiresAtMs - this.clock.now();
       if (left <= 0) {
         live.timer = null;
-        this.endConnection(live, 'closed_expired');
+        this.expireDue(live.sessionId);
         return;
       }
       // Re-check on firing: the broker's clock, not the timer, says when the ticket is over.
@@ -693,6 +701,17 @@ export class Broker {
     const sockets = [...live.sockets.keys()];
     this.release(live);
     for (const socket of sockets) reset(socket);
+  }
+
+  /**
+   * Ends every connection of the session whose ticket is over. All are marked first: a tunnel
+   * that its provider's end resets is then recorded as expired, not as an upstream failure.
+   */
+  private expireDue(sessionId: string): void {
+    const now = this.clock.now();
+    const due = [...(this.bySession.get(sessionId) ?? [])].filter((live) => live.expiresAtMs <= now);
+    for (const live of due) if (live.ctx) live.ctx.endReason ??= 'closed_expired';
+    for (const live of due) this.endConnection(live, 'closed_expired');
   }
 
   private dropSession(sessionId: string, reason: 'closed_expired' | 'closed_revoked'): void {
