@@ -41,6 +41,13 @@ const SAMPLES: Record<string, { good: Array<[string, ConfigValue]>; bad: string[
     ],
     bad: ['https://a.example/', 'a b', 'a.example:99999999'],
   },
+  'egress.upstream_proxy': {
+    good: [
+      ['http://proxy.corp:3128', 'http://proxy.corp:3128'],
+      ['http://ops:pw@10.0.0.1:8080', 'http://ops:pw@10.0.0.1:8080'],
+    ],
+    bad: ['https://proxy.corp:3128', 'socks5://p:1080', 'http://proxy.corp:3128/path', 'proxy.corp:3128', ''],
+  },
   'github.repo': { good: [['acme/agents', 'acme/agents']], bad: ['acme', 'acme/agents/x', 'a b/c'] },
   'github.workflow': { good: [['swarm-worker.yml', 'swarm-worker.yml'], ['w.yaml', 'w.yaml']], bad: ['worker', 'dir/w.yml', 'w.json'] },
   'output.color': { good: [['auto', 'auto'], ['never', 'never']], bad: ['sometimes'] },

@@ -5,6 +5,7 @@
  * environment) and how it is shown without its password.
  */
 import net from 'node:net';
+import { classifyAddress, parseIp } from './ip-address.js';
 import { SwarmError } from '@swarm/core';
 import { UpstreamError, upstreamErrorFor } from './upstream.js';
 import './errors.js';
@@ -160,4 +161,21 @@ function proxyRefusal(status: number): UpstreamError {
   if (status === 407) return new UpstreamError(502, 'upstream_proxy_auth');
   if (status === 504) return new UpstreamError(504, 'upstream_timeout');
   return new UpstreamError(502, 'upstream_proxy_refused');
+}
+
+/**
+ * Whether the upstream proxy carries a connection to these checked addresses: every one but
+ * those to this machine's own loopback (an IP entry the operator allowlisted), which a proxy
+ * elsewhere would take for its own. A proxy on this machine's loopback (cntlm, px) reaches them,
+ * so it carries them too.
+ */
+export function upstreamCarries(proxy: UpstreamProxy | null, addresses: readonly { address: string }[]): boolean {
+  if (proxy === null) return false;
+  if (isLoopbackHost(proxy.host)) return true;
+  return !addresses.every((a) => classifyAddress(a.address) === 'loopback');
+}
+
+function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return bare.toLowerCase() === 'localhost' || (parseIp(bare) !== null && classifyAddress(bare) === 'loopback');
 }

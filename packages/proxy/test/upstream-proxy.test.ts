@@ -7,6 +7,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SwarmError } from '@swarm/core';
 import { describeUpstreamProxy, resolveUpstreamProxy, type HostLookup } from '@swarm/proxy';
+import { upstreamCarries } from '../src/upstream-proxy.js';
 import { closedLoopbackPort, connectTunnel, exchangeOverTunnel, proxyRequest, startBroker, startEchoServer, startOrigin, type Origin } from './helpers.js';
 
 interface TestProxy {
@@ -212,5 +213,21 @@ describe('choosing the upstream proxy', () => {
     expect(details).not.toBe('');
     expect(details).not.toContain(secret);
     expect(describeUpstreamProxy(null)).toMatch(/direct/);
+  });
+});
+
+describe('which connections the upstream proxy carries', () => {
+  const proxyAt = (host: string) => ({ host, port: 3128, authorization: null });
+  const to = (...addresses: string[]) => addresses.map((address) => ({ address }));
+
+  it('carries public addresses, and loopback ones only when the proxy itself is on this machine', () => {
+    // A proxy elsewhere would connect to its own loopback: this machine's stays direct.
+    expect(upstreamCarries(proxyAt('proxy.corp'), to('203.0.113.7'))).toBe(true);
+    expect(upstreamCarries(proxyAt('proxy.corp'), to('127.0.0.1'))).toBe(false);
+    expect(upstreamCarries(proxyAt('10.1.2.3'), to('::1', '127.0.0.5'))).toBe(false);
+    expect(upstreamCarries(proxyAt('proxy.corp'), to('10.0.0.8'))).toBe(true);
+    expect(upstreamCarries(proxyAt('proxy.corp'), to('127.0.0.1', '203.0.113.7'))).toBe(true);
+    for (const local of ['127.0.0.1', 'localhost', '[::1]', '::1']) expect(upstreamCarries(proxyAt(local), to('127.0.0.1'))).toBe(true);
+    expect(upstreamCarries(null, to('203.0.113.7'))).toBe(false);
   });
 });

@@ -26,7 +26,7 @@ import { RevocationList } from '../revocation.js';
 import { reset, splice, type SpliceResult } from '../splice.js';
 import type { PublicTicket } from '../ticket.js';
 import { UpstreamError, dialAddresses, dialTcp, upstreamErrorFor } from '../upstream.js';
-import { dialViaProxy, parseUpstreamProxy, type UpstreamProxy } from '../upstream-proxy.js';
+import { dialViaProxy, parseUpstreamProxy, upstreamCarries, type UpstreamProxy } from '../upstream-proxy.js';
 import { TicketBook } from './auth.js';
 import { CheckedAddressAgent, type CheckedRequestOptions } from './checked-agent.js';
 import { ProviderHub, type UpstreamConnection } from './provider-hub.js';
@@ -291,7 +291,7 @@ export class Broker {
         upstream = await this.hub.openTunnel(ticket.session_id, target.destination, this.timeouts.connectMs);
       } else {
         const addresses = await resolveDestination(target.destination, this.allowlistOf(ticket), this.lookup);
-        if (this.upstreamProxy) {
+        if (this.usesUpstream(addresses)) {
           upstream = { socket: await this.dialProxied(ctx, addresses, target.destination.port) };
         } else {
           // The pooled agent tries these in turn when it needs a new connection (checked-agent.ts).
@@ -316,6 +316,10 @@ export class Broker {
     if (error instanceof AddressRefused) ctx.address = error.address;
     const failure = upstreamErrorFor(error);
     refuse(failure.status, failure.reason, failure.status === 403 ? 'denied' : 'allowed');
+  }
+
+  private usesUpstream(addresses: readonly { address: string }[]): boolean {
+    return upstreamCarries(this.upstreamProxy, addresses);
   }
 
   private dialProxied(ctx: RequestContext, addresses: readonly { address: string }[], port: number): Promise<net.Socket> {
@@ -478,7 +482,7 @@ export class Broker {
     }
     // direct: resolve once, check every address, connect to a checked address (never the name).
     const addresses = await resolveDestination(destination, this.allowlistOf(ticket), this.lookup);
-    if (this.upstreamProxy) return { socket: await this.dialProxied(ctx, addresses, destination.port) };
+    if (this.usesUpstream(addresses)) return { socket: await this.dialProxied(ctx, addresses, destination.port) };
     const reader = createFastReader();
     const socket = await dialAddresses(
       addresses.map((a) => a.address),
