@@ -6,8 +6,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostLookup } from '@swarm/proxy';
-import { basic, connectTunnel, proxyRequest, startBroker, startOrigin, type Origin } from './helpers.js';
+import { basic, connectTunnel, proxyRequest, startBroker, startOrigin, tableLookup, type Origin } from './helpers.js';
 
 let origin: Origin;
 
@@ -17,16 +16,6 @@ beforeAll(async () => {
 
 afterAll(() => origin.close());
 
-function tableLookup(table: Record<string, string[]>): HostLookup & { calls: string[] } {
-  const calls: string[] = [];
-  const lookup = async (name: string) => {
-    calls.push(name);
-    const addresses = table[name];
-    if (!addresses) throw Object.assign(new Error(`no such name ${name}`), { code: 'ENOTFOUND' });
-    return addresses.map((address) => ({ address, family: (address.includes(':') ? 6 : 4) as 4 | 6 }));
-  };
-  return Object.assign(lookup, { calls });
-}
 
 /** The error code of a direct connection attempt, or 'connected'. */
 function connectOutcome(host: string, port: number): Promise<string> {

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
-import { createBroker, mintTicket, type Broker, type BrokerOptions, type DecisionEntry, type Ticket } from '@swarm/proxy';
+import { createBroker, mintTicket, type Broker, type BrokerOptions, type DecisionEntry, type HostLookup, type Ticket } from '@swarm/proxy';
 import type { RouteMode } from '@swarm/core';
 
 export const CHAIN_KEY = '5a'.repeat(32);
@@ -409,4 +409,16 @@ export function waitFor(check: () => boolean, timeoutMs = 5_000, intervalMs = 20
     };
     tick();
   });
+}
+
+/** A resolver that answers from a table and counts its calls (never touches real DNS). */
+export function tableLookup(table: Record<string, string[]>): HostLookup & { calls: string[] } {
+  const calls: string[] = [];
+  const lookup = async (name: string) => {
+    calls.push(name);
+    const addresses = table[name];
+    if (!addresses) throw Object.assign(new Error(`no such name ${name}`), { code: 'ENOTFOUND' });
+    return addresses.map((address) => ({ address, family: (address.includes(':') ? 6 : 4) as 4 | 6 }));
+  };
+  return Object.assign(lookup, { calls });
 }

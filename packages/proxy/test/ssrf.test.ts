@@ -6,7 +6,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostLookup } from '@swarm/proxy';
-import { connectTunnel, exchangeOverTunnel, proxyRequest, startBroker, startEchoServer, startOrigin, type Origin } from './helpers.js';
+import { connectTunnel, exchangeOverTunnel, proxyRequest, startBroker, startEchoServer, startOrigin, tableLookup, type Origin } from './helpers.js';
 
 let origin: Origin;
 let echo: { port: number; close(): Promise<void> };
@@ -21,17 +21,6 @@ afterAll(async () => {
   await echo.close();
 });
 
-/** A resolver that answers from a table and counts its calls (never touches real DNS). */
-function tableLookup(table: Record<string, string[]>): HostLookup & { calls: string[] } {
-  const calls: string[] = [];
-  const lookup = async (name: string) => {
-    calls.push(name);
-    const addresses = table[name];
-    if (!addresses) throw Object.assign(new Error(`no such name ${name}`), { code: 'ENOTFOUND' });
-    return addresses.map((address) => ({ address, family: (address.includes(':') ? 6 : 4) as 4 | 6 }));
-  };
-  return Object.assign(lookup, { calls });
-}
 
 function getDirect(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
