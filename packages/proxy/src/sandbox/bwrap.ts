@@ -11,7 +11,12 @@ import { SwarmError, type SandboxLayout } from '@swarm/core';
 import type { SandboxTools } from './tools.js';
 
 /** Where the broker's socket directory appears inside the sandbox. */
-export const SANDBOX_BROKER_DIR = '/run/swarm-egress';
+export const SANDBOX_BROKER_DIR = '/run/swarm/egress';
+/**
+ * Where swarm-init appears inside the sandbox: bound there read-only, since swarm itself may be
+ * installed below a directory the sandbox covers (a checkout under /tmp).
+ */
+export const SANDBOX_INIT = '/run/swarm/swarm-init';
 /** bwrap's --info-fd and swarm-init's --report-fd, as the spawned process sees them. */
 export const INFO_FD = 3;
 export const REPORT_FD = 4;
@@ -64,7 +69,8 @@ export function bwrapArgv(plan: BwrapPlan, argv: readonly string[]): string[] {
   for (const mount of mounts.sort((a, b) => byDepth(a.dir, b.dir))) out.push(...mount.args);
   for (const file of layout.readable) out.push('--ro-bind', file, file);
   if (plan.bridge) out.push('--ro-bind', path.dirname(plan.bridge.socketPath), SANDBOX_BROKER_DIR);
-  out.push('--chdir', layout.cwd, '--info-fd', String(INFO_FD), '--', plan.tools.init, '--report-fd', String(REPORT_FD));
+  out.push('--ro-bind', plan.tools.init, SANDBOX_INIT);
+  out.push('--chdir', layout.cwd, '--info-fd', String(INFO_FD), '--', SANDBOX_INIT, '--report-fd', String(REPORT_FD));
   if (plan.bridge) {
     out.push('--port', String(plan.bridge.port), '--socket', path.posix.join(SANDBOX_BROKER_DIR, path.basename(plan.bridge.socketPath)));
   }

@@ -61,6 +61,8 @@ export interface LaunchOptions {
   grantEnv?: Record<string, string>;
   /** Names of the caller's variables passed through to the step; their values are redacted from step.log. */
   passEnv?: string[];
+  /** More host paths the step may read although the sandbox covers them (say, tools under /tmp). */
+  readable?: string[];
   operation?: 'launch' | 'resume';
   env?: NodeJS.ProcessEnv;
   home?: string;
@@ -200,7 +202,11 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
           unsandboxed: options.unsandboxedEgress ?? false,
           layout: {
             writable: [workspaceDir, stateDir, homeDir],
-            readable: [...(options.prompt !== undefined ? [promptFile] : []), ...(command.script ? [scriptFile] : [])],
+            readable: [
+              ...(options.prompt !== undefined ? [promptFile] : []),
+              ...(command.script ? [scriptFile] : []),
+              ...(options.readable ?? []).map((p) => path.resolve(p)),
+            ],
             // The operator's keys and config, and every run of every store of this operator (this
             // run's own other files too).
             hidden: [store.home, ...registerStore(store.home, store.paths.root)],
