@@ -58,8 +58,9 @@ export async function runQuickstart(options: {
       unsandboxedEgress: egress.unsandboxed,
       // The step's environment is default-deny: the sample agent is granted where its module is.
       grantEnv: { QUICKSTART_NODE_MODULES: modules },
-      // Visible to the sample agent even where swarm is installed below /tmp, which the sandbox covers.
-      readable: [modules],
+      // The node_modules holding it (and its dependencies), visible even where swarm is installed
+      // below /tmp, which the sandbox covers.
+      readable: [path.dirname(modules)],
       step: 'node agent.mjs',
       // Show what the sample agent prints, so a failing demo explains itself.
       onOutput: (chunk: Buffer) => options.log(chunk.toString('utf8').trimEnd().replace(/^/gm, '  | ')),
