@@ -28,3 +28,4 @@ export {
 } from './run/queries.js';
 export { Redactor, redactText } from './run/redact.js';
 export { initStore } from './init.js';
+export { removeRuns, removeBranch } from './store/remove.js';
