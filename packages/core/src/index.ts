@@ -7,6 +7,7 @@ export * from './clock.js';
 export * from './atomic-file.js';
 export * from './bounded-file.js';
 export * from './config.js';
+export * from './strict-json.js';
 export * from './validate.js';
 export * from './node-ref.js';
 export * from './keys.js';

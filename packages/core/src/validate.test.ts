@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as fixtures from '@swarm/test-utils';
 import { codeOf, patch, thrown } from '@swarm/test-utils';
 import type { SwarmError } from './errors.js';
+import { parseStrictJson } from './strict-json.js';
 import { SCHEMA_NAMES, assertValidDocument, isSchemaName, validateDocument, type SchemaName } from './validate.js';
 
 const schemasDir = fileURLToPath(new URL('../../../schemas/', import.meta.url));
@@ -176,5 +177,50 @@ describe('assertValidDocument', () => {
 
   it('returns quietly for a valid document', () => {
     expect(() => assertValidDocument('ticket', fixtures.ticket())).not.toThrow();
+  });
+});
+
+describe('integers as written (numbers noted by parseStrictJson)', () => {
+  /** Serialises the document with one field's number text replaced, and validates the parse. */
+  function validateText(schema: SchemaName, document: object, from: string, to: string) {
+    const text = JSON.stringify(document);
+    expect(text).toContain(from);
+    const parsed = parseStrictJson(text.replace(from, to));
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return validateDocument(schema, parsed.value, { numbers: parsed.numbers });
+  }
+  const integerPaths = (report: ReturnType<typeof validateDocument>) => report.errors.filter((e) => e.keyword === 'integer').map((e) => e.path);
+
+  it.each([
+    ['1.0', '"ratchet_step":1.0'],
+    ['1e0', '"ratchet_step":1e0'],
+    ['2^64', '"ratchet_step":18446744073709551616'],
+  ])('rejects a certificate ratchet_step written as %s, although it parses to an integer', (_label, to) => {
+    const doc = fixtures.swarmCertificate();
+    const report = validateText('certificate', doc, `"ratchet_step":${(doc.result as { new_state: { ratchet_step: number } }).new_state.ratchet_step}`, to);
+    expect(report.valid).toBe(false);
+    expect(integerPaths(report)).toEqual(['/result/new_state/ratchet_step']);
+  });
+
+  it('accepts the same field written as a plain integer, up to 2^64-1 (control)', () => {
+    const doc = fixtures.swarmCertificate();
+    const from = `"ratchet_step":${(doc.result as { new_state: { ratchet_step: number } }).new_state.ratchet_step}`;
+    expect(validateText('certificate', doc, from, from).valid).toBe(true);
+    expect(integerPaths(validateText('certificate', doc, from, '"ratchet_step":18446744073709551615'))).toEqual([]);
+  });
+
+  it('rejects replay.expires_at_unix and a capability version written as floats', () => {
+    const cert = fixtures.swarmCertificate();
+    const expires = (cert.replay as { expires_at_unix: number }).expires_at_unix;
+    expect(integerPaths(validateText('certificate', cert, `"expires_at_unix":${expires}`, `"expires_at_unix":${expires}.0`))).toEqual(['/replay/expires_at_unix']);
+    // version is an enum of integers, not an integer type: still an integer position.
+    expect(integerPaths(validateText('capability', fixtures.capabilityV1(), '"version":1', '"version":1.0'))).toEqual(['/version']);
+  });
+
+  it('leaves number fields alone: limits.timeout_s may be written 600.0 or 6e2', () => {
+    const policy = fixtures.swarmPolicy();
+    const timeout = (policy.limits as { timeout_s: number }).timeout_s;
+    expect(validateText('policy', policy, `"timeout_s":${timeout}`, '"timeout_s":6e2').valid).toBe(true);
+    expect(validateText('policy', policy, `"timeout_s":${timeout}`, '"timeout_s":600.0').valid).toBe(true);
   });
 });

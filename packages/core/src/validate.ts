@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { SWARM_DIGEST_RE } from './digest.js';
 import { SwarmError } from './errors.js';
+import type { NumberNote } from './strict-json.js';
 
 export const SCHEMA_NAMES = [
   'capability',
@@ -55,7 +56,12 @@ function validators(): Record<string, CompiledValidator> {
   return compiled;
 }
 
-export function validateDocument(schema: SchemaName, document: unknown): ValidationReport {
+export interface ValidateOptions {
+  /** Numbers the parser saw written as non-integers or beyond u64 (see parseStrictJson). */
+  numbers?: readonly NumberNote[];
+}
+
+export function validateDocument(schema: SchemaName, document: unknown, options: ValidateOptions = {}): ValidationReport {
   const validator = validators()[schema];
   if (!validator) throw new SwarmError('SCHEMA_UNKNOWN', `unknown schema ${schema}`, { details: { known: SCHEMA_NAMES } });
   const errors: ValidationIssue[] = [];
@@ -63,14 +69,15 @@ export function validateDocument(schema: SchemaName, document: unknown): Validat
     // An `if` error only says "the then branch failed"; the failing fields are reported on their own.
     errors.push(...(validator.errors ?? []).filter((e) => e.keyword !== 'if').map(toIssue));
   }
+  if (options.numbers !== undefined && options.numbers.length > 0) errors.push(...integerFormIssues(validator, document, options.numbers));
   errors.push(...semanticIssues(schema, document));
   const unique = dedupe(errors);
   return { schema, valid: unique.length === 0, errors: unique };
 }
 
 /** Validates and throws SCHEMA_INVALID naming every bad field. */
-export function assertValidDocument(schema: SchemaName, document: unknown, label: string = schema): void {
-  const report = validateDocument(schema, document);
+export function assertValidDocument(schema: SchemaName, document: unknown, label: string = schema, options: ValidateOptions = {}): void {
+  const report = validateDocument(schema, document, options);
   if (!report.valid) throw schemaError(label, report);
 }
 
@@ -102,6 +109,53 @@ function toIssue(error: AjvError): ValidationIssue {
     return { path: error.instancePath, keyword: 'const', message: `must be ${JSON.stringify(error.params.allowedValue)}` };
   }
   return { path: error.instancePath, keyword: error.keyword, message: error.message ?? 'is invalid' };
+}
+
+/**
+ * `1.0`, `1e0` and 2^64 parse to JS integers, so the schema alone accepts them where an integer is
+ * required. Validating a copy with each such number replaced by 0.5 lets the schema itself say which
+ * of them sit at integer-typed positions (through $refs and unions alike).
+ */
+function integerFormIssues(validator: CompiledValidator, document: unknown, numbers: readonly NumberNote[]): ValidationIssue[] {
+  const copy = structuredClone(document);
+  const forms = new Map<string, NumberNote['form']>();
+  for (const note of numbers) {
+    if (replaceAt(copy, note.path, 0.5)) forms.set(note.path, note.form);
+  }
+  if (forms.size === 0 || validator(copy)) return [];
+  const issues: ValidationIssue[] = [];
+  const seen = new Set<string>();
+  for (const error of validator.errors ?? []) {
+    const form = forms.get(error.instancePath);
+    if (seen.has(error.instancePath)) continue;
+    if (form === undefined || !wantsInteger(error)) continue;
+    const message = form === 'beyond_u64' ? 'must be an integer from 0 to 2^64-1' : `must be an integer written without ${form === 'fraction' ? 'a fraction' : 'an exponent'}`;
+    seen.add(error.instancePath);
+    issues.push({ path: error.instancePath, keyword: 'integer', message });
+  }
+  return issues;
+}
+
+/** The error says the position takes integers only: an integer type, or a const/enum of integers. */
+function wantsInteger(error: AjvError): boolean {
+  if (error.keyword === 'type') return String(error.params.type).split(',').includes('integer');
+  if (error.keyword === 'const') return Number.isInteger(error.params.allowedValue);
+  if (error.keyword === 'enum') return (error.params.allowedValues as unknown[]).every((v) => Number.isInteger(v));
+  return false;
+}
+
+function replaceAt(root: unknown, pointer: string, value: unknown): boolean {
+  if (pointer === '') return false;
+  const keys = pointer.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let node: unknown = root;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null) return false;
+    node = (node as Record<string, unknown>)[key];
+  }
+  const last = keys[keys.length - 1]!;
+  if (typeof node !== 'object' || node === null || !Object.prototype.hasOwnProperty.call(node, last)) return false;
+  (node as Record<string, unknown>)[last] = value;
+  return true;
 }
 
 function semanticIssues(schema: SchemaName, document: unknown): ValidationIssue[] {
