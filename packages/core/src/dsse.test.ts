@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { codeOf, makeTempDir } from '@swarm/test-utils';
-import { CERTIFICATE_PAYLOAD_TYPE, dssePayloadBytes, dsseSignedBy, parseDsseEnvelope, preAuthEncoding, signDsse } from './dsse.js';
+import { CERTIFICATE_PAYLOAD_TYPE, decodeDsseBase64, dssePayloadBytes, dsseSignedBy, parseDsseEnvelope, preAuthEncoding, signDsse } from './dsse.js';
 import { generateSigningKey, publicKeyFromRaw } from './keys.js';
 
 const tmp = makeTempDir();
@@ -69,5 +69,45 @@ describe('DSSE envelopes', () => {
     ['a signature entry that is not an object', { payloadType: 't', payload: 'e30=', signatures: [null] }],
   ])('rejects an envelope with %s', (_label, value) => {
     expect(codeOf(() => parseDsseEnvelope(value))).toBe('DSSE_MALFORMED');
+  });
+});
+
+describe('DSSE base64 forms (standard or URL-safe, padded or not)', () => {
+  // 0xfb 0xff gives '+' and '/' in standard base64 and '-' and '_' in URL-safe.
+  const body = Buffer.from('{"type":"loom-agent-run-v1","x":"\u00fb\u00ff?>"}');
+  const forms = (bytes: Buffer) => {
+    const standard = bytes.toString('base64');
+    const url = bytes.toString('base64url');
+    return { standard, unpadded: standard.replace(/=+$/, ''), url, urlPadded: url + '='.repeat((4 - (url.length % 4)) % 4) };
+  };
+
+  it.each(['standard', 'unpadded', 'url', 'urlPadded'] as const)('verifies an envelope whose payload and sig are %s', (form) => {
+    const signed = signDsse(CERTIFICATE_PAYLOAD_TYPE, body, key);
+    const sig = Buffer.from(signed.signatures[0]!.sig, 'base64');
+    expect(forms(body).standard).toMatch(/[+/]/);
+    const envelope = parseDsseEnvelope({ payloadType: CERTIFICATE_PAYLOAD_TYPE, payload: forms(body)[form], signatures: [{ keyid: key.keyId, sig: forms(sig)[form] }] });
+    expect(dssePayloadBytes(envelope)).toEqual(body);
+    expect(dsseSignedBy(envelope, publicKey)).toBe(true);
+  });
+
+  it('decodes each form to the same bytes, and nothing else', () => {
+    for (const bytes of [Buffer.alloc(0), Buffer.from([0xfb]), Buffer.from([0xfb, 0xff]), Buffer.from([0xfb, 0xff, 0xfe]), body]) {
+      for (const text of Object.values(forms(bytes))) expect(decodeDsseBase64(text)).toEqual(bytes);
+    }
+  });
+
+  it.each([
+    ['mixed alphabets', '+_8='],
+    ['an impossible length', 'QUJDR'],
+    ['padding on a length that needs none', 'QUJD=='],
+    ['too little padding', 'QQ='],
+    ['padding in the middle', 'QQ==QQ=='],
+    ['non-zero trailing bits', 'QR=='],
+    ['non-zero trailing bits, unpadded', 'QR'],
+    ['whitespace', 'QU JD'],
+    ['other characters', 'QUJ*'],
+  ])('rejects %s', (_label, text) => {
+    expect(decodeDsseBase64(text)).toBeNull();
+    expect(codeOf(() => parseDsseEnvelope({ payloadType: 't', payload: text, signatures: [{ keyid: 'k', sig: 'AAAA' }] }))).toBe('DSSE_MALFORMED');
   });
 });

@@ -49,22 +49,38 @@ export function parseDsseEnvelope(value: unknown): DsseEnvelope {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('is not a JSON object');
   const env = value as Record<string, unknown>;
   if (typeof env.payloadType !== 'string' || env.payloadType === '') throw bad('has no payloadType');
-  if (typeof env.payload !== 'string' || !isBase64(env.payload)) throw bad('payload is not base64');
+  if (typeof env.payload !== 'string' || decodeDsseBase64(env.payload) === null) throw bad('payload is not base64');
   if (!Array.isArray(env.signatures) || env.signatures.length === 0) throw bad('has no signatures');
   const signatures = env.signatures.map((s, i) => {
     const sig = s as Record<string, unknown>;
-    if (typeof sig?.sig !== 'string' || !isBase64(sig.sig)) throw bad(`signature ${i} is not base64`);
+    if (typeof sig?.sig !== 'string' || decodeDsseBase64(sig.sig) === null) throw bad(`signature ${i} is not base64`);
     return { keyid: typeof sig.keyid === 'string' ? sig.keyid : '', sig: sig.sig };
   });
   return { payloadType: env.payloadType, payload: env.payload, signatures };
 }
 
-function isBase64(text: string): boolean {
-  return /^[A-Za-z0-9+/]*={0,2}$/.test(text) && text.length % 4 === 0;
+const STANDARD_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+const URL_SAFE_RE = /^[A-Za-z0-9_-]*={0,2}$/;
+
+/**
+ * DSSE allows standard and URL-safe base64, padded or not, so envelopes from other implementations
+ * use either. One alphabet per string, padding complete when present, and zero trailing bits, so
+ * each text decodes to one byte string and nothing is silently skipped (Buffer.from would skip).
+ */
+export function decodeDsseBase64(text: string): Buffer | null {
+  if (!STANDARD_RE.test(text) && !URL_SAFE_RE.test(text)) return null;
+  const data = text.replace(/=+$/, '');
+  if (data.length % 4 === 1) return null;
+  if (data.length !== text.length && text.length % 4 !== 0) return null;
+  const bytes = Buffer.from(data.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  if (bytes.toString('base64').replace(/=+$/, '') !== data.replace(/-/g, '+').replace(/_/g, '/')) return null;
+  return bytes;
 }
 
 export function dssePayloadBytes(envelope: DsseEnvelope): Buffer {
-  return Buffer.from(envelope.payload, 'base64');
+  const bytes = decodeDsseBase64(envelope.payload);
+  if (bytes === null) throw new SwarmError('DSSE_MALFORMED', 'DSSE envelope payload is not base64');
+  return bytes;
 }
 
 /** True when any signature in the envelope verifies under `publicKey` over PAE(type, body). */
@@ -72,7 +88,8 @@ export function dsseSignedBy(envelope: DsseEnvelope, publicKey: crypto.KeyObject
   const pae = preAuthEncoding(envelope.payloadType, dssePayloadBytes(envelope));
   return envelope.signatures.some((s) => {
     try {
-      return crypto.verify(null, pae, publicKey, Buffer.from(s.sig, 'base64'));
+      const sig = decodeDsseBase64(s.sig);
+      return sig !== null && crypto.verify(null, pae, publicKey, sig);
     } catch {
       return false;
     }
