@@ -8,6 +8,7 @@ import { CERTIFICATE_CHECKS, verifyCertificate, verifyCertificateFile, type Veri
 import type { CertificateInput } from './checks/context.js';
 import { FileReplayStore } from './replay-store.js';
 import { trustKey } from './trust-store.js';
+import { codeOf, thrown } from '@swarm/test-utils';
 import { FIXTURE_COMMIT, FIXTURE_EPOCH, engineRun, flipByte, newSigningKey, v1Certificate, type EngineRun } from './test-support/engine-run.js';
 
 let dir: string;
@@ -50,7 +51,7 @@ describe('verifyCertificate on an untouched engine certificate', () => {
     const run = engineRun();
     const report = verifyCertificate(inputOf(run), strict(run));
     expect(report.checks.map((c) => c.name)).toEqual(CERTIFICATE_CHECKS.map((c) => c.name));
-    expect(report.checks.map((c) => c.name)).toEqual(['schema', 'critical', 'artifact_hash', 'commit_pin', 'policy', 'replay', 'signature']);
+    expect(report.checks.map((c) => c.name)).toEqual(['schema', 'critical', 'artifact_hash', 'commit_pin', 'policy', 'replay', 'signature', 'run_status']);
     expect(statuses(report)).toEqual({
       schema: 'pass',
       critical: 'pass',
@@ -59,7 +60,9 @@ describe('verifyCertificate on an untouched engine certificate', () => {
       policy: 'pass',
       replay: 'pass',
       signature: 'pass',
+      run_status: 'pass',
     });
+    expect(report.run).toEqual({ status: 'succeeded', exit_code: 0 });
     expect(report.verified).toBe(true);
     expect(report.failed).toEqual([]);
     expect(report.artifact_hash).toBe(sha256Digest(run.certificate));
@@ -69,7 +72,7 @@ describe('verifyCertificate on an untouched engine certificate', () => {
 
   it('skips the checks that have nothing to compare against', () => {
     const run = engineRun();
-    const report = verifyCertificate({ certificate: run.certificate }, { clock: fixedClock(FIXTURE_EPOCH * 1000) });
+    const report = verifyCertificate({ certificate: run.certificate }, { clock: fixedClock(FIXTURE_EPOCH * 1000), skipPolicy: true });
     expect(statuses(report)).toEqual({
       schema: 'pass',
       critical: 'pass',
@@ -78,6 +81,7 @@ describe('verifyCertificate on an untouched engine certificate', () => {
       policy: 'skipped',
       replay: 'pass',
       signature: 'skipped',
+      run_status: 'pass',
     });
     expect(report.verified).toBe(true);
   });
@@ -158,8 +162,21 @@ describe('each check fails on the tampering it guards against', () => {
     const run = engineRun();
     const report = verifyCertificate(inputOf(run, { policy: null }), strict(run));
     expect(check(report, 'policy').code).toBe('VERIFY_POLICY_MISSING');
-    const lenient = verifyCertificate(inputOf(run, { policy: null }), strict(run, { requirePolicy: false }));
-    expect(check(lenient, 'policy').status).toBe('skipped');
+    // Without --require-policy too: a bound policy that nobody can check fails closed.
+    const unrequired = verifyCertificate(inputOf(run, { policy: null }), strict(run, { requirePolicy: false }));
+    expect(check(unrequired, 'policy').code).toBe('VERIFY_POLICY_MISSING');
+    expect(unrequired.failed).toEqual(['VERIFY_POLICY_MISSING']);
+    const skippedOnPurpose = verifyCertificate(inputOf(run, { policy: null }), strict(run, { requirePolicy: false, skipPolicy: true }));
+    expect(check(skippedOnPurpose, 'policy').status).toBe('skipped');
+    expect(skippedOnPurpose.verified).toBe(true);
+  });
+
+  it('policy: --skip-policy still checks a policy file that is there, and contradicts --require-policy', () => {
+    const run = engineRun();
+    const changed = Buffer.concat([run.policy, Buffer.from(' ')]);
+    const report = verifyCertificate(inputOf(run, { policy: changed }), strict(run, { requirePolicy: false, skipPolicy: true }));
+    expect(check(report, 'policy').code).toBe('VERIFY_POLICY_MISMATCH');
+    expect(codeOf(() => verifyCertificate(inputOf(run), strict(run, { skipPolicy: true })))).toBe('INVALID_ARGUMENT');
   });
 
   it('policy: a policy file for a certificate that binds none', () => {
@@ -180,22 +197,24 @@ describe('each check fails on the tampering it guards against', () => {
   it('replay: a reused nonce', () => {
     const run = engineRun();
     const store = new FileReplayStore(path.join(dir, 'nonces.jsonl'));
-    expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store })).verified).toBe(true);
-    const again = verifyCertificate(inputOf(run), strict(run, { replayStore: store }));
+    expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store, consumeNonce: true })).verified).toBe(true);
+    const again = verifyCertificate(inputOf(run), strict(run, { replayStore: store, consumeNonce: true }));
     expect(check(again, 'replay').code).toBe('VERIFY_REPLAY_NONCE_REUSED');
     expect(again.failed).toEqual(['VERIFY_REPLAY_NONCE_REUSED']);
     // Another certificate carrying the same nonce is a replay too.
     const copy = engineRun({ runId: 'r-0002', nonce: run.document.replay.nonce, key: run.key });
     expect(check(verifyCertificate(inputOf(copy), strict(copy, { replayStore: store })), 'replay').code).toBe('VERIFY_REPLAY_NONCE_REUSED');
+    // Looking a consumed nonce up without --consume-nonce fails just the same.
+    expect(check(verifyCertificate(inputOf(run), strict(run, { replayStore: store })), 'replay').code).toBe('VERIFY_REPLAY_NONCE_REUSED');
   });
 
-  it('replay: --no-record-nonce checks without consuming', () => {
+  it('replay: by default the nonce is looked up but not consumed; consumeNonce records it', () => {
     const run = engineRun();
     const store = new FileReplayStore(path.join(dir, 'nonces.jsonl'));
-    expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store, recordNonce: false })).verified).toBe(true);
-    expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store, recordNonce: false })).verified).toBe(true);
-    expect(store.has(run.document.replay.nonce)).toBe(false);
     expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store })).verified).toBe(true);
+    expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store })).verified).toBe(true);
+    expect(store.has(run.document.replay.nonce)).toBe(false);
+    expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store, consumeNonce: true })).verified).toBe(true);
     expect(store.has(run.document.replay.nonce)).toBe(true);
   });
 
@@ -206,7 +225,8 @@ describe('each check fails on the tampering it guards against', () => {
     expect(forged.failed).toEqual(['VERIFY_SIGNATURE_UNTRUSTED']);
     expect(check(forged, 'replay').status).toBe('pass');
     expect(store.has(run.document.replay.nonce)).toBe(false);
-    expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store })).verified).toBe(true);
+    expect(verifyCertificate(inputOf(run), strict(run, { replayStore: store, consumeNonce: true })).verified).toBe(true);
+    expect(store.has(run.document.replay.nonce)).toBe(true);
   });
 
   it('replay: a blank nonce or a non-positive expiry is invalid', () => {
@@ -315,6 +335,7 @@ describe('each check fails on the tampering it guards against', () => {
       policy: 'skipped',
       replay: 'skipped',
       signature: 'VERIFY_SIGNATURE_PAYLOAD_MISMATCH',
+      run_status: 'skipped',
     });
   });
 
@@ -340,8 +361,10 @@ describe('v1 certificates from other implementations', () => {
       policy: 'pass',
       replay: 'skipped',
       signature: 'skipped',
+      run_status: 'skipped',
     });
     expect(report.verified).toBe(true);
+    expect(report.run).toEqual({ status: null, exit_code: null });
   });
 
   it('fail with VERIFY_SIGNATURE_MISSING under --require-signature', () => {
@@ -424,6 +447,7 @@ describe('verifyCertificateFile', () => {
       requirePolicy: true,
       requireSignature: true,
       trustedKeys: [run.key.publicKey],
+      consumeNonce: true,
     });
     expect(report.verified).toBe(true);
     expect(report.inputs).toEqual({
@@ -487,5 +511,100 @@ describe('verifyCertificateFile', () => {
     expect(run.certificate[run.certificate.length - 1]).toBe(0x7d);
     expect(JSON.parse(run.signature.toString()).payload).toBe(run.certificate.toString('base64'));
     expect(signDsse).toBeTypeOf('function');
+  });
+});
+
+describe('run_status: how the step ended', () => {
+  it('a failed step is reported, and fails only under requireSuccess', () => {
+    const run = engineRun({ edit: (c) => Object.assign(c.swarm, { status: 'failed', exit_code: 2 }) });
+    const lenient = verifyCertificate(inputOf(run), strict(run));
+    expect(lenient.run).toEqual({ status: 'failed', exit_code: 2 });
+    expect(check(lenient, 'run_status').status).toBe('skipped');
+    expect(lenient.verified).toBe(true);
+    const gate = verifyCertificate(inputOf(run), strict(run, { requireSuccess: true }));
+    expect(check(gate, 'run_status').code).toBe('VERIFY_RUN_NOT_SUCCEEDED');
+    expect(gate.failed).toEqual(['VERIFY_RUN_NOT_SUCCEEDED']);
+  });
+
+  it('a succeeded step passes under requireSuccess (control)', () => {
+    const run = engineRun();
+    const report = verifyCertificate(inputOf(run), strict(run, { requireSuccess: true }));
+    expect(check(report, 'run_status').status).toBe('pass');
+    expect(report.verified).toBe(true);
+  });
+
+  it.each([
+    ['status succeeded with a non-zero exit code', { status: 'succeeded', exit_code: 1 }, 'failed'],
+    ['only a non-zero exit code', { status: undefined, exit_code: 3 }, 'failed'],
+    ['only exit code 0', { status: undefined, exit_code: 0 }, 'succeeded'],
+    ['neither', { status: undefined, exit_code: undefined }, null],
+  ])('reads %s', (_label, fields, expected) => {
+    const run = engineRun({ edit: (c) => Object.assign(c.swarm, fields) });
+    const report = verifyCertificate(inputOf(run), strict(run, { requireSuccess: true }));
+    expect(report.run.status).toBe(expected);
+    expect(check(report, 'run_status').status).toBe(expected === 'succeeded' ? 'pass' : 'fail');
+  });
+
+  it('fails closed under requireSuccess for a v1 certificate that does not say how its step ended', () => {
+    const report = verifyCertificate({ certificate: v1Certificate() }, { requireSuccess: true, skipPolicy: true, home: path.join(dir, 'home') });
+    expect(report.failed).toEqual(['VERIFY_RUN_NOT_SUCCEEDED']);
+  });
+});
+
+describe('strict JSON in certificates (interop with stricter implementations)', () => {
+  const unsigned = (run: EngineRun) => strict(run, { requireSignature: false, expectedArtifactHash: undefined });
+
+  it.each([
+    ['1.0', '.0'],
+    ['1e0', 'e0'],
+  ])('an integer field written as %s fails schema at its path', (_label, suffix) => {
+    const run = engineRun();
+    const text = run.certificate.toString();
+    const from = `"ratchet_step":${run.document.result.new_state.ratchet_step}`;
+    expect(text).toContain(from);
+    const certificate = Buffer.from(text.replace(from, `${from}${suffix}`));
+    const report = verifyCertificate(inputOf(run, { certificate, signature: null }), unsigned(run));
+    expect(report.failed).toEqual(['VERIFY_SCHEMA_INVALID']);
+    expect(check(report, 'schema').details?.errors).toEqual([expect.objectContaining({ path: '/result/new_state/ratchet_step', keyword: 'integer' })]);
+    // Control: the untouched bytes pass the same options.
+    expect(verifyCertificate(inputOf(run, { signature: null }), unsigned(run)).verified).toBe(true);
+  });
+
+  it('replay.expires_at_unix beyond u64 fails schema', () => {
+    const run = engineRun();
+    const from = `"expires_at_unix":${run.document.replay.expires_at_unix}`;
+    const certificate = Buffer.from(run.certificate.toString().replace(from, '"expires_at_unix":18446744073709551616'));
+    const report = verifyCertificate(inputOf(run, { certificate, signature: null }), unsigned(run));
+    expect(check(report, 'schema').code).toBe('VERIFY_SCHEMA_INVALID');
+    expect((check(report, 'schema').details?.errors as Array<{ path: string }>).map((e) => e.path)).toEqual(['/replay/expires_at_unix']);
+  });
+
+  it('a BOM or a lone surrogate escape is not a certificate: schema fails, and the file is JSON_PARSE', () => {
+    const run = engineRun();
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), run.certificate]);
+    const lone = Buffer.from(run.certificate.toString().replace('"job_id":"r-0001"', '"job_id":"r-0001\\ud800"'));
+    expect(lone.equals(run.certificate)).toBe(false);
+    for (const certificate of [bom, lone]) {
+      expect(check(verifyCertificate(inputOf(run, { certificate, signature: null }), unsigned(run)), 'schema').code).toBe('VERIFY_SCHEMA_INVALID');
+    }
+    fs.writeFileSync(path.join(dir, 'certificate.json'), bom);
+    const error = thrown(() => verifyCertificateFile({ certificate: 'certificate.json', cwd: dir, env: { SWARM_HOME: path.join(dir, 'home') } }));
+    expect(error).toMatchObject({ code: 'JSON_PARSE', details: { problem: 'bom' } });
+  });
+
+  it('a DSSE envelope in URL-safe base64 without padding verifies over the same bytes', () => {
+    const run = engineRun();
+    const envelope = JSON.parse(run.signature.toString());
+    const relaxed = {
+      ...envelope,
+      payload: Buffer.from(envelope.payload, 'base64').toString('base64url'),
+      signatures: envelope.signatures.map((s: { keyid: string; sig: string }) => ({ ...s, sig: Buffer.from(s.sig, 'base64').toString('base64url') })),
+    };
+    expect(relaxed.payload).not.toBe(envelope.payload);
+    const report = verifyCertificate(inputOf(run, { signature: Buffer.from(JSON.stringify(relaxed)) }), strict(run));
+    expect(check(report, 'signature').status).toBe('pass');
+    // The same form over other bytes still fails.
+    const other = { ...relaxed, payload: flipByte(run.certificate).toString('base64url') };
+    expect(check(verifyCertificate(inputOf(run, { signature: Buffer.from(JSON.stringify(other)) }), strict(run)), 'signature').code).toBe('VERIFY_SIGNATURE_PAYLOAD_MISMATCH');
   });
 });

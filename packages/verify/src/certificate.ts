@@ -11,6 +11,7 @@ import { createContext, field, type CertificateCheckOptions, type CertificateInp
 import { checkCritical } from './checks/critical.js';
 import { checkPolicy } from './checks/policy.js';
 import { checkReplay } from './checks/replay.js';
+import { checkRunStatus, runStatusOf } from './checks/run-status.js';
 import { checkSchema } from './checks/schema.js';
 import { checkSignature } from './checks/signature.js';
 import { parseJsonBytes, readInputFile, readJsonInputFile } from './input-files.js';
@@ -28,6 +29,7 @@ export const CERTIFICATE_CHECKS: ReadonlyArray<{ name: string; check: Certificat
   { name: 'policy', check: checkPolicy },
   { name: 'replay', check: checkReplay },
   { name: 'signature', check: checkSignature },
+  { name: 'run_status', check: checkRunStatus },
 ]);
 
 export type VerifyCertificateOptions = CertificateCheckOptions & {
@@ -48,6 +50,7 @@ export function verifyCertificate(input: CertificateInput, options: VerifyCertif
     certificate: options.label ?? 'certificate',
     artifact_hash: ctx.artifactHash,
     job_id: typeof jobId === 'string' ? jobId : null,
+    run: runStatusOf(ctx.document),
     checks,
     failed: failures,
     inputs: { policy: null, signature: null },
@@ -62,8 +65,8 @@ function settleReplayClaim(checks: CheckResult[], ctx: CheckContext): void {
   const index = checks.findIndex((c) => c.name === 'replay');
   const replay = checks[index];
   if (!replay || replay.status !== 'pass' || ctx.pendingClaim === null || ctx.replayStore === null) return;
-  if (!ctx.recordNonce) {
-    checks[index] = { ...replay, reason: `${replay.reason}; not recorded (--no-record-nonce)` };
+  if (!ctx.consumeNonce) {
+    checks[index] = { ...replay, reason: `${replay.reason}; not consumed (pass --consume-nonce to accept it only once)` };
     return;
   }
   if (checks.some((c) => c.status === 'fail')) {
@@ -87,6 +90,10 @@ export interface VerifyCertificateFileOptions {
   /** Policy file; default: the file named by policy.policy_ref beside the certificate, if present. */
   policyFile?: string;
   requirePolicy?: boolean;
+  /** Accept a bound policy when no policy file is given or found. */
+  skipPolicy?: boolean;
+  /** Fail unless the certificate says the step succeeded. */
+  requireSuccess?: boolean;
   /** DSSE envelope; default: `<name>.dsse.json` beside `<name>.json`, if present. */
   signatureFile?: string;
   requireSignature?: boolean;
@@ -94,8 +101,8 @@ export interface VerifyCertificateFileOptions {
   trustStore?: boolean;
   /** Seen-nonce store; default `$SWARM_HOME/verify/replay-nonces.jsonl`. */
   replayStoreFile?: string;
-  /** Claim the nonce when verification passes (default true). */
-  recordNonce?: boolean;
+  /** Claim the nonce when verification passes, so the certificate is accepted once (default false). */
+  consumeNonce?: boolean;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
 }
@@ -130,7 +137,7 @@ export function verifyCertificateFile(options: VerifyCertificateFileOptions): Ce
     if (found) {
       const shown = path.join(path.dirname(options.certificate), found.name);
       const parsed = parseJsonBytes(found.bytes);
-      if (!parsed.ok) throw new SwarmError('JSON_PARSE', `signature ${shown} ${parsed.reason}`, { details: { path: shown } });
+      if (!parsed.ok) throw new SwarmError('JSON_PARSE', `signature ${shown} ${parsed.reason}`, { details: { path: shown, problem: parsed.problem } });
       signature = { path: shown, discovered: true, bytes: found.bytes };
     }
   }
@@ -143,13 +150,15 @@ export function verifyCertificateFile(options: VerifyCertificateFileOptions): Ce
       expectedArtifactHash: options.expectedArtifactHash,
       requiredCommit: options.requiredCommit,
       requirePolicy: options.requirePolicy,
+      skipPolicy: options.skipPolicy,
+      requireSuccess: options.requireSuccess,
       requireSignature: options.requireSignature,
       trustedKeys: options.trustedKeys,
       trustStore: options.trustStore,
       home,
       clock: clockFromEnv(env),
       replayStore: new FileReplayStore(storeFile),
-      recordNonce: options.recordNonce ?? true,
+      consumeNonce: options.consumeNonce ?? false,
     },
   );
   report.inputs = {

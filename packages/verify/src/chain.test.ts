@@ -49,6 +49,7 @@ describe('verifyChain', () => {
       'policy',
       'replay',
       'signature',
+      'run_status',
       'parent_state',
       'new_state',
       'bundle_object',
@@ -125,6 +126,17 @@ describe('verifyChain', () => {
     expect(untrusted.failed).toEqual(['VERIFY_SIGNATURE_UNTRUSTED', 'VERIFY_SIGNATURE_UNTRUSTED']);
     const changed = links.map((l) => (l.nodeId === 'nd_r2' ? { ...l, policy: Buffer.concat([l.policy!, Buffer.from(' ')]) } : l));
     expect(verifyChain(changed, options()).failed).toEqual(['VERIFY_POLICY_MISMATCH']);
+  });
+
+  it('fails a run whose bound policy the store does not hold, unless skipPolicy', () => {
+    const { links } = engineChain(key);
+    const missing = links.map((l) => (l.nodeId === 'nd_r2' ? { ...l, policy: null } : l));
+    expect(verifyChain(links, options({ requirePolicy: false })).verified).toBe(true);
+    expect(verifyChain(missing, options({ requirePolicy: false })).failed).toEqual(['VERIFY_POLICY_MISSING']);
+    const skipping = verifyChain(missing, options({ requirePolicy: false, skipPolicy: true }));
+    expect(codesOf(skipping, 'nd_r2', 'policy')).toBe('skipped');
+    expect(skipping.verified).toBe(true);
+    expect(() => verifyChain(missing, options({ skipPolicy: true }))).toThrow(SwarmError);
   });
 
   it('fails a run node without a certificate', () => {

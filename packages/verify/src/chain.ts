@@ -11,7 +11,7 @@ import { verifyCertificate } from './certificate.js';
 import { checkBundleObject, type ObjectDigests } from './checks/bundle-object.js';
 import { field } from './checks/context.js';
 import { checkRecordedArtifactHash } from './checks/recorded-artifact.js';
-import { isRecord } from './input-files.js';
+import { isRecord, parseJsonBytes } from './input-files.js';
 import { failed, failedCodes, passed, skipped, type ChainLinkReport, type ChainReport, type CheckResult } from './report.js';
 import { MemoryReplayStore } from './replay-store.js';
 import { parsePublicKey, resolveTrustedKeys, type TrustOptions, type TrustedKey } from './trust-store.js';
@@ -28,6 +28,8 @@ export interface VerifyChainOptions extends TrustOptions {
   /** How the starting node is named in the report (the reference the user gave). */
   node?: string;
   requirePolicy?: boolean;
+  /** Accept links whose certificate binds a policy that the store does not hold. */
+  skipPolicy?: boolean;
   /**
    * Accept links whose certificate has no DSSE envelope (each is reported as unsigned). A
    * signature that is present must still verify under a trusted key.
@@ -52,6 +54,9 @@ export function verifyChain(links: readonly ChainLink[], options: VerifyChainOpt
     throw new SwarmError('INVALID_ARGUMENT', '--allow-unsigned and --require-signature contradict each other', {
       hint: 'signatures are required by default; pass --allow-unsigned only to accept unsigned links',
     });
+  }
+  if (options.skipPolicy && options.requirePolicy) {
+    throw new SwarmError('INVALID_ARGUMENT', '--skip-policy and --require-policy contradict each other');
   }
   const env = options.env ?? process.env;
   const home = options.home ?? swarmHome(env);
@@ -135,10 +140,11 @@ function verifyLink(link: ChainLink, parent: ChainLink | null, run: LinkRun): Ch
       { certificate: link.certificate, policy: link.policy, signature: link.signature },
       {
         requirePolicy: options.requirePolicy,
+        skipPolicy: options.skipPolicy,
         requireSignature: !options.allowUnsigned,
         clock: options.clock,
         replayStore: run.nonces,
-        recordNonce: true,
+        consumeNonce: true,
         checkReplayExpiry: options.checkReplayExpiry ?? false,
         trusted: run.trustedKeys,
       },
@@ -177,12 +183,8 @@ function chainCertificateCheck(check: CheckResult, link: ChainLink, artifactHash
 }
 
 function parseDocument(bytes: Buffer): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(bytes.toString('utf8'));
-    return isRecord(value) ? value : null;
-  } catch {
-    return null;
-  }
+  const parsed = parseJsonBytes(bytes);
+  return parsed.ok && isRecord(parsed.value) ? parsed.value : null;
 }
 
 const STATE_FIELDS = ['state_id', 'bundle_sha256', 'ratchet_step'] as const;

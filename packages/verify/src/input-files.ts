@@ -1,6 +1,6 @@
 /** Reading untrusted input files into bytes, and parsing bytes as JSON, with coded errors. */
 import './errors.js';
-import { SwarmError, readBoundedFile } from '@swarm/core';
+import { SwarmError, parseStrictJson, readBoundedFile, type JsonProblem, type NumberNote } from '@swarm/core';
 
 /** Certificates, policies, envelopes and proofs are small; anything bigger is refused unread. */
 export const MAX_INPUT_BYTES = 16 * 1024 * 1024;
@@ -28,23 +28,11 @@ export function readInputFile(file: string, what: string): Buffer {
   }
 }
 
-export type ParsedJson = { ok: true; value: unknown } | { ok: false; reason: string };
+export type ParsedJson = { ok: true; value: unknown; numbers: NumberNote[] } | { ok: false; problem: JsonProblem; reason: string };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Strict parse: the bytes must be valid UTF-8 and one JSON value. */
+/** Strict parse (core's one parser for untrusted JSON): UTF-8, no BOM, no lone surrogates. */
 export function parseJsonBytes(bytes: Uint8Array): ParsedJson {
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    return { ok: false, reason: 'is not valid UTF-8' };
-  }
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (error) {
-    return { ok: false, reason: `is not valid JSON (${(error as Error).message})` };
-  }
+  return parseStrictJson(bytes);
 }
 
 /** Reads a file that must hold JSON: exit 2 (JSON_PARSE) when it does not. */
@@ -52,7 +40,7 @@ export function readJsonInputFile(file: string, what: string): { bytes: Buffer; 
   const bytes = readInputFile(file, what);
   const parsed = parseJsonBytes(bytes);
   if (!parsed.ok) {
-    throw new SwarmError('JSON_PARSE', `${what} ${file} ${parsed.reason}`, { details: { path: file } });
+    throw new SwarmError('JSON_PARSE', `${what} ${file} ${parsed.reason}`, { details: { path: file, problem: parsed.problem } });
   }
   return { bytes, value: parsed.value };
 }

@@ -44,6 +44,8 @@ export interface CertificateReport {
   /** sha256 of the exact certificate bytes, always computed. */
   artifact_hash: string;
   job_id: string | null;
+  /** How the certified step ended, as the certificate says (swarm.status / swarm.exit_code). */
+  run: { status: 'succeeded' | 'failed' | null; exit_code: number | null };
   checks: CheckResult[];
   /** Codes of the failed checks, in order; empty when verified. */
   failed: CheckCode[];
@@ -109,6 +111,8 @@ export function formatReport(report: VerifyReport): string {
   const verdict = report.verified ? 'verified' : 'FAILED';
   if (report.kind === 'certificate') {
     lines.push(`${verdict}: ${report.certificate} (${report.artifact_hash})`);
+    const exit = report.run.exit_code === null ? '' : `, exit code ${report.run.exit_code}`;
+    lines.push(`  step: ${report.run.status ?? 'unknown'}${exit}`);
     lines.push(...formatChecks(report.checks, '  '));
   } else if (report.kind === 'proof') {
     lines.push(`${verdict}: proof ${report.proof} (${report.proof_system ?? 'unknown system'})`);

@@ -24,14 +24,18 @@ export interface CertificateCheckOptions extends TrustOptions {
   requiredCommit?: string;
   /** Fail unless the certificate binds a policy and the policy file matches it. */
   requirePolicy?: boolean;
+  /** Accept a bound policy whose bytes are not available (reported as skipped instead of failing). */
+  skipPolicy?: boolean;
+  /** Fail unless the certificate says the step succeeded. */
+  requireSuccess?: boolean;
   /** Fail unless there is a signature by a trusted key. */
   requireSignature?: boolean;
   /** Time for the replay window (default: the system clock). */
   clock?: Clock;
   /** Seen nonces; null or absent: nonces are not looked up. */
   replayStore?: ReplayStore | null;
-  /** Claim the nonce in the store when every check passes (default true). */
-  recordNonce?: boolean;
+  /** Claim the nonce in the store when every check passes (default false: only look it up). */
+  consumeNonce?: boolean;
   /** Fail when replay.expires_at_unix has passed (default true; off for historical chain links). */
   checkReplayExpiry?: boolean;
   /** Already-resolved trusted keys (or a lazy source); replaces trustedKeys/trustStore/home. */
@@ -48,10 +52,12 @@ export interface CheckContext {
   readonly expectedArtifactHash: Digest | null;
   readonly requiredCommit: string | null;
   readonly requirePolicy: boolean;
+  readonly skipPolicy: boolean;
+  readonly requireSuccess: boolean;
   readonly requireSignature: boolean;
   readonly clock: Clock;
   readonly replayStore: ReplayStore | null;
-  readonly recordNonce: boolean;
+  readonly consumeNonce: boolean;
   readonly checkReplayExpiry: boolean;
   trustedKeys(): readonly TrustedKey[];
   /** Set by the replay check when the nonce may be claimed once every check has passed. */
@@ -62,6 +68,11 @@ const HEX64_RE = /^(sha256:)?[0-9a-fA-F]{64}$/;
 const COMMIT_RE = /^[0-9a-fA-F]{40}$/;
 
 export function createContext(input: CertificateInput, options: CertificateCheckOptions): CheckContext {
+  if (options.skipPolicy && options.requirePolicy) {
+    throw new SwarmError('INVALID_ARGUMENT', '--skip-policy and --require-policy contradict each other', {
+      hint: 'pass the policy file with --policy-file, or drop --require-policy',
+    });
+  }
   const expectedArtifactHash = normaliseExpectedHash(options.expectedArtifactHash);
   const requiredCommit = normaliseCommit(options.requiredCommit);
   // Bad --trusted-key values are input errors even when the certificate turns out to be unsigned.
@@ -70,6 +81,7 @@ export function createContext(input: CertificateInput, options: CertificateCheck
   const parsed = parseJsonBytes(input.certificate);
   let document: Record<string, unknown> | null = null;
   let parseError: string | null = null;
+  const numbers = parsed.ok ? parsed.numbers : [];
   if (!parsed.ok) parseError = `certificate ${parsed.reason}`;
   else if (!isRecord(parsed.value)) parseError = 'certificate is not a JSON object';
   else document = parsed.value;
@@ -81,14 +93,16 @@ export function createContext(input: CertificateInput, options: CertificateCheck
     artifactHash: sha256Digest(input.certificate),
     document,
     parseError,
-    validation: document ? validateDocument('certificate', document) : null,
+    validation: document ? validateDocument('certificate', document, { numbers }) : null,
     expectedArtifactHash,
     requiredCommit,
     requirePolicy: options.requirePolicy ?? false,
+    skipPolicy: options.skipPolicy ?? false,
+    requireSuccess: options.requireSuccess ?? false,
     requireSignature: options.requireSignature ?? false,
     clock: options.clock ?? systemClock,
     replayStore: options.replayStore ?? null,
-    recordNonce: options.recordNonce ?? true,
+    consumeNonce: options.consumeNonce ?? false,
     checkReplayExpiry: options.checkReplayExpiry ?? true,
     trustedKeys: () => (trusted ??= resolve()),
     pendingClaim: null,

@@ -98,6 +98,7 @@ export function engineRun(options: EngineRunOptions = {}): EngineRun {
       node_id: `nd_${runId}`,
       parent_node_id: 'nd_root',
       status: 'succeeded',
+      exit_code: 0,
       restore_mode: 'checkpoint',
     },
   };
