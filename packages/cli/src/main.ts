@@ -1,18 +1,12 @@
-import { Builtins, Cli } from 'clipanion';
-import { SwarmError } from '@swarm/core';
+import { Builtins, type Cli } from 'clipanion';
 import { BaseCommand, type SwarmContext } from './base-command.js';
 import { commands } from './commands/index.js';
+import { SwarmCli } from './help.js';
 import { Output } from './output.js';
+import { usageError } from './usage-error.js';
 import { SWARM_VERSION } from './version.js';
 
-/** The global flags every command accepts (documented once, hidden from per-command usage lines). */
-export const GLOBAL_FLAGS: Array<[string, string]> = [
-  ['--json', 'Print exactly one JSON object on stdout: {status, message, data} or {status, message, error}'],
-  ['--quiet, -q', 'Print nothing on success (errors still go to stderr)'],
-  ['--verbose, -v', 'Print diagnostics to stderr'],
-  ['--no-color', 'Disable colours (also honoured: the NO_COLOR environment variable)'],
-  ['--profile <name>', 'Use this profile of $SWARM_HOME/config.json'],
-];
+export { GLOBAL_FLAGS } from './help.js';
 
 /**
  * The commands clipanion must know to parse this command line. Building clipanion's parser costs
@@ -22,13 +16,13 @@ export const GLOBAL_FLAGS: Array<[string, string]> = [
 export function commandsFor(argv: readonly string[]): typeof commands {
   const first = argv[0];
   if (first === '--version' && argv.length === 1) return [];
-  if (first === undefined || first.startsWith('-')) return commands;
+  if (first === undefined || first.startsWith('-') || first === 'help') return commands;
   const group = commands.filter((command) => command.paths?.some((p) => p[0] === first));
   return group.length > 0 ? group : commands;
 }
 
 export function createCli(enableColors = false, selected: typeof commands = commands): Cli<SwarmContext> {
-  const cli = new Cli<SwarmContext>({
+  const cli = new SwarmCli({
     binaryLabel: 'swarm',
     binaryName: 'swarm',
     binaryVersion: SWARM_VERSION,
@@ -76,8 +70,7 @@ export async function main(argv: string[], context: Partial<SwarmContext> = {}):
       stderr: full.stderr,
       interactive: false,
     });
-    const message = (error as Error).message.split('\n')[0] ?? 'invalid command line';
-    output.error(new SwarmError('USAGE', message, { hint: 'run `swarm --help` for the list of commands' }));
+    output.error(usageError(argv, error, commands));
     return 2;
   }
   const code = await cli.run(command, full);
