@@ -84,15 +84,33 @@ export class Output {
     if (this.options.verbose) this.options.stderr.write(`${text}\n`);
   }
 
-  /** Progress on a terminal only; returns a function that clears the line. */
+  /** Whether a progress line is on the terminal now (so a clear is needed before other output). */
+  private progressShown = false;
+
+  /** Progress on a terminal only: one status line, rewritten in place. */
   progress(text: string): void {
-    if (!this.options.interactive || this.options.quiet || this.options.json) return;
+    if (!this.showsProgress) return;
     this.options.stderr.write(`\r\x1b[2K${text}`);
+    this.progressShown = true;
   }
 
+  /** Clears the progress line, if one is showing, so the next output starts on a clean line. */
   progressDone(): void {
-    if (!this.options.interactive || this.options.quiet || this.options.json) return;
+    if (!this.showsProgress || !this.progressShown) return;
     this.options.stderr.write('\r\x1b[2K');
+    this.progressShown = false;
+  }
+
+  /**
+   * Moves the terminal to a new line without writing to stdout: before a progress line when the
+   * last output left the cursor mid-line, which the progress line's clear would otherwise erase.
+   */
+  progressBreak(): void {
+    if (this.showsProgress) this.options.stderr.write('\n');
+  }
+
+  private get showsProgress(): boolean {
+    return this.options.interactive && !this.options.quiet && !this.options.json;
   }
 
   paint(text: string, code: number): string {

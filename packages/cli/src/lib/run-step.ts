@@ -139,12 +139,25 @@ export async function runWithSignals(
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   const sink = output.options.json ? output.options.stderr : output.options.stdout;
+  // On a terminal the status line and the step's output share the screen: clear the line before
+  // each output, and start the next status line below output that did not end its line.
+  let midLine = false;
   try {
     return await launch({
       ...options,
       signal: controller.signal,
-      onOutput: output.options.quiet ? undefined : (chunk) => sink.write(chunk),
-      onProgress: (phase) => output.progress(`swarm: ${phase}…`),
+      onOutput: output.options.quiet
+        ? undefined
+        : (chunk) => {
+            output.progressDone();
+            sink.write(chunk);
+            if (chunk.length > 0) midLine = chunk[chunk.length - 1] !== 0x0a;
+          },
+      onProgress: (phase) => {
+        if (midLine) output.progressBreak();
+        midLine = false;
+        output.progress(`swarm: ${phase}…`);
+      },
     });
   } finally {
     output.progressDone();
