@@ -1,10 +1,12 @@
 import type { CommandClass } from 'clipanion';
 import type { SwarmContext } from '../base-command.js';
+import { branchCommands } from './branch/index.js';
 import { ConfigSetCommand } from './config/set.js';
 import { ConfigShowCommand } from './config/show.js';
 import { DoctorCommand } from './doctor.js';
 import { GcCommand } from './gc.js';
 import { GraphCommand } from './graph.js';
+import { HelpCommand } from './help.js';
 import { QuickstartCommand } from './quickstart.js';
 import { InitCommand } from './init.js';
 import { keysCommands } from './keys/index.js';
@@ -13,9 +15,12 @@ import { runCommands } from './run/index.js';
 import { SchemaValidateCommand } from './schema/validate.js';
 import { stateCommands } from './state/index.js';
 import { verifyCommands } from './verify/index.js';
+import { VersionCommand } from './version.js';
 
 /** Every swarm command. Each area keeps its own list in `commands/<area>/index.ts`. */
 export const commands: Array<CommandClass<SwarmContext>> = [
+  HelpCommand,
+  VersionCommand,
   InitCommand,
   DoctorCommand,
   QuickstartCommand,
@@ -23,6 +28,7 @@ export const commands: Array<CommandClass<SwarmContext>> = [
   ConfigSetCommand,
   SchemaValidateCommand,
   ...runCommands,
+  ...branchCommands,
   GraphCommand,
   GcCommand,
   ...stateCommands,

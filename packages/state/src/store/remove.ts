@@ -62,9 +62,10 @@ function openStore(options: StoreCall): Store {
 }
 
 /**
- * Removes committed runs: their nodes, catalog rows and run directories. Refuses when another
- * node or a branch label descends from them (unless `force`), and while any run is in progress:
- * an uncommitted run does not record its parent until it commits, so it could descend from them.
+ * Removes committed runs: their nodes, catalog rows and run directories, with the runs started
+ * from them that never committed. Refuses when another node or a branch label descends from them
+ * (unless `force`), and while a run in progress may build on them (one whose parent is not
+ * recorded yet counts), since its commit would name a node that is gone.
  */
 export async function removeRuns(options: RemoveRunsOptions): Promise<RemoveRunsResult> {
   if (options.runIds.length === 0) throw new SwarmError('INVALID_ARGUMENT', 'no run id given');
@@ -85,7 +86,7 @@ export async function removeRuns(options: RemoveRunsOptions): Promise<RemoveRuns
       const targets = new Set<string>();
       for (const runId of options.runIds) {
         const run = store.catalog.getRun(runId);
-        if (!run) throw notCommitted(store, runId);
+        if (!run || run.node_id === null) throw notCommitted(store, runId);
         targets.add(run.node_id);
       }
       if (options.force) {
@@ -109,24 +110,30 @@ export async function removeRuns(options: RemoveRunsOptions): Promise<RemoveRuns
         });
       }
 
-      const live = liveRuns(store);
+      const live = liveRuns(store).filter((runId) => mayDescend(store, runId, targets));
       if (live.length > 0) {
-        throw new SwarmError('RUN_LIVE', `run(s) ${live.join(', ')} in progress; nothing was removed`, {
+        throw new SwarmError('RUN_LIVE', `run(s) ${live.join(', ')} in progress may build on what would be removed; nothing was removed`, {
           hint: 'wait for them to finish, or stop them with `swarm run cancel`',
           details: { live_runs: live },
         });
       }
+      // Runs from these nodes that never committed (no node of their own, owner gone) go with them.
+      const attempts = (db.prepare('SELECT run_id, parent_node_id FROM runs WHERE node_id IS NULL').all() as Array<{ run_id: string; parent_node_id: string }>)
+        .filter((r) => targets.has(r.parent_node_id))
+        .map((r) => r.run_id);
 
       // Children before parents: nodes.parent_node_id references nodes.
       const removed = [...targets].map((id) => byId.get(id)!).sort((a, b) => b.ratchet_step - a.ratchet_step);
       const dropAlias = db.prepare('DELETE FROM aliases WHERE name = ?');
       const dropRun = db.prepare('DELETE FROM runs WHERE node_id = ?');
       const dropNode = db.prepare('DELETE FROM nodes WHERE node_id = ?');
+      const dropAttempt = db.prepare('DELETE FROM runs WHERE run_id = ? AND node_id IS NULL');
       for (const alias of aliases) dropAlias.run(alias.name);
+      for (const runId of attempts) dropAttempt.run(runId);
       for (const node of removed) dropRun.run(node.node_id);
       for (const node of removed) dropNode.run(node.node_id);
       return {
-        removed_runs: removed.flatMap((n) => (n.run_id !== null ? [n.run_id] : [])),
+        removed_runs: [...removed.flatMap((n) => (n.run_id !== null ? [n.run_id] : [])), ...attempts],
         removed_nodes: removed.map(publicNode),
         removed_branches: aliases.map((a) => a.name),
         left_for_gc: [],
@@ -167,9 +174,9 @@ export async function removeBranch(options: RemoveBranchOptions): Promise<Remove
       const used = ownFork && (count('SELECT COUNT(*) AS n FROM nodes WHERE parent_node_id = ?') > 0 || count('SELECT COUNT(*) AS n FROM aliases WHERE node_id = ?') > 1);
       const removeNode = ownFork && !used;
       if (removeNode) {
-        const live = liveRuns(store);
+        const live = liveRuns(store).filter((runId) => mayDescend(store, runId, new Set([nodeId])));
         if (live.length > 0) {
-          throw new SwarmError('RUN_LIVE', `run(s) ${live.join(', ')} in progress, and one may have started from ${branch}; nothing was removed`, {
+          throw new SwarmError('RUN_LIVE', `run(s) ${live.join(', ')} in progress may have started from ${branch}; nothing was removed`, {
             hint: 'wait for them to finish, or stop them with `swarm run cancel`',
             details: { live_runs: live },
           });
@@ -182,6 +189,16 @@ export async function removeBranch(options: RemoveBranchOptions): Promise<Remove
   } finally {
     store.close();
   }
+}
+
+/**
+ * Whether a live run could descend from the nodes to remove: it resumed from one of them (or
+ * committed one and is still finishing), or its parent is not recorded yet, so it might have.
+ */
+function mayDescend(store: Store, runId: string, targets: Set<string>): boolean {
+  const row = store.catalog.getRun(runId);
+  if (!row) return true;
+  return targets.has(row.parent_node_id) || (row.node_id !== null && targets.has(row.node_id));
 }
 
 /** Run directories whose owning process is alive (the check `swarm run status` makes). */

@@ -6,6 +6,7 @@ import { RunLaunchCommand } from './launch.js';
 import { RunListCommand } from './list.js';
 import { RunLogsCommand } from './logs.js';
 import { RunResumeCommand } from './resume.js';
+import { RunRmCommand } from './rm.js';
 import { RunStatusCommand } from './status.js';
 
 /** The `swarm run …` commands. */
@@ -17,4 +18,5 @@ export const runCommands: Array<CommandClass<SwarmContext>> = [
   RunLogsCommand,
   RunListCommand,
   RunCancelCommand,
+  RunRmCommand,
 ];
