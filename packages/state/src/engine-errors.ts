@@ -22,7 +22,7 @@ export const ENGINE_ERROR_CODES = {
   WORKSPACE_SEED_INVALID: { category: 'input', description: '--workspace must name an existing directory, and is only allowed on a launch from root.' },
   STATE_DB_INVALID: { category: 'input', description: 'The state DB is not a SQLite database swarm can open.' },
   EXPORT_TARGET_EXISTS: { category: 'input', description: 'The export directory exists and is not empty.' },
-  RUN_LIVE: { category: 'input', description: 'A run is still in progress, so runs cannot be removed now; wait for it or `swarm run cancel` it.' },
+  RUN_LIVE: { category: 'input', description: 'The run to remove, or one that may build on what would be removed, is still in progress; wait for it or `swarm run cancel` it.' },
   RUN_HAS_DESCENDANTS: {
     category: 'input',
     description: 'Other nodes (later runs, forks) or branch labels descend from the run to remove; remove them too, or pass --force to remove the whole subtree.',
