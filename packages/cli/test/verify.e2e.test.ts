@@ -111,7 +111,9 @@ describe('swarm verify cert (built binary, real engine run)', () => {
       policy: 'pass',
       replay: 'pass',
       signature: 'pass',
+      run_status: 'pass',
     });
+    expect(r.envelope.data.run).toEqual({ status: 'succeeded', exit_code: 0 });
     expect(r.envelope.data.artifact_hash).toBe(artifactHash);
     expect(r.envelope.data.inputs.policy.discovered).toBe(true);
     expect(r.envelope.data.inputs.signature.discovered).toBe(true);
@@ -120,9 +122,10 @@ describe('swarm verify cert (built binary, real engine run)', () => {
   it('lists every check with its status in human output', () => {
     const r = swarm(strictArgs(variant('human')));
     expect(r.code).toBe(0);
-    for (const name of ['schema', 'critical', 'artifact_hash', 'commit_pin', 'policy', 'replay', 'signature']) {
+    for (const name of ['schema', 'critical', 'artifact_hash', 'commit_pin', 'policy', 'replay', 'signature', 'run_status']) {
       expect(r.stdout).toMatch(new RegExp(`^\\s+(pass|skipped)\\s+${name}\\s`, 'm'));
     }
+    expect(r.stdout).toMatch(/^\s+step: succeeded, exit code 0$/m);
   });
 
   it('trusts its own signing key without --trusted-key', () => {
@@ -163,15 +166,30 @@ describe('swarm verify cert (built binary, real engine run)', () => {
     expect(r.envelope.error.details.failed).toEqual(Array.isArray(code) ? code : [code]);
   });
 
-  it('fails a reused nonce, and does not consume it with --no-record-nonce', () => {
+  it('passes twice by default, and with --consume-nonce fails the second verification as a replay', () => {
     const certificate = variant('reuse');
     const store = freshStore();
     const args = ['verify', 'cert', '--certificate', certificate, '--trusted-key', ownKey, '--replay-store', store];
-    expect(json([...args, '--no-record-nonce']).code).toBe(0);
     expect(json(args).code).toBe(0);
-    const again = json(args);
+    expect(json(args).code).toBe(0);
+    expect(fs.existsSync(store) && fs.readFileSync(store, 'utf8').trim() !== '').toBe(false);
+    expect(json([...args, '--consume-nonce']).code).toBe(0);
+    const again = json([...args, '--consume-nonce']);
     expect(again.code).toBe(3);
     expect(again.envelope.error.details.failed).toEqual(['VERIFY_REPLAY_NONCE_REUSED']);
+    // A consumed nonce is a replay for a plain look-up too.
+    expect(json(args).envelope.error.details.failed).toEqual(['VERIFY_REPLAY_NONCE_REUSED']);
+  });
+
+  it('accepts --no-record-nonce as a no-op and --record-nonce as --consume-nonce, for existing command lines', () => {
+    const args = ['verify', 'cert', '--certificate', variant('old-flags'), '--trusted-key', ownKey, '--replay-store', freshStore()];
+    expect(json([...args, '--no-record-nonce']).code).toBe(0);
+    expect(json([...args, '--no-record-nonce']).code).toBe(0);
+    expect(json([...args, '--record-nonce']).code).toBe(0);
+    expect(json([...args, '--no-record-nonce']).envelope.error.details.failed).toEqual(['VERIFY_REPLAY_NONCE_REUSED']);
+    const both = json([...args, '--no-record-nonce', '--consume-nonce']);
+    expect(both.code).toBe(2);
+    expect(both.envelope.error.code).toBe('INVALID_ARGUMENT');
   });
 
   it('lets exactly one of several concurrent verifiers accept a nonce', async () => {
@@ -179,7 +197,7 @@ describe('swarm verify cert (built binary, real engine run)', () => {
     const store = freshStore();
     const runs = Array.from({ length: 6 }, () =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [BIN, 'verify', 'cert', '--certificate', certificate, '--replay-store', store, '--json'], { cwd: project, env });
+        const child = spawn(process.execPath, [BIN, 'verify', 'cert', '--certificate', certificate, '--replay-store', store, '--consume-nonce', '--json'], { cwd: project, env });
         let out = '';
         child.stdout.on('data', (d) => (out += d));
         child.on('close', (code) => resolve({ code, out }));
@@ -232,10 +250,102 @@ describe('swarm verify cert (built binary, real engine run)', () => {
       policy: 'pass',
       replay: 'skipped',
       signature: 'skipped',
+      run_status: 'skipped',
     });
     const required = json([...base, '--require-signature']);
     expect(required.code).toBe(3);
     expect(required.envelope.error.details.failed).toEqual(['VERIFY_SIGNATURE_MISSING']);
+  });
+});
+
+describe('swarm verify cert as a CI gate (built binary)', () => {
+  /** Writes new certificate bytes and signs exactly them with the operator's key. */
+  function resignBytes(dir: string, edit: (text: string) => string): void {
+    const text = fs.readFileSync(path.join(dir, 'certificate.json'), 'utf8');
+    const bytes = Buffer.from(edit(text));
+    expect(bytes.toString()).not.toBe(text);
+    fs.writeFileSync(path.join(dir, 'certificate.json'), bytes);
+    fs.writeFileSync(path.join(dir, 'certificate.dsse.json'), canonicalBytes(signDsse(CERTIFICATE_PAYLOAD_TYPE, bytes, loadSigningKey(home))));
+  }
+
+  it('reports a failed step, and fails it under --require-success (exit 3, VERIFY_RUN_NOT_SUCCEEDED)', () => {
+    const launched = json(['run', 'launch', '--unsandboxed-egress', '--node', 'root', '--run-id', 'failing', '--step', 'exit 3']);
+    expect(launched.code).not.toBe(0);
+    const certificate = path.join(project, '.swarm', 'runs', 'failing', 'certificate.json');
+    const lenient = json(strictArgs(certificate));
+    expect(lenient.code).toBe(0);
+    expect(lenient.envelope.data.run).toEqual({ status: 'failed', exit_code: 3 });
+    expect(checks(lenient.envelope).run_status).toBe('skipped');
+    const human = swarm(strictArgs(certificate));
+    expect(human.stdout).toMatch(/^\s+step: failed, exit code 3$/m);
+    const gate = json(strictArgs(certificate, ['--require-success']));
+    expect(gate.code).toBe(3);
+    expect(gate.envelope.error.code).toBe('VERIFY_FAILED');
+    expect(gate.envelope.error.details.failed).toEqual(['VERIFY_RUN_NOT_SUCCEEDED']);
+    // Control: the succeeded run passes the same gate.
+    expect(json(strictArgs(variant('success'), ['--require-success'])).code).toBe(0);
+  });
+
+  it('fails a bound policy without its file even without --require-policy, unless --skip-policy', () => {
+    const certificate = variant('policy-gone', (d) => fs.rmSync(path.join(d, 'policy.json')));
+    const args = ['verify', 'cert', '--certificate', certificate, '--trusted-key', ownKey, '--replay-store', freshStore()];
+    const missing = json(args);
+    expect(missing.code).toBe(3);
+    expect(missing.envelope.error.details.failed).toEqual(['VERIFY_POLICY_MISSING']);
+    const skipped = json([...args, '--skip-policy']);
+    expect(skipped.code).toBe(0);
+    expect(checks(skipped.envelope).policy).toBe('skipped');
+    const conflict = json([...args, '--skip-policy', '--require-policy']);
+    expect(conflict.code).toBe(2);
+    expect(conflict.envelope.error.code).toBe('INVALID_ARGUMENT');
+    // A policy file that is there is still checked under --skip-policy.
+    const changed = variant('policy-changed-skip', (d) => fs.appendFileSync(path.join(d, 'policy.json'), ' '));
+    expect(json(['verify', 'cert', '--certificate', changed, '--skip-policy', '--replay-store', freshStore()]).envelope.error.details.failed).toEqual(['VERIFY_POLICY_MISMATCH']);
+  });
+
+  it.each([
+    ['1.0', (t: string) => t.replace(/"ratchet_step":(\d+),/, '"ratchet_step":$1.0,'), []],
+    ['1e0', (t: string) => t.replace(/"ratchet_step":(\d+),/, '"ratchet_step":$1e0,'), []],
+    // Beyond what the replay check can hold as a time, too.
+    ['2^64', (t: string) => t.replace(/"expires_at_unix":\d+/, '"expires_at_unix":18446744073709551616'), ['VERIFY_REPLAY_INVALID']],
+  ])('fails a signed certificate with an integer field written as %s (schema, exit 3)', (_label, edit, also) => {
+    const certificate = variant(`float-${_label}`, (d) => resignBytes(d, edit));
+    const r = json(strictArgs(certificate));
+    expect(r.code).toBe(3);
+    expect(r.envelope.error.details.failed).toEqual(['VERIFY_SCHEMA_INVALID', ...also]);
+    const errors = r.envelope.error.details.checks[0].details.errors;
+    expect(errors.map((e: any) => e.keyword)).toEqual(['integer']);
+  });
+
+  it.each([
+    ['a UTF-8 byte order mark', 'bom', (t: string) => `\ufeff${t}`],
+    ['a lone surrogate escape', 'lone_surrogate', (t: string) => t.replace('"runner_class":"local"', '"runner_class":"local\\ud800"')],
+  ])('refuses a certificate with %s (exit 2, JSON_PARSE)', (_label, problem, edit) => {
+    const certificate = variant(`text-${problem}`, (d) => resignBytes(d, edit));
+    const r = json(strictArgs(certificate));
+    expect(r.code).toBe(2);
+    expect(r.envelope.error.code).toBe('JSON_PARSE');
+    expect(r.envelope.error.details.problem).toBe(problem);
+    const schema = json(['schema', 'validate', '--schema', 'certificate', '--file', certificate]);
+    expect(schema.code).toBe(2);
+    expect(schema.envelope.error.code).toBe('JSON_PARSE');
+    expect(schema.envelope.error.details.problem).toBe(problem);
+  });
+
+  it('verifies an envelope whose payload and sig are URL-safe base64 without padding', () => {
+    const toUrl = (b64: string) => Buffer.from(b64, 'base64').toString('base64url');
+    const certificate = variant('base64url', (d) => editEnvelope(d, (e) => {
+      e.payload = toUrl(e.payload);
+      e.signatures = e.signatures.map((s: any) => ({ ...s, sig: toUrl(s.sig) }));
+    }));
+    const r = json(strictArgs(certificate));
+    expect(r.code).toBe(0);
+    expect(checks(r.envelope).signature).toBe('pass');
+    const flipped = variant('base64url-flipped', (d) => {
+      flipDigit(path.join(d, 'certificate.json'));
+      editEnvelope(d, (e) => (e.payload = toUrl(e.payload)));
+    });
+    expect(json(strictArgs(flipped)).envelope.error.details.failed).toEqual(['VERIFY_SIGNATURE_PAYLOAD_MISMATCH']);
   });
 });
 
@@ -253,6 +363,15 @@ describe('swarm verify chain (built binary, real engine runs)', () => {
       const bad = json(['verify', 'chain', '--node', 'run:b', '--require-policy']);
       expect(bad.code).toBe(3);
       expect(bad.envelope.error.details.failed).toEqual(['VERIFY_POLICY_MISMATCH']);
+    } finally {
+      fs.writeFileSync(policyFile, original);
+    }
+    fs.rmSync(policyFile);
+    try {
+      const missing = json(['verify', 'chain', '--node', 'run:b']);
+      expect(missing.code).toBe(3);
+      expect(missing.envelope.error.details.failed).toEqual(['VERIFY_POLICY_MISSING']);
+      expect(json(['verify', 'chain', '--node', 'run:b', '--skip-policy']).code).toBe(0);
     } finally {
       fs.writeFileSync(policyFile, original);
     }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { SCHEMA_NAMES, SwarmError, isSchemaName, schemaError, validateDocument, type ValidationReport } from '@swarm/core';
+import { SCHEMA_NAMES, SwarmError, isSchemaName, parseStrictJson, schemaError, validateDocument, type NumberNote, type ValidationReport } from '@swarm/core';
 
 /** Reads and validates a contract file; throws SCHEMA_INVALID naming every bad field. */
 export function validateFile(schema: string, file: string, cwd: string): ValidationReport & { file: string } {
@@ -10,23 +10,22 @@ export function validateFile(schema: string, file: string, cwd: string): Validat
       hint: `use one of ${SCHEMA_NAMES.join(', ')}`,
     });
   }
-  const document = readJsonFile(path.resolve(cwd, file));
-  const report = validateDocument(schema, document);
+  const { value, numbers } = readJsonFile(path.resolve(cwd, file));
+  const report = validateDocument(schema, value, { numbers });
   if (!report.valid) throw schemaError(file, report);
   return { ...report, file };
 }
 
-export function readJsonFile(file: string): unknown {
-  let text: string;
+/** Parsed with core's strict parser, the one `verify` uses, so both accept and reject the same bytes. */
+export function readJsonFile(file: string): { value: unknown; numbers: NumberNote[] } {
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (cause) {
     const errno = (cause as NodeJS.ErrnoException).code;
     throw new SwarmError('FILE_NOT_FOUND', `cannot read ${file}${errno ? ` (${errno})` : ''}`, { details: { path: file }, cause });
   }
-  try {
-    return JSON.parse(text);
-  } catch (cause) {
-    throw new SwarmError('JSON_PARSE', `${file} is not valid JSON: ${(cause as Error).message}`, { details: { path: file } });
-  }
+  const parsed = parseStrictJson(bytes);
+  if (!parsed.ok) throw new SwarmError('JSON_PARSE', `${file} ${parsed.reason}`, { details: { path: file, problem: parsed.problem } });
+  return { value: parsed.value, numbers: parsed.numbers };
 }

@@ -14,7 +14,8 @@ export class VerifyChainCommand extends BaseCommand {
       replay windows of past runs are not enforced unless \`--check-expiry\`). Every certificate
       must be signed by a trusted key (\`--allow-unsigned\` accepts links without a signature and
       lists them; a signature that is present must still verify) and its bytes must hash to the
-      artifact hash the catalog recorded for the run. Each run's \`parent_state\` must equal its
+      artifact hash the catalog recorded for the run. A run whose certificate binds a policy the
+      store does not hold fails unless \`--skip-policy\`. Each run's \`parent_state\` must equal its
       parent node's state and its \`result.new_state\` its own (state id, bundle digest, ratchet
       step); a fork must keep its parent's bundle digest under a new state id and ratchet step; the
       chain must end at the root. Every bundle object the store holds must hash to the node's
@@ -31,6 +32,7 @@ export class VerifyChainCommand extends BaseCommand {
 
   node = Option.String('--node', { required: true, description: 'Node reference: a node id, root, run:<run_id> or branch:<label>' });
   requirePolicy = Option.Boolean('--require-policy', false, { description: 'Fail any run whose certificate binds no policy or whose policy does not match' });
+  skipPolicy = Option.Boolean('--skip-policy', false, { description: "Accept runs whose certificate binds a policy the store does not hold (a policy that is there is still checked)" });
   allowUnsigned = Option.Boolean('--allow-unsigned', false, {
     description: 'Accept runs whose certificate has no signature (each is reported as unsigned); a present signature must still verify',
   });
@@ -46,6 +48,7 @@ export class VerifyChainCommand extends BaseCommand {
     const report = verify.verifyChain(links, {
       node: this.node,
       requirePolicy: this.requirePolicy,
+      skipPolicy: this.skipPolicy,
       allowUnsigned: this.allowUnsigned,
       requireSignature: this.requireSignature,
       trustedKeys: this.trustedKey,
