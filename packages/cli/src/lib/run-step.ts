@@ -47,19 +47,56 @@ function readPolicyFile(file: string, cwd: string): PolicyInput {
   } catch (cause) {
     throw new SwarmError('INVALID_ARGUMENT', `policy file ${file} is not JSON: ${(cause as Error).message}`, { cause });
   }
-  const p = doc as { egress?: { allowlist?: unknown }; route_mode?: unknown; limits?: { timeout_s?: unknown } };
-  const allowlist = p?.egress?.allowlist ?? [];
+  // The input fields, and the record fields of an agent_swarm-policy-v1 document (written by a run, or
+  // by another implementation), which describe the run that wrote them and are accepted but not applied.
+  const knownKeys: Record<string, readonly string[] | null> = {
+    schema_version: null,
+    route_mode: null,
+    egress: ['allowlist', 'sandbox'],
+    limits: ['timeout_s'],
+    backend: null,
+    step: null,
+    env: null,
+    restore: null,
+    workflow_ref: null,
+    generated_at: null,
+    swarm: null,
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(doc)) throw new SwarmError('INVALID_ARGUMENT', `policy file ${file} is not a JSON object`, { details: { path: file } });
+  // Fail closed: a misspelt key (`limit`, `egress.allow`) would otherwise be a silently ignored limit.
+  const unknown: string[] = [];
+  for (const [key, value] of Object.entries(doc)) {
+    if (!Object.prototype.hasOwnProperty.call(knownKeys, key)) unknown.push(`/${key}`);
+    const nested = knownKeys[key];
+    if (nested && isObject(value)) for (const inner of Object.keys(value)) if (!nested.includes(inner)) unknown.push(`/${key}/${inner}`);
+  }
+  if (unknown.length > 0) {
+    throw new SwarmError('INVALID_ARGUMENT', `policy file ${file} has unknown keys: ${unknown.join(', ')}`, { details: { path: file, unknown } });
+  }
+  if (doc.schema_version !== undefined && doc.schema_version !== 'agent_swarm-policy-v1') {
+    throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: schema_version must be agent_swarm-policy-v1`, { details: { path: file } });
+  }
+  for (const key of ['egress', 'limits']) {
+    if (doc[key] !== undefined && !isObject(doc[key])) throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: ${key} must be an object`, { details: { path: file } });
+  }
+  const egress = doc.egress as { allowlist?: unknown } | undefined;
+  const limits = doc.limits as { timeout_s?: unknown } | undefined;
+  const allowlist = egress?.allowlist ?? [];
   if (!Array.isArray(allowlist) || !allowlist.every((h) => typeof h === 'string')) {
     throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: egress.allowlist must be a list of hosts`);
   }
-  if (p.route_mode !== undefined && p.route_mode !== 'direct' && p.route_mode !== 'client_exit') {
+  if (doc.route_mode !== undefined && doc.route_mode !== 'direct' && doc.route_mode !== 'client_exit') {
     throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: route_mode must be direct or client_exit`);
   }
-  const timeout = p.limits?.timeout_s;
-  if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout > 0)) {
-    throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: limits.timeout_s must be a positive number`);
+  const timeout = limits?.timeout_s;
+  // The same range as --timeout: outside it a Node timer would fire at once or never.
+  if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout >= MIN_TIMEOUT_S && timeout <= MAX_TIMEOUT_S)) {
+    throw new SwarmError('INVALID_ARGUMENT', `policy file ${file}: limits.timeout_s must be between ${MIN_TIMEOUT_S} and ${MAX_TIMEOUT_S} seconds`, {
+      details: { path: file },
+    });
   }
-  return { allowlist: allowlist as string[], routeMode: p.route_mode as RouteMode | undefined, timeoutS: (timeout as number | undefined) ?? undefined };
+  return { allowlist: allowlist as string[], routeMode: doc.route_mode as RouteMode | undefined, timeoutS: (timeout as number | null | undefined) ?? undefined };
 }
 
 /** Node timers hold at most 2^31-1 ms; below a millisecond a timeout would round to none. */
