@@ -122,7 +122,12 @@ describe('swarm run (built binary)', () => {
     await new Promise((r) => child.once('exit', r));
 
     expect(json(['run', 'status', '--run-id', 'crash']).envelope.data.state).toBe('abandoned');
-    expect(json(['run', 'list']).envelope.data.runs.map((r: { run_id: string }) => r.run_id)).toEqual(['base']);
+    // The run's row was written when it started: the listing shows it, abandoned, with no node.
+    const listed = json(['run', 'list']).envelope.data.runs.map((r: { run_id: string; state: string; node_id: string | null }) => [r.run_id, r.state, r.node_id]);
+    expect(listed).toEqual([
+      ['base', 'committed', 'node-base'],
+      ['crash', 'abandoned', null],
+    ]);
     const resumed = json(['run', 'resume', '--unsandboxed-egress', '--node', 'run:base', '--run-id', 'after', '--step', 'cat base.txt']);
     expect(resumed.code).toBe(0);
     const gc = json(['gc']);

@@ -133,7 +133,7 @@ describe('restore', () => {
     const cwd = projectDir('p');
     const a = await run(cwd, 'root', 'a');
     const store = Store.open(cwd, { home });
-    fs.rmSync(store.objectFile(a.bundle_sha256!));
+    fs.rmSync(store.objects.file(a.bundle_sha256!));
     store.close();
     const error = await run(cwd, 'run:a', 'b').catch((e: SwarmError) => e);
     expect((error as SwarmError).code).toBe('RESTORE_FAILED');
@@ -157,10 +157,10 @@ describe('restore', () => {
       const b = await store.resolve('run:b');
       const x = await store.resolve('branch:x');
       const y = await store.resolve('branch:y');
-      const keyA = store.chainKeys(a).state;
-      const keyB = store.chainKeys(b).state;
-      expect(() => store.dataKey(a, keyA)).not.toThrow();
-      expect(() => store.dataKey(b, keyB)).not.toThrow();
+      const keyA = store.keys.chainKeys(a).state;
+      const keyB = store.keys.chainKeys(b).state;
+      expect(() => store.keys.dataKey(a, keyA)).not.toThrow();
+      expect(() => store.keys.dataKey(b, keyB)).not.toThrow();
       const code = (fn: () => unknown) => {
         try {
           fn();
@@ -169,10 +169,10 @@ describe('restore', () => {
           return (e as SwarmError).code;
         }
       };
-      expect(code(() => store.dataKey(b, keyA))).toBe('STATE_KEY_MISMATCH');
-      expect(code(() => store.dataKey(a, keyB))).toBe('STATE_KEY_MISMATCH');
-      expect(code(() => store.dataKey(y, store.chainKeys(x).state))).toBe('STATE_KEY_MISMATCH');
-      expect(code(() => store.dataKey(x, store.chainKeys(y).state))).toBe('STATE_KEY_MISMATCH');
+      expect(code(() => store.keys.dataKey(b, keyA))).toBe('STATE_KEY_MISMATCH');
+      expect(code(() => store.keys.dataKey(a, keyB))).toBe('STATE_KEY_MISMATCH');
+      expect(code(() => store.keys.dataKey(y, store.keys.chainKeys(x).state))).toBe('STATE_KEY_MISMATCH');
+      expect(code(() => store.keys.dataKey(x, store.keys.chainKeys(y).state))).toBe('STATE_KEY_MISMATCH');
     } finally {
       store.close();
     }
@@ -189,7 +189,7 @@ describe('determinism and secrecy', () => {
       const a = await run(cwd, 'root', 'a', { workspace });
       const b = await run(cwd, 'run:a', 'b');
       const store = Store.open(cwd, { home });
-      const objects = [a, b].map((r) => fs.readFileSync(store.objectFile(r.bundle_sha256!)));
+      const objects = [a, b].map((r) => fs.readFileSync(store.objects.file(r.bundle_sha256!)));
       const manifests = [await store.resolve('run:a'), await store.resolve('run:b')].map((n) => n.manifest_sha256);
       store.close();
       const contract = (r: typeof a, f: string) => fs.readFileSync(path.join(r.run_dir, f));
@@ -216,11 +216,11 @@ describe('determinism and secrecy', () => {
     const secrets: string[] = [];
     for (const ref of ['root', 'run:a', 'run:b', 'branch:f']) {
       const node = await store.resolve(ref);
-      const keys = store.chainKeys(node);
+      const keys = store.keys.chainKeys(node);
       secrets.push(keys.state.toString('hex'), keys.net.toString('hex'));
-      secrets.push(store.revealCapability(node, 'state_cap'), store.revealCapability(node, 'net_cap'));
+      secrets.push(store.keys.revealCapability(node, 'state_cap'), store.keys.revealCapability(node, 'net_cap'));
     }
-    const dataKeys = [await store.resolve('run:a')].map((n) => store.dataKey(n, store.chainKeys(n).state).toString('hex'));
+    const dataKeys = [await store.resolve('run:a')].map((n) => store.keys.dataKey(n, store.keys.chainKeys(n).state).toString('hex'));
     store.close();
     const haystacks: Array<[string, Buffer]> = [['output', Buffer.concat(output)]];
     const walk = (dir: string) => {

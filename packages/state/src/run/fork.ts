@@ -5,6 +5,7 @@
 import { SwarmError, clockFromEnv, isValidName, isoTime, type Clock } from '@swarm/core';
 import { ratchetChainKey } from '../crypto/index.js';
 import '../engine-errors.js';
+import { buildNodeRow } from '../store/node-row.js';
 import { Store } from '../store/store.js';
 
 export interface ForkOptions {
@@ -41,8 +42,8 @@ export async function forkNode(options: ForkOptions): Promise<ForkResult> {
       throw new SwarmError('BRANCH_EXISTS', `${branch} already exists`, { details: { branch, node_id: store.catalog.getAlias(branch) } });
     }
     const parent = await store.resolve(options.node);
-    const keys = store.chainKeys(parent);
-    const dataKey = store.dataKey(parent, keys.state);
+    const keys = store.keys.chainKeys(parent);
+    const dataKey = store.keys.dataKey(parent, keys.state);
     const forked = {
       state: ratchetChainKey(keys.state, 'state_cap', 'fork', options.label),
       net: ratchetChainKey(keys.net, 'net_cap', 'fork', options.label),
@@ -51,7 +52,7 @@ export async function forkNode(options: ForkOptions): Promise<ForkResult> {
     const stateId = `state-fork-${options.label}`;
     if (store.catalog.getNode(nodeId)) throw new SwarmError('BRANCH_EXISTS', `node ${nodeId} already exists`);
     const createdAt = isoTime(clock);
-    const row = store.buildNodeRow({
+    const row = buildNodeRow(store.keys, {
       nodeId,
       parentNodeId: parent.node_id,
       kind: 'fork',
@@ -67,11 +68,7 @@ export async function forkNode(options: ForkOptions): Promise<ForkResult> {
       createdAt,
       artifactHash: null,
     });
-    store.catalog.write(() => {
-      if (store.catalog.getAlias(branch)) throw new SwarmError('BRANCH_EXISTS', `${branch} already exists`);
-      store.catalog.insertNode(row);
-      store.catalog.setAlias(branch, nodeId, createdAt);
-    });
+    store.catalog.commitFork(row, branch, createdAt);
     return {
       node_id: nodeId,
       parent_node_id: parent.node_id,

@@ -1,41 +1,40 @@
 /**
- * One run on the local backend (DESIGN section 5): restore the parent node, build the policy,
- * open egress, execute the step, record it in the state DB, snapshot and seal, ratchet the
- * capabilities, certify, and commit node + run in one catalog transaction.
+ * One run on the local backend (DESIGN section 5): the engine's phases (../engine/) composed with
+ * this store — the parent node resolved and its capabilities unsealed, the run's row written as
+ * it starts, the sealed bundle adopted into the object store, and node and run committed in one
+ * catalog transaction.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SwarmError, clockFromEnv, fsError, fsyncDir, isValidName, isoTime, type Clock, type EgressProvider, type EgressSession, type EgressSummary, type RouteMode } from '@swarm/core';
 import {
-  CERTIFICATE_PAYLOAD_TYPE,
-  SwarmError,
-  assertValidDocument,
-  canonicalBytes,
-  clockFromEnv,
-  isValidName,
-  isoTime,
-  sha256Digest,
-  signDsse,
-  fsError,
-  fsyncDir,
-  writeFilesAtomic,
-  type Clock,
-  type EgressProvider,
-  type EgressSession,
-  type EgressSummary,
-  type RouteMode,
-} from '@swarm/core';
-import { createSealedBundle, openSealedBundle } from '../bundle/index.js';
-import { deriveDataKey, ratchetChainKey } from '../crypto/index.js';
+  buildPolicy,
+  certify,
+  commit,
+  execute,
+  grantedEnvironment,
+  nextTokensDocument,
+  openEgress,
+  ratchet,
+  record,
+  requireEgress,
+  restore,
+  resultDocument,
+  runPaths,
+  seal,
+  stepCommand,
+  writeContractFiles,
+  writeStepInputs,
+  type RunFacts,
+} from '../engine/index.js';
 import '../engine-errors.js';
-import { createStateDb, recordRunAndCompact } from '../state-db.js';
-import type { NodeRow, RunRow } from '../store/catalog.js';
+import type { RunRow } from '../store/catalog.js';
+import { buildNodeRow } from '../store/node-row.js';
 import { runDir } from '../store/paths.js';
 import { registerStore } from '../store/registry.js';
-import { GENERATOR, Store } from '../store/store.js';
-import { executeStep } from './execute-step.js';
+import { Store } from '../store/store.js';
 import { writeOwnerFile } from './owner.js';
 import { removeTree } from './remove-tree.js';
 
@@ -104,8 +103,6 @@ export interface LaunchResult {
   revealed?: { state_cap_next: string; net_cap_next: string };
 }
 
-const EMPTY_EGRESS: EgressSummary = { requests: 0, allowed: 0, denied: 0, bytes_in: 0, bytes_out: 0, hosts: [] };
-
 export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
   const env = options.env ?? process.env;
   const clock = options.clock ?? clockFromEnv(env);
@@ -127,11 +124,10 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       timings[name] = Math.round((performance.now() - t0) * 100) / 100;
     }
   };
+  // Everything that can be refused is checked before anything is written.
   const command = stepCommand(options);
-  const argv = command.argv;
   const runId = options.runId ?? newRunId(clock);
   if (!isValidName(runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
-  // A committed run or node with this id; a run in progress is caught when its directory is reserved.
   if (store.catalog.getRun(runId) || store.catalog.getNode(`node-${runId}`)) {
     throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
   }
@@ -139,142 +135,109 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   if (options.workspace !== undefined && parent.kind !== 'root') {
     throw new SwarmError('WORKSPACE_SEED_INVALID', '--workspace is only allowed on a launch from root');
   }
-  if (!options.egress && !options.unsandboxedEgress) {
-    // Fail closed: without a sandbox the step would see the network, the keys and the store.
-    throw new SwarmError('NET_CAP_SANDBOX_UNAVAILABLE', 'no step sandbox was provided for this run, and unsandboxed egress was not allowed', {
-      hint: 'pass --unsandboxed-egress to run with no sandbox at all (recorded in the policy and certificate)',
-    });
-  }
+  requireEgress(options.egress, options.unsandboxedEgress ?? false);
   const granted = grantedEnvironment(env, options.grantEnv ?? {}, options.passEnv ?? []);
-
   // Fail before the step runs if the operator's keys are unusable, not after.
-  void store.rootSecret;
-  void store.signingKey;
+  const signer = store.keys.signingKey;
+  const parentKeys = store.keys.chainKeys(parent);
+
   const dir = runDir(store.paths, runId);
+  const paths = runPaths(dir);
   reserveRunDir(dir, runId);
   // Marks the run as live for `run status` and `gc` until it commits.
   writeOwnerFile(dir);
-  const workspaceDir = path.join(dir, 'workspace');
-  // In a directory of its own, so SQLite's journal beside it lands where the step may write.
-  const stateDir = path.join(dir, 'state');
-  const stateDbPath = path.join(stateDir, 'state.db');
-  // The step's private HOME: empty for each run, never sealed.
-  const homeDir = path.join(dir, 'home');
   const startedAt = isoTime(clock);
   const operation = options.operation ?? (parent.kind === 'root' ? 'launch' : 'resume');
+  const stepJson = JSON.stringify({ step: command.attested, prompt_sha256: null, timeout_s: options.timeoutS ?? null });
+  let rowWritten = false;
   let committed = false;
   let stepRan = false;
   let session: EgressSession | undefined;
-  let sessionClosed = false;
   try {
-    // 2. Restore.
-    options.onProgress?.('restoring');
-    const parentKeys = store.chainKeys(parent);
-    const restore = await time('restore', () => restoreNode(store, parent, parentKeys.state, dir, options.allowColdStart ?? false));
-    fs.mkdirSync(stateDir, { mode: 0o700 });
-    fs.renameSync(path.join(dir, 'state.db'), stateDbPath);
-    fs.mkdirSync(homeDir, { mode: 0o700 });
-    if (options.workspace !== undefined) seedWorkspace(options.workspace, workspaceDir, store.paths.root);
-    const promptFile = path.join(dir, 'prompt.txt');
-    // Scratch input for the step; its digest is in the policy, so it needs no fsync.
-    if (options.prompt !== undefined) fs.writeFileSync(promptFile, options.prompt, { mode: 0o600 });
-    const scriptFile = path.join(dir, 'step.sh');
-    if (command.script) fs.writeFileSync(scriptFile, command.script, { mode: 0o600 });
+    store.catalog.startRun({ run_id: runId, parent_node_id: parent.node_id, operation, started_at: startedAt, backend: 'local', step_json: stepJson });
+    rowWritten = true;
 
-    // 3. Policy.
+    // 1. Restore.
+    options.onProgress?.('restoring');
+    const restored = await time('restore', () =>
+      restore({
+        paths,
+        bundleFile: store.objects.file(parent.bundle_sha256),
+        expectedSha256: parent.bundle_sha256,
+        dataKey: () => store.keys.dataKey(parent, parentKeys.state),
+        nodeId: parent.node_id,
+        allowColdStart: options.allowColdStart ?? false,
+        hidePrefix: store.paths.projectRoot,
+      }),
+    );
+    if (options.workspace !== undefined) seedWorkspace(options.workspace, paths.workspaceDir, store.paths.root);
+    writeStepInputs(paths, command, options.prompt);
+
+    // 2. Egress: the sandbox is in place before the step starts.
     const allowlist = [...new Set(options.allowHosts ?? [])].sort();
     const routeMode: RouteMode = options.routeMode ?? 'direct';
-    const promptSha = options.prompt !== undefined ? sha256Digest(options.prompt) : null;
+    const egress = await time('egress_open', () =>
+      openEgress({
+        provider: options.egress,
+        runId,
+        paths,
+        allowlist,
+        routeMode,
+        netChainKey: parentKeys.net,
+        expiresAtUnix: Math.floor(Date.now() / 1000) + Math.ceil(options.timeoutS ?? 24 * 3600) + 300,
+        unsandboxed: options.unsandboxedEgress ?? false,
+        // The operator's keys and config, and every run of every store of this operator (this
+        // run's own other files too).
+        hidden: [store.home, ...registerStore(store.home, store.paths.root)],
+        inputs: { prompt: options.prompt !== undefined, script: command.script !== undefined },
+        readable: options.readable,
+      }),
+    );
+    session = egress.session;
+
+    // 3. Policy.
     const workflowRef = `local/swarm-local-run@${gitHead(store.paths.projectRoot) ?? 'unpinned'}`;
-
-    // 4. Network: open egress before the step so the sandbox is in place when it starts.
-    const nextState = ratchetChainKey(parentKeys.state, 'state_cap', 'run', runId);
-    const nextNet = ratchetChainKey(parentKeys.net, 'net_cap', 'run', runId);
-    if (options.egress) {
-      session = await time('egress_open', () =>
-        options.egress!.open({
-          runId,
-          runDir: dir,
-          allowlist,
-          routeMode,
-          netCapChainKey: parentKeys.net.toString('hex'),
-          expiresAtUnix: Math.floor(Date.now() / 1000) + Math.ceil(options.timeoutS ?? 24 * 3600) + 300,
-          unsandboxed: options.unsandboxedEgress ?? false,
-          layout: {
-            writable: [workspaceDir, stateDir, homeDir],
-            readable: [
-              ...(options.prompt !== undefined ? [promptFile] : []),
-              ...(command.script ? [scriptFile] : []),
-              ...(options.readable ?? []).map((p) => path.resolve(p)),
-            ],
-            // The operator's keys and config, and every run of every store of this operator (this
-            // run's own other files too).
-            hidden: [store.home, ...registerStore(store.home, store.paths.root)],
-            cwd: workspaceDir,
-          },
-        }),
-      );
-    }
-    const sandbox = session?.sandbox ?? 'unsandboxed';
-    const policy = {
-      schema_version: 'agent_swarm-policy-v1',
-      route_mode: routeMode,
+    const policy = buildPolicy({
+      routeMode,
       backend: 'local',
-      egress: { allowlist, sandbox },
-      step: { command_sha256: sha256Digest(canonicalBytes(command.attested)), prompt_sha256: promptSha },
-      limits: { timeout_s: options.timeoutS ?? null },
-      env: { granted: Object.keys(options.grantEnv ?? {}).sort(), passed: [...new Set(options.passEnv ?? [])].sort() },
-      restore: { allow_cold_start: options.allowColdStart ?? false },
-      workflow_ref: workflowRef,
-      generated_at: startedAt,
-      swarm: { generator: GENERATOR, unsandboxed_egress: sandbox === 'unsandboxed' || sandbox === 'bwrap-open-network' },
-    };
-    assertValidDocument('policy', policy, 'policy.json');
-    const policyBytes = canonicalBytes(policy);
+      allowlist,
+      sandbox: egress.sandbox,
+      command: command.attested,
+      prompt: options.prompt,
+      timeoutS: options.timeoutS ?? null,
+      env: { granted: granted.granted, passed: granted.passed },
+      allowColdStart: options.allowColdStart ?? false,
+      workflowRef,
+      generatedAt: startedAt,
+    });
 
-    // 5. Execute.
-    const stepEnv: Record<string, string> = {
-      ...stepBaseEnv(env, homeDir),
-      ...granted.env,
-      ...(session?.env ?? {}),
-      SWARM_RUN_ID: runId,
-      SWARM_NODE_ID: `node-${runId}`,
-      SWARM_PARENT_NODE_ID: parent.node_id,
-      SWARM_STATE_DB: stateDbPath,
-      SWARM_WORKSPACE: workspaceDir,
-      SWARM_PROMPT_FILE: options.prompt !== undefined ? promptFile : '',
-    };
-    const stepArgs = command.script ? [...argv, scriptFile] : argv;
+    // 4. Execute.
     options.onProgress?.('running');
-    let outcome;
-    let egress: EgressSummary = EMPTY_EGRESS;
+    const nodeId = `node-${runId}`;
+    let executed;
     try {
-      outcome = await executeStep({
-        command: session ? session.wrap(stepArgs) : { argv: stepArgs, controlPipes: 0 },
-        cwd: workspaceDir,
-        env: stepEnv,
-        logFile: path.join(dir, 'step.log'),
-        pidFile: path.join(dir, '.step.pgid'),
-        secrets: [...(session?.secrets ?? []), ...granted.secrets, parentKeys.state.toString('hex'), parentKeys.net.toString('hex')],
-        timeoutMs: options.timeoutS ? Math.round(options.timeoutS * 1000) : undefined,
+      executed = await execute({
+        paths,
+        command,
+        session,
+        callerEnv: env,
+        granted,
+        ids: { runId, nodeId, parentNodeId: parent.node_id },
+        prompt: options.prompt,
+        secrets: [parentKeys.state.toString('hex'), parentKeys.net.toString('hex')],
+        timeoutS: options.timeoutS,
         signal: options.signal,
         onOutput: options.onOutput,
       });
     } finally {
       stepRan = true;
-      if (session) {
-        sessionClosed = true;
-        egress = await session.close();
-      }
+      session = undefined;
     }
+    const { outcome } = executed;
     const finishedAt = isoTime(clock);
     const succeeded = outcome.exitCode === 0 && !outcome.timedOut && !outcome.interrupted;
     const status = succeeded ? 'succeeded' : 'failed';
     const durationMs = clock.fixed ? 0 : outcome.durationMs;
-    // The digest of exactly what swarm wrote to step.log, not what the file holds now.
-    const responseSha = outcome.outputSha256;
-
-    const nodeId = `node-${runId}`;
     const stateId = `state-${runId}`;
     const ratchetStep = parent.ratchet_step + 1;
     const base: LaunchResult = {
@@ -284,8 +247,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       node_id: null,
       parent_node_id: parent.node_id,
       state_id: null,
-      restore_mode: restore.mode,
-      restore_reason: restore.reason,
+      restore_mode: restored.mode,
+      restore_reason: restored.reason,
       exit_code: outcome.exitCode,
       signal: outcome.signal,
       timed_out: outcome.timedOut,
@@ -294,20 +257,19 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       run_dir: dir,
       bundle_sha256: null,
       artifact_hash: null,
-      sandbox,
-      egress,
+      sandbox: egress.sandbox,
+      egress: executed.egress,
       timings_ms: timings,
       skipped: [],
     };
     if (!succeeded && options.discardFailed) {
+      store.catalog.forgetRun(runId);
+      rowWritten = false;
       removeTree(dir);
       return failOrReturn(base);
     }
-
-    assertNotReplaced(workspaceDir, 'directory');
-    assertNotReplaced(stateDbPath, 'file');
     // The facts of this run, as both the state DB's history and the catalog record them.
-    const facts = {
+    const facts: RunFacts = {
       run_id: runId,
       node_id: nodeId,
       parent_node_id: parent.node_id,
@@ -315,80 +277,46 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       status,
       exit_code: outcome.exitCode,
       signal: outcome.signal,
-      restore_mode: restore.mode,
+      restore_mode: restored.mode,
       started_at: startedAt,
       finished_at: finishedAt,
     };
-    // 6. Record the run in the state DB.
-    await time('record', () =>
-      recordRunAndCompact(stateDbPath, {
-        ...facts,
-        step_sha256: policy.step.command_sha256,
-        prompt_sha256: promptSha,
-        output_sha256: responseSha,
-      }),
-    );
 
-    // 7–8. Snapshot and seal under a data key derived from the new state capability.
+    // 5. Record.
+    await time('record', () => record(paths, facts, { step: policy.commandSha256, prompt: policy.promptSha256, output: outcome.outputSha256 }));
+
+    // 6–7. Ratchet, then seal under a data key derived from the new state capability.
+    const next = ratchet(parentKeys, runId);
     options.onProgress?.('sealing');
-    const dataKey = deriveDataKey(nextState);
-    const tmpBundle = path.join(dir, '.bundle.partial');
-    const sealed = await time('seal', () =>
-      createSealedBundle({ workspaceDir, stateDbPath, mtimeSec: Math.floor(clock.now() / 1000), dataKey, outFile: tmpBundle }),
-    );
+    const sealed = await time('seal', () => seal(paths, next.state, Math.floor(clock.now() / 1000)));
     // gc keeps objects that a live run is about to commit.
-    fs.writeFileSync(path.join(dir, '.pending-object'), sealed.bundleSha256);
-    await time('adopt', () => store.adoptObject(tmpBundle, sealed.bundleSha256));
+    fs.writeFileSync(paths.pendingObject, sealed.bundleSha256);
+    await time('adopt', () => store.objects.adopt(sealed.file, sealed.bundleSha256));
     crashPoint(env, 'after-seal');
 
-    // 10. Certify.
-    const certificate = await time('certify', () => {
-      const requestHash = sha256Digest(
-        canonicalBytes({ run_id: runId, parent_node_id: parent.node_id, parent_bundle_sha256: parent.bundle_sha256, step: command.attested, prompt_sha256: promptSha, policy_hash: sha256Digest(policyBytes) }),
-      );
-      const doc = {
-        type: 'loom-agent-run-v1',
-        job_id: runId,
-        request_hash: requestHash,
-        mode: 'prompt-run',
-        parent_state: { state_id: parent.state_id, bundle_sha256: parent.bundle_sha256, ratchet_step: parent.ratchet_step },
-        result: {
-          response_sha256: responseSha,
-          response_locator: 'step.log',
-          new_state: { state_id: stateId, bundle_sha256: sealed.bundleSha256, bundle_manifest_sha256: sealed.manifestSha256, ratchet_step: ratchetStep },
-        },
-        runtime: { workflow_ref: workflowRef, runner_class: 'local', started_at: startedAt, finished_at: finishedAt },
-        // A replay window needs real time; a pinned clock (SOURCE_DATE_EPOCH) would make it
-        // already expired for any verifier, so deterministic runs carry none.
-        replay: clock.fixed
-          ? undefined
-          : {
-              nonce: crypto.createHmac('sha256', store.rootSecret).update(`swarm-replay-nonce\0${runId}\0${sealed.bundleSha256}`).digest('hex'),
-              expires_at_unix: Math.floor(clock.now() / 1000) + 30 * 24 * 3600,
-            },
-        policy: { schema_version: 'agent_swarm-policy-v1', policy_hash: sha256Digest(policyBytes), policy_ref: 'policy.json', policy_generated_at: startedAt },
-        timestamp: finishedAt,
-        swarm: {
-          generator: GENERATOR,
-          run_id: runId,
-          node_id: nodeId,
-          parent_node_id: parent.node_id,
-          status,
-          exit_code: outcome.exitCode,
-          signal: outcome.signal,
-          restore_mode: restore.mode,
-          restore_reason: restore.reason,
-          sandbox,
-          egress_allowlist: allowlist,
-          signer: store.signingKey.keyId,
-        },
-      };
-      assertValidDocument('certificate', doc, 'certificate.json');
-      return canonicalBytes(doc);
-    });
-    const artifactHash = sha256Digest(certificate);
-
-    const row = store.buildNodeRow({
+    // 8. Certify.
+    const certified = await time('certify', () =>
+      certify({
+        facts,
+        stateId,
+        ratchetStep,
+        parent,
+        command: command.attested,
+        policy,
+        outputSha256: outcome.outputSha256,
+        sealed,
+        restoreReason: restored.reason,
+        workflowRef,
+        runnerClass: 'local',
+        sandbox: egress.sandbox,
+        allowlist,
+        signer,
+        nonceKey: store.keys.rootSecret,
+        clock,
+      }),
+    );
+    const skipped = sealed.skippedEntries.map((e) => ({ path: e.path, reason: String(e.reason) }));
+    const row = buildNodeRow(store.keys, {
       nodeId,
       parentNodeId: parent.node_id,
       kind: 'run',
@@ -397,98 +325,70 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       ratchetStep,
       bundleSha256: sealed.bundleSha256,
       manifestSha256: sealed.manifestSha256,
-      dataKey,
-      keys: { state: nextState, net: nextNet },
+      dataKey: sealed.dataKey,
+      keys: next,
       runId,
       label: null,
       createdAt: finishedAt,
-      artifactHash,
+      artifactHash: certified.artifactHash,
       routeMode,
     });
-    const resultDoc = {
-      run_id: runId,
-      status,
-      operation,
-      node_id: nodeId,
-      parent_node_id: parent.node_id,
-      state_id: stateId,
-      restore_mode: restore.mode,
-      ...(restore.reason ? { restore_reason: restore.reason } : {}),
-      bundle_ref: `swarm-object://sha256/${sealed.bundleSha256.slice(7)}`,
-      bundle_sha256: sealed.bundleSha256,
-      certificate_ref: 'certificate.json',
-      artifact_hash: artifactHash,
-      exit_code: outcome.exitCode,
-      signal: outcome.signal,
-      duration_ms: durationMs,
-      egress,
-      swarm: {
-        generator: GENERATOR,
-        sandbox,
-        timed_out: outcome.timedOut,
-        interrupted: outcome.interrupted,
-        skipped_entries: sealed.skippedEntries.map((e) => ({ path: e.path, reason: String(e.reason) })),
-      },
-    };
-    assertValidDocument('result', resultDoc, 'result.json');
-    const nextTokens = {
-      state_cap_next: row.state_cap_sealed,
-      net_cap_next: row.net_cap_sealed,
-      state_id_next: stateId,
-      ratchet_step: ratchetStep,
-      swarm: { generator: GENERATOR, sealed: true },
-    };
-    assertValidDocument('next_tokens', nextTokens, 'next_tokens.json');
-    assertValidDocument('node', JSON.parse(row.node_json), 'node');
     await time('write', () =>
-      writeFilesAtomic(dir, [
-        { name: 'certificate.json', data: certificate },
-        { name: 'certificate.dsse.json', data: canonicalBytes(signDsse(CERTIFICATE_PAYLOAD_TYPE, certificate, store.signingKey)) },
-        { name: 'result.json', data: canonicalBytes(resultDoc) },
-        { name: 'next_tokens.json', data: canonicalBytes(nextTokens) },
-        // Written only now, so the step cannot have replaced it.
-        { name: 'policy.json', data: policyBytes },
-      ]),
+      writeContractFiles(dir, {
+        certificate: certified.certificate,
+        envelope: certified.envelope,
+        result: resultDocument({
+          facts,
+          stateId,
+          restoreReason: restored.reason,
+          bundleSha256: sealed.bundleSha256,
+          artifactHash: certified.artifactHash,
+          durationMs,
+          egress: executed.egress,
+          sandbox: egress.sandbox,
+          timedOut: outcome.timedOut,
+          interrupted: outcome.interrupted,
+          skipped,
+        }),
+        nextTokens: nextTokensDocument(row),
+        policy: policy.bytes,
+      }),
     );
 
     crashPoint(env, 'before-commit');
-    // 11. Commit: everything above is durable; now the node becomes visible, all at once.
+    // 9. Commit: everything above is durable; now the node becomes visible, all at once.
     const runRow: RunRow = {
       ...facts,
       duration_ms: durationMs,
       backend: 'local',
-      artifact_hash: artifactHash,
-      step_json: JSON.stringify({ step: command.attested, prompt_sha256: promptSha, timeout_s: options.timeoutS ?? null }),
+      artifact_hash: certified.artifactHash,
+      step_json: JSON.stringify({ step: command.attested, prompt_sha256: policy.promptSha256, timeout_s: options.timeoutS ?? null }),
     };
-    await time('commit', () =>
-      store.catalog.write(() => {
-        store.catalog.insertNode(row);
-        store.catalog.insertRun(runRow);
-      }),
-    );
+    await time('commit', () => commit(store.catalog, row, runRow));
     committed = true;
     fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
-    fs.rmSync(path.join(dir, '.pending-object'), { force: true });
-    removeTree(homeDir);
+    fs.rmSync(paths.pendingObject, { force: true });
+    removeTree(paths.homeDir);
     if (!options.keepWorkspace) {
-      removeTree(workspaceDir);
-      removeTree(stateDir);
+      removeTree(paths.workspaceDir);
+      removeTree(paths.stateDir);
     }
     const revealed = options.reveal
-      ? { state_cap_next: store.revealCapability(row, 'state_cap'), net_cap_next: store.revealCapability(row, 'net_cap') }
+      ? { state_cap_next: store.keys.revealCapability(row, 'state_cap'), net_cap_next: store.keys.revealCapability(row, 'net_cap') }
       : undefined;
-    const skipped = sealed.skippedEntries.map((e) => ({ path: e.path, reason: String(e.reason) }));
-    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: artifactHash, revealed, skipped });
+    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: certified.artifactHash, revealed, skipped });
   } catch (error) {
-    if (session && !sessionClosed) await session.close().catch(() => undefined);
+    if (session) await session.close().catch(() => undefined);
     if (!committed) {
       if (stepRan && !isSandboxSetupFailure(error)) {
         // The log stays for inspection (the run shows as abandoned; gc removes it), but what was
         // never sealed does not stay on disk in plaintext.
-        for (const plain of [workspaceDir, stateDir, homeDir]) removeTreeQuietly(plain);
+        for (const plain of [paths.workspaceDir, paths.stateDir, paths.homeDir]) removeTreeQuietly(plain);
         fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
+        if (rowWritten) quietly(() => store.catalog.abandonRun(runId, isoTime(clock)));
       } else {
         removeTreeQuietly(dir);
+        if (rowWritten) quietly(() => store.catalog.forgetRun(runId));
       }
     }
     throw error;
@@ -496,25 +396,16 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
 }
 
 /** On a failure path the failure is what must reach the user, not a cleanup error (gc retries). */
-function removeTreeQuietly(dir: string): void {
+function quietly(fn: () => void): void {
   try {
-    removeTree(dir);
+    fn();
   } catch {
     // left for gc
   }
 }
 
-/** A step could replace its workspace or state DB with a link to elsewhere; swarm will not follow it. */
-function assertNotReplaced(file: string, kind: 'file' | 'directory'): void {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(file);
-  } catch (cause) {
-    throw new SwarmError('STATE_DB_INVALID', `the step removed its ${kind === 'file' ? 'state DB' : 'workspace'}`, { cause });
-  }
-  if (kind === 'file' ? !st.isFile() : !st.isDirectory()) {
-    throw new SwarmError('STATE_DB_INVALID', `the step replaced its ${kind === 'file' ? 'state DB' : 'workspace'} with something that is not a ${kind}`);
-  }
+function removeTreeQuietly(dir: string): void {
+  quietly(() => removeTree(dir));
 }
 
 function reserveRunDir(dir: string, runId: string): void {
@@ -548,35 +439,6 @@ function failOrReturn(result: LaunchResult): LaunchResult {
   });
 }
 
-interface Restored {
-  mode: 'checkpoint' | 'cold_start';
-  reason: string | null;
-}
-
-async function restoreNode(store: Store, node: NodeRow, stateKey: Buffer, dir: string, allowColdStart: boolean): Promise<Restored> {
-  try {
-    const dataKey = store.dataKey(node, stateKey);
-    await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey, expectedSha256: node.bundle_sha256, destDir: dir });
-    return { mode: 'checkpoint', reason: null };
-  } catch (error) {
-    if (!(error instanceof SwarmError) || error.category !== 'restore') throw error;
-    const code = error.code;
-    const reason = `${code}: ${error.message.split(store.paths.projectRoot).join('<project>')}`;
-    fs.rmSync(path.join(dir, 'workspace'), { recursive: true, force: true });
-    fs.rmSync(path.join(dir, 'state.db'), { force: true });
-    if (!allowColdStart) {
-      throw new SwarmError('RESTORE_FAILED', `cannot restore node ${node.node_id}: ${reason}`, {
-        details: { node_id: node.node_id, cause_code: code },
-        hint: 'pass --allow-cold-start to start from an empty workspace and state instead',
-        cause: error,
-      });
-    }
-    fs.mkdirSync(path.join(dir, 'workspace'), { recursive: true });
-    createStateDb(path.join(dir, 'state.db'));
-    return { mode: 'cold_start', reason };
-  }
-}
-
 function seedWorkspace(source: string, workspaceDir: string, storeDir: string): void {
   let stat: fs.Stats;
   try {
@@ -608,86 +470,9 @@ function seedWorkspace(source: string, workspaceDir: string, storeDir: string): 
   }
 }
 
-interface StepCommand {
-  /** What runs. */
-  argv: string[];
-  /** What the policy and certificate attest: the command line, or the script's content digest. */
-  attested: unknown;
-  /** A step file's bytes, copied into the run directory so what runs is what was hashed. */
-  script?: Buffer;
-}
-
-function stepCommand(options: LaunchOptions): StepCommand {
-  if (options.step !== undefined && options.stepFile !== undefined) {
-    throw new SwarmError('INVALID_ARGUMENT', 'give either --step or --step-file, not both');
-  }
-  if (options.stepFile !== undefined) {
-    const file = path.resolve(options.cwd, options.stepFile);
-    let script: Buffer;
-    try {
-      if (!fs.statSync(file).isFile()) throw new Error('not a regular file');
-      script = fs.readFileSync(file);
-    } catch (cause) {
-      throw new SwarmError('FILE_NOT_FOUND', `step file ${options.stepFile} is not a readable file`, { details: { path: options.stepFile }, cause });
-    }
-    return { argv: ['/bin/sh'], attested: { shell: '/bin/sh', script_sha256: sha256Digest(script) }, script };
-  }
-  return { argv: stepArgv(options), attested: stepArgv(options) };
-}
-
-function stepArgv(options: LaunchOptions): string[] {
-  if (options.step === undefined || options.step.trim() === '') {
-    throw new SwarmError('STEP_MISSING', 'no step given', { hint: 'pass --step "<command>" or --step-file <file>' });
-  }
-  return ['/bin/sh', '-c', options.step];
-}
-
 function newRunId(clock: Clock): string {
   const stamp = new Date(clock.fixed ? Date.now() : clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
   return `r-${stamp}-${crypto.randomBytes(3).toString('hex')}`;
-}
-
-/**
- * The environment every step gets (docs/security.md): default-deny, so the caller's tokens and
- * keys never reach it unless granted. HOME is the run's private home.
- */
-export const STEP_BASE_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_*', 'TERM', 'TZ', 'COLORTERM', 'NO_COLOR'] as const;
-
-function stepBaseEnv(env: NodeJS.ProcessEnv, home: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) continue;
-    if (STEP_BASE_ENV.some((name) => (name.endsWith('*') ? k.startsWith(name.slice(0, -1)) : k === name))) out[k] = v;
-  }
-  out.PATH ??= '/usr/local/bin:/usr/bin:/bin';
-  const user = os.userInfo().username;
-  return { ...out, HOME: home, USER: user, LOGNAME: user, SHELL: '/bin/sh', TMPDIR: '/tmp' };
-}
-
-/** Names a step may not be granted: they would steer swarm or bypass the broker. */
-const RESERVED_ENV = /^(SWARM_.*|HOME|(https?|all|no|ftp)_proxy)$/i;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** `--env NAME=VALUE` and `--pass-env NAME`, checked; passed values are secrets for the redactor. */
-function grantedEnvironment(env: NodeJS.ProcessEnv, grant: Record<string, string>, pass: string[]): { env: Record<string, string>; secrets: string[] } {
-  const out: Record<string, string> = {};
-  const secrets: string[] = [];
-  const check = (name: string, flag: string) => {
-    if (!ENV_NAME.test(name)) throw new SwarmError('INVALID_ARGUMENT', `${flag} ${JSON.stringify(name)}: not a variable name`);
-    if (RESERVED_ENV.test(name)) throw new SwarmError('INVALID_ARGUMENT', `${flag} ${name}: swarm sets this variable itself`);
-  };
-  for (const [name, value] of Object.entries(grant)) {
-    check(name, '--env');
-    out[name] = value;
-  }
-  for (const name of pass) {
-    check(name, '--pass-env');
-    const value = env[name];
-    if (value === undefined) throw new SwarmError('INVALID_ARGUMENT', `--pass-env ${name}: the variable is not set`);
-    out[name] = value;
-    if (value.length > 0) secrets.push(value);
-  }
-  return { env: out, secrets };
 }
 
 function isSandboxSetupFailure(error: unknown): boolean {

@@ -53,7 +53,7 @@ export async function runStatus(options: StoreCall & { runId: string }): Promise
     const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => !f.startsWith('.')).sort() : [];
     if (!row) {
       if (files.length === 0) throw new SwarmError('RUN_NOT_FOUND', `no run ${options.runId} in this store`);
-      // Files but no catalog row: in progress, or left behind by a crash (gc removes those).
+      // Files but no catalog row: a run of an older version, or one that failed before its row (gc removes those).
       const live = isLive(dir);
       return {
         run_id: options.runId,
@@ -72,15 +72,23 @@ export async function runStatus(options: StoreCall & { runId: string }): Promise
         files,
       };
     }
-    return { ...rowStatus(row), run_dir: dir, files };
+    return { ...rowStatus(store, row), run_dir: dir, files };
   });
 }
 
-function rowStatus(row: RunRow): Omit<RunStatus, 'run_dir' | 'files'> {
+/** A row's state: committed once it has a node; a running row whose owner is gone is abandoned. */
+function runState(store: Store, row: RunRow): RunStatus['state'] {
+  if (row.node_id !== null) return 'committed';
+  if (row.status === 'running' && isLive(runDir(store.paths, row.run_id))) return 'running';
+  return 'abandoned';
+}
+
+function rowStatus(store: Store, row: RunRow): Omit<RunStatus, 'run_dir' | 'files'> {
+  const state = runState(store, row);
   return {
     run_id: row.run_id,
-    state: 'committed',
-    status: row.status,
+    state,
+    status: state === 'abandoned' ? 'abandoned' : row.status,
     node_id: row.node_id,
     parent_node_id: row.parent_node_id,
     exit_code: row.exit_code,
@@ -99,14 +107,14 @@ function isLive(dir: string): boolean {
 }
 
 export async function listRuns(options: StoreCall): Promise<Array<Omit<RunStatus, 'run_dir' | 'files'>>> {
-  return withStore(options, (store) => store.catalog.listRuns().map(rowStatus));
+  return withStore(options, (store) => store.catalog.listRuns().map((row) => rowStatus(store, row)));
 }
 
 export async function runLogPath(options: StoreCall & { runId: string }): Promise<{ file: string; committed: boolean; dir: string }> {
   return withStore(options, (store) => {
     const dir = runDir(store.paths, options.runId);
     const file = path.join(dir, 'step.log');
-    const committed = Boolean(store.catalog.getRun(options.runId));
+    const committed = Boolean(store.catalog.getRun(options.runId)?.node_id);
     // A live run may still be restoring; its log appears when the step starts.
     if (!fs.existsSync(file) && !(fs.existsSync(dir) && isLive(dir))) throw new SwarmError('RUN_NOT_FOUND', `no log for run ${options.runId}`);
     return { file, committed, dir };
@@ -116,7 +124,8 @@ export async function runLogPath(options: StoreCall & { runId: string }): Promis
 /** Whether a run has finished (committed, or its directory is gone / abandoned). */
 export async function runFinished(options: StoreCall & { runId: string }): Promise<boolean> {
   return withStore(options, (store) => {
-    if (store.catalog.getRun(options.runId)) return true;
+    const row = store.catalog.getRun(options.runId);
+    if (row) return runState(store, row) !== 'running';
     const dir = runDir(store.paths, options.runId);
     return !fs.existsSync(dir) || !isLive(dir);
   });
@@ -198,10 +207,10 @@ export interface NodeInspection {
 export async function inspectNode(options: StoreCall & { node: string; reveal?: boolean }): Promise<NodeInspection> {
   return withStore(options, async (store) => {
     const node = await store.resolve(options.node);
-    const tmp = store.makeTempDir('inspect');
+    const tmp = store.objects.tempDir('inspect');
     try {
-      const keys = store.chainKeys(node);
-      const opened = await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey: store.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: tmp });
+      const keys = store.keys.chainKeys(node);
+      const opened = await openSealedBundle({ file: store.objects.file(node.bundle_sha256), dataKey: store.keys.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: tmp });
       const files = opened.manifest.entries.filter((e) => e.type === 'file' && e.path.startsWith('workspace/'));
       const certificate = node.run_id ? path.join(runDir(store.paths, node.run_id), 'certificate.json') : null;
       return {
@@ -209,7 +218,7 @@ export async function inspectNode(options: StoreCall & { node: string; reveal?: 
         kind: node.kind,
         status: node.status,
         capabilities: options.reveal
-          ? { state_cap: store.revealCapability(node, 'state_cap'), net_cap: store.revealCapability(node, 'net_cap') }
+          ? { state_cap: store.keys.revealCapability(node, 'state_cap'), net_cap: store.keys.revealCapability(node, 'net_cap') }
           : { state_cap: node.state_cap_sealed, net_cap: node.net_cap_sealed },
         manifest: {
           entries: opened.manifest.entries.length,
@@ -239,8 +248,8 @@ export async function exportNode(options: StoreCall & { node: string; out: strin
     } catch (cause) {
       throw fsError('EXPORT_TARGET_EXISTS', options.out, cause);
     }
-    const keys = store.chainKeys(node);
-    const opened = await openSealedBundle({ file: store.objectFile(node.bundle_sha256), dataKey: store.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: out });
+    const keys = store.keys.chainKeys(node);
+    const opened = await openSealedBundle({ file: store.objects.file(node.bundle_sha256), dataKey: store.keys.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: out });
     return { node_id: node.node_id, out, workspace: opened.workspaceDir, state_db: opened.stateDbPath, entries: opened.manifest.entries.length };
   });
 }
@@ -267,7 +276,7 @@ export async function loadCertificateChain(options: StoreCall & { ref: string })
         policy: node.kind === 'run' ? read('policy.json') : null,
         kind: node.kind,
         recordedArtifactHash: node.run_id ? (store.catalog.getRun(node.run_id)?.artifact_hash ?? null) : null,
-        bundleObject: store.objectFile(node.bundle_sha256),
+        bundleObject: store.objects.file(node.bundle_sha256),
       });
       node = node.parent_node_id ? store.catalog.getNode(node.parent_node_id) : undefined;
     }
@@ -313,12 +322,16 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean }):
     }
     for (const runId of fs.existsSync(store.paths.runs) ? fs.readdirSync(store.paths.runs) : []) {
       const dir = path.join(store.paths.runs, runId);
-      if (store.catalog.getRun(runId) || isLive(dir)) continue;
+      const row = store.catalog.getRun(runId);
+      if ((row && runState(store, row) !== 'abandoned') || (!row && isLive(dir))) continue;
       // The owner crashed: stop the step group it left behind before removing its directory.
       if (!options.dryRun) killOrphanStep(dir);
       result.bytes_freed += dirSize(dir);
       result.removed_runs.push(runId);
-      if (!options.dryRun) removeTree(dir);
+      if (!options.dryRun) {
+        removeTree(dir);
+        if (row) store.catalog.forgetRun(runId);
+      }
     }
     for (const entry of fs.existsSync(store.paths.tmp) ? fs.readdirSync(store.paths.tmp) : []) {
       const p = path.join(store.paths.tmp, entry);
@@ -412,7 +425,8 @@ function dirSize(dir: string): number {
 /** Asks the process that owns a live run to stop it (it records a failed node). */
 export async function cancelRun(options: StoreCall & { runId: string }): Promise<{ run_id: string; pid: number; signal: string }> {
   return withStore(options, (store) => {
-    if (store.catalog.getRun(options.runId)) {
+    const row = store.catalog.getRun(options.runId);
+    if (row && runState(store, row) !== 'running') {
       throw new SwarmError('INVALID_ARGUMENT', `run ${options.runId} has already finished`);
     }
     const dir = runDir(store.paths, options.runId);

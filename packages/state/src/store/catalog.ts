@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { SwarmError } from '@swarm/core';
 import '../engine-errors.js';
 
-export const CATALOG_SCHEMA_VERSION = 1;
+export const CATALOG_SCHEMA_VERSION = 2;
 
 export type NodeKind = 'root' | 'run' | 'fork' | 'import';
 
@@ -29,22 +29,48 @@ export interface NodeRow {
   node_json: string;
 }
 
+/**
+ * A run's row. It is written when the run starts (`running`, no node yet) and completed in the
+ * transaction that commits its node; a run that never commits stays `running` until its owner is
+ * gone (then `run status` says `abandoned`) or is marked `abandoned` when it fails after its step.
+ */
 export interface RunRow {
   run_id: string;
-  node_id: string;
+  node_id: string | null;
   parent_node_id: string;
   operation: string;
   status: string;
   exit_code: number | null;
   signal: string | null;
-  restore_mode: string;
+  restore_mode: string | null;
   started_at: string;
-  finished_at: string;
-  duration_ms: number;
+  finished_at: string | null;
+  duration_ms: number | null;
   backend: string;
-  artifact_hash: string;
+  artifact_hash: string | null;
   step_json: string;
 }
+
+/** What is known of a run when it starts. */
+export type RunStart = Pick<RunRow, 'run_id' | 'parent_node_id' | 'operation' | 'started_at' | 'backend' | 'step_json'>;
+
+/** Version 2: a run's row exists from its start, so its node and outcome columns may be null. */
+const RUNS_TABLE = (name: string): string => `CREATE TABLE IF NOT EXISTS ${name} (
+  run_id TEXT PRIMARY KEY,
+  node_id TEXT REFERENCES nodes(node_id),
+  parent_node_id TEXT NOT NULL REFERENCES nodes(node_id),
+  operation TEXT NOT NULL,
+  status TEXT NOT NULL,
+  exit_code INTEGER,
+  signal TEXT,
+  restore_mode TEXT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  duration_ms INTEGER,
+  backend TEXT NOT NULL,
+  artifact_hash TEXT,
+  step_json TEXT NOT NULL
+);`;
 
 const MIGRATIONS = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,22 +92,7 @@ CREATE TABLE IF NOT EXISTS nodes (
   node_json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS nodes_parent ON nodes(parent_node_id);
-CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY,
-  node_id TEXT NOT NULL REFERENCES nodes(node_id),
-  parent_node_id TEXT NOT NULL REFERENCES nodes(node_id),
-  operation TEXT NOT NULL,
-  status TEXT NOT NULL,
-  exit_code INTEGER,
-  signal TEXT,
-  restore_mode TEXT NOT NULL,
-  started_at TEXT NOT NULL,
-  finished_at TEXT NOT NULL,
-  duration_ms INTEGER NOT NULL,
-  backend TEXT NOT NULL,
-  artifact_hash TEXT NOT NULL,
-  step_json TEXT NOT NULL
-);
+${RUNS_TABLE('runs')}
 CREATE TABLE IF NOT EXISTS aliases (
   name TEXT PRIMARY KEY,
   node_id TEXT NOT NULL REFERENCES nodes(node_id),
@@ -109,6 +120,7 @@ export class Catalog {
         this.db.pragma('synchronous = FULL');
         this.db.pragma('foreign_keys = ON');
         this.db.exec(MIGRATIONS);
+        this.migrateRunsTable();
         this.db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)').run('schema_version', String(CATALOG_SCHEMA_VERSION));
       }
     } catch (cause) {
@@ -118,6 +130,20 @@ export class Catalog {
 
   close(): void {
     this.db.close();
+  }
+
+  /** A version-1 catalog's runs table has NOT NULL outcome columns: rebuilt once, rows kept. */
+  private migrateRunsTable(): void {
+    const columns = this.db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string; notnull: number }>;
+    if (!columns.some((c) => c.name === 'node_id' && c.notnull === 1)) return;
+    this.write(() => {
+      this.db.exec(`${RUNS_TABLE('runs_v2')}
+        INSERT INTO runs_v2 SELECT run_id, node_id, parent_node_id, operation, status, exit_code, signal, restore_mode, started_at,
+          finished_at, duration_ms, backend, artifact_hash, step_json FROM runs;
+        DROP TABLE runs;
+        ALTER TABLE runs_v2 RENAME TO runs;`);
+      this.setMeta('schema_version', String(CATALOG_SCHEMA_VERSION));
+    });
   }
 
   /** Runs fn in one IMMEDIATE transaction: the single-writer commit point. */
@@ -159,15 +185,67 @@ export class Catalog {
       .run(row);
   }
 
-  insertRun(row: RunRow): void {
-    this.db
-      .prepare(
-        `INSERT INTO runs (run_id, node_id, parent_node_id, operation, status, exit_code, signal, restore_mode, started_at,
-           finished_at, duration_ms, backend, artifact_hash, step_json)
-         VALUES (@run_id, @node_id, @parent_node_id, @operation, @status, @exit_code, @signal, @restore_mode, @started_at,
-           @finished_at, @duration_ms, @backend, @artifact_hash, @step_json)`,
-      )
-      .run(row);
+  /** Records a run as it starts; the primary key makes its id unique across processes. */
+  startRun(start: RunStart): void {
+    try {
+      this.write(() =>
+        this.db
+          .prepare(
+            `INSERT INTO runs (run_id, node_id, parent_node_id, operation, status, started_at, backend, step_json)
+             VALUES (@run_id, NULL, @parent_node_id, @operation, 'running', @started_at, @backend, @step_json)`,
+          )
+          .run(start),
+      );
+    } catch (error) {
+      if (error instanceof SwarmError && error.code === 'STORE_CONFLICT') {
+        throw new SwarmError('RUN_ID_EXISTS', `run ${start.run_id} already exists`, { details: { run_id: start.run_id } });
+      }
+      throw error;
+    }
+  }
+
+  /** Commits a finished run: its node becomes visible and its row complete, in one transaction. */
+  commitRun(node: NodeRow, run: RunRow): void {
+    this.write(() => {
+      this.insertNode(node);
+      const changed = this.db
+        .prepare(
+          `UPDATE runs SET node_id = @node_id, status = @status, exit_code = @exit_code, signal = @signal, restore_mode = @restore_mode,
+             finished_at = @finished_at, duration_ms = @duration_ms, artifact_hash = @artifact_hash, step_json = @step_json
+           WHERE run_id = @run_id AND status = 'running'`,
+        )
+        .run(run).changes;
+      if (changed !== 1) throw new SwarmError('STORE_CONFLICT', `run ${run.run_id} is not a running run of this store`);
+    });
+  }
+
+  /** A run that failed after its step and before its commit: no node, its log kept. */
+  abandonRun(runId: string, finishedAt: string): void {
+    this.write(() => this.db.prepare(`UPDATE runs SET status = 'abandoned', finished_at = ? WHERE run_id = ? AND status = 'running'`).run(finishedAt, runId));
+  }
+
+  /** A run that failed before its step ran leaves nothing behind, not even its row. */
+  forgetRun(runId: string): void {
+    this.write(() => this.db.prepare(`DELETE FROM runs WHERE run_id = ? AND node_id IS NULL`).run(runId));
+  }
+
+  /** Commits a fork: the node and its branch label. */
+  commitFork(node: NodeRow, branch: string, at: string): void {
+    this.write(() => {
+      if (this.getAlias(branch)) throw new SwarmError('BRANCH_EXISTS', `${branch} already exists`);
+      this.insertNode(node);
+      this.setAlias(branch, node.node_id, at);
+    });
+  }
+
+  /** Commits a node produced elsewhere (a remote worker's sealed bundle), optionally named by a label. */
+  importNode(node: NodeRow, alias?: { name: string; at: string }): void {
+    if (node.kind !== 'import') throw new SwarmError('INTERNAL', `importNode takes nodes of kind import, not ${node.kind}`);
+    this.write(() => {
+      if (!this.getNode(node.parent_node_id ?? '')) throw new SwarmError('NODE_NOT_FOUND', `the imported node's parent ${node.parent_node_id} is not in this store`);
+      this.insertNode(node);
+      if (alias) this.setAlias(alias.name, node.node_id, alias.at);
+    });
   }
 
   getRun(runId: string): RunRow | undefined {

@@ -1,0 +1,50 @@
+/**
+ * Phase 3, policy: what the run was allowed to do, as `policy.json` (`agent_swarm-policy-v1`).
+ * Its digest is bound into the certificate; the file is written only after the step, so the step
+ * cannot have replaced it.
+ */
+import { assertValidDocument, canonicalBytes, sha256Digest, type Digest, type RouteMode, type SandboxKind } from '@swarm/core';
+import { GENERATOR } from '../store/node-row.js';
+
+export interface PolicyInput {
+  routeMode: RouteMode;
+  backend: 'local' | 'github';
+  allowlist: string[];
+  sandbox: SandboxKind;
+  /** The attested form of the step command (see step-command.ts). */
+  command: unknown;
+  prompt: string | undefined;
+  timeoutS: number | null;
+  env: { granted: string[]; passed: string[] };
+  allowColdStart: boolean;
+  workflowRef: string;
+  generatedAt: string;
+}
+
+export interface Policy {
+  bytes: Buffer;
+  sha256: Digest;
+  commandSha256: Digest;
+  promptSha256: Digest | null;
+}
+
+export function buildPolicy(input: PolicyInput): Policy {
+  const commandSha256 = sha256Digest(canonicalBytes(input.command));
+  const promptSha256 = input.prompt !== undefined ? sha256Digest(input.prompt) : null;
+  const doc = {
+    schema_version: 'agent_swarm-policy-v1',
+    route_mode: input.routeMode,
+    backend: input.backend,
+    egress: { allowlist: input.allowlist, sandbox: input.sandbox },
+    step: { command_sha256: commandSha256, prompt_sha256: promptSha256 },
+    limits: { timeout_s: input.timeoutS },
+    env: input.env,
+    restore: { allow_cold_start: input.allowColdStart },
+    workflow_ref: input.workflowRef,
+    generated_at: input.generatedAt,
+    swarm: { generator: GENERATOR, unsandboxed_egress: input.sandbox === 'unsandboxed' || input.sandbox === 'bwrap-open-network' },
+  };
+  assertValidDocument('policy', doc, 'policy.json');
+  const bytes = canonicalBytes(doc);
+  return { bytes, sha256: sha256Digest(bytes), commandSha256, promptSha256 };
+}
