@@ -6,6 +6,7 @@ import path from 'node:path';
 import { SwarmError, configPath, loadConfig, readBoundedFile, resolveProfile, type EgressProvider, type RouteMode } from '@swarm/core';
 import { createEgressProvider, normalizeAllowlist, resolveUpstreamProxy } from '@swarm/proxy';
 import type { LaunchOptions, LaunchResult } from '@swarm/state';
+import { backendFor, type Backend } from '../backends/index.js';
 import type { Output } from '../output.js';
 
 export interface RunFlags {
@@ -24,7 +25,6 @@ export interface RunFlags {
   /** `--env NAME=VALUE` entries. */
   env: string[];
   passEnv: string[];
-  backend?: string;
   keepWorkspace: boolean;
   discardFailed: boolean;
   profile?: string;
@@ -105,10 +105,6 @@ const MAX_TIMEOUT_S = 2_147_483;
 
 export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: string): Omit<LaunchOptions, 'operation'> {
   const { settings } = resolveProfile(loadConfig(configPath(env)), flags.profile);
-  const backend = flags.backend ?? (settings.backend as string | undefined) ?? 'local';
-  if (backend !== 'local') {
-    throw new SwarmError('INVALID_ARGUMENT', `backend ${backend} is not available in this build`, { hint: 'use --backend local' });
-  }
   const fromFile = flags.policyFile ? readPolicyFile(flags.policyFile, cwd) : { allowlist: [] };
   // The broker's own parser, so what is accepted here is exactly what the broker enforces.
   const allowHosts = normalizeAllowlist([...((settings['egress.allow'] as string[] | undefined) ?? []), ...fromFile.allowlist, ...flags.allowHost]);
@@ -151,6 +147,12 @@ function parseEnvGrants(entries: string[]): Record<string, string> {
     out[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
   return out;
+}
+
+/** The backend a run goes to: `--backend`, else the profile's `backend`, else local. */
+export function resolveBackend(flag: string | undefined, env: NodeJS.ProcessEnv, profile?: string): Backend {
+  const { settings } = resolveProfile(loadConfig(configPath(env)), profile);
+  return backendFor(flag ?? (settings.backend as string | undefined) ?? 'local');
 }
 
 /** The egress provider for runs, honouring the profile's `egress.sandbox` and `egress.upstream_proxy`. */

@@ -29,8 +29,8 @@ export abstract class StepCommand extends BaseCommand {
   reveal = Option.Boolean('--reveal', false, { description: "Print the new node's raw capability tokens (secret!)" });
 
   protected async launch(operation: 'launch' | 'resume', extra: { workspace?: string } = {}): Promise<number> {
-    const { resolveRunOptions, loadEgressProvider, runWithSignals, describeLaunch } = await import('../../lib/run-step.js');
-    const { launchRun } = await import('@swarm/state');
+    const { resolveBackend, resolveRunOptions, loadEgressProvider, runWithSignals, describeLaunch } = await import('../../lib/run-step.js');
+    const backend = resolveBackend(this.backend, this.env, this.profile);
     const options = resolveRunOptions(
       {
         node: this.node,
@@ -47,7 +47,6 @@ export abstract class StepCommand extends BaseCommand {
         unsandboxedEgress: this.unsandboxedEgress,
         env: this.envGrant,
         passEnv: this.passEnv,
-        backend: this.backend,
         keepWorkspace: this.keepWorkspace,
         discardFailed: this.discardFailed,
         profile: this.profile,
@@ -56,7 +55,7 @@ export abstract class StepCommand extends BaseCommand {
       this.cwd,
     );
     const egress = await loadEgressProvider(this.env, this.profile);
-    const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, launchRun);
+    const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, (o) => backend.launch(o));
     if (result.sandbox === 'unsandboxed') {
       this.output.warn("--unsandboxed-egress: no sandbox could be made, so the step ran with the host's network, files and processes in reach; recorded in the policy and certificate");
     } else if (result.sandbox === 'bwrap-open-network') {
