@@ -4,7 +4,8 @@
 // (`npm run build`). The signing key is made fresh on every run and never written anywhere; only
 // its public key appears in the cases, so regenerating changes every signature.
 //
-//   node packages/verify/scripts/make-conformance-cases.mjs
+//   node packages/verify/scripts/make-conformance-cases.mjs            every case
+//   node packages/verify/scripts/make-conformance-cases.mjs <name> ...  only these (the others keep their key)
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +17,7 @@ const casesDir = path.resolve(here, '../../../conformance/cases');
 const EPOCH = 1_700_000_000;
 const COMMIT = sha256Hex('conformance-commit').slice(0, 40);
 const ENV = { SOURCE_DATE_EPOCH: String(EPOCH) };
-const CHECK_NAMES = ['schema', 'critical', 'artifact_hash', 'commit_pin', 'policy', 'replay', 'signature'];
+const CHECK_NAMES = ['schema', 'critical', 'artifact_hash', 'commit_pin', 'policy', 'replay', 'signature', 'run_status'];
 
 function newKey() {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
@@ -65,6 +66,7 @@ function certificateDoc() {
       node_id: 'node-r-conformance',
       parent_node_id: 'root',
       status: 'succeeded',
+      exit_code: 0,
       restore_mode: 'checkpoint',
       signer: key.keyId,
     },
@@ -78,6 +80,27 @@ function run(edit = () => {}) {
   const certificate = canonicalBytes(doc);
   const signature = canonicalBytes(signDsse(CERTIFICATE_PAYLOAD_TYPE, certificate, key));
   return { certificate, signature, policy };
+}
+
+/** A run whose certificate text is edited after serialising (number forms, escapes), then signed. */
+function runText(edit) {
+  const text = canonicalBytes(certificateDoc()).toString('utf8');
+  const certificate = Buffer.from(edit(text));
+  if (certificate.toString('utf8') === text) throw new Error('the edit did not change the certificate');
+  const signature = canonicalBytes(signDsse(CERTIFICATE_PAYLOAD_TYPE, certificate, key));
+  return { certificate, signature, policy };
+}
+
+/** The untouched run's envelope with payload and signatures re-encoded by `encode` (bytes → text). */
+function reencoded(encode) {
+  const envelope = JSON.parse(untouched.signature);
+  return Buffer.from(
+    JSON.stringify({
+      ...envelope,
+      payload: encode(Buffer.from(envelope.payload, 'base64')),
+      signatures: envelope.signatures.map((s) => ({ ...s, sig: encode(Buffer.from(s.sig, 'base64')) })),
+    }),
+  );
 }
 
 const untouched = run();
@@ -182,11 +205,117 @@ const cases = {
     expect: failure(['VERIFY_REPLAY_EXPIRED']),
   },
   'verify-cert-replay-reused': {
-    description: 'A certificate accepted once fails replay when presented again to the same replay store',
+    description: 'A certificate accepted once with --consume-nonce fails replay when presented again to the same replay store',
+    files: untouched,
+    before: [{ args: strictArgs({ '--consume-nonce': true }), exit: 0 }],
+    args: strictArgs({ '--consume-nonce': true }),
+    expect: failure(['VERIFY_REPLAY_NONCE_REUSED']),
+  },
+  'verify-cert-replay-not-consumed-by-default': {
+    description: 'Without --consume-nonce the nonce is only looked up, so the same certificate verifies twice',
     files: untouched,
     before: [{ args: strictArgs(), exit: 0 }],
     args: strictArgs(),
-    expect: failure(['VERIFY_REPLAY_NONCE_REUSED']),
+    expect: { exit: 0, json: { status: 'ok', 'data.verified': true, 'data.checks.5.status': 'pass' } },
+  },
+  'verify-cert-run-failed-reported': {
+    description: 'A certificate of a failed step verifies without --require-success, and the report says the step failed',
+    files: run((c) => Object.assign(c.swarm, { status: 'failed', exit_code: 1 })),
+    args: strictArgs({ '--expected-artifact-hash': undefined }),
+    expect: { exit: 0, json: { status: 'ok', 'data.run': { status: 'failed', exit_code: 1 }, 'data.checks.7.name': 'run_status', 'data.checks.7.status': 'skipped' } },
+  },
+  'verify-cert-run-failed-require-success': {
+    description: 'A certificate of a failed step fails under --require-success',
+    files: run((c) => Object.assign(c.swarm, { status: 'failed', exit_code: 1 })),
+    args: strictArgs({ '--expected-artifact-hash': undefined, '--require-success': true }),
+    expect: failure(['VERIFY_RUN_NOT_SUCCEEDED'], { 'error.details.run.status': 'failed' }),
+  },
+  'verify-cert-run-succeeded-require-success': {
+    description: 'A certificate of a succeeded step passes --require-success',
+    files: untouched,
+    args: strictArgs({ '--require-success': true }),
+    expect: { exit: 0, json: { status: 'ok', 'data.run': { status: 'succeeded', exit_code: 0 }, 'data.checks.7.status': 'pass' } },
+  },
+  'verify-cert-policy-bound-no-file': {
+    description: 'A certificate that binds a policy fails when there is no policy file, even without --require-policy',
+    files: { ...untouched, policy: undefined },
+    args: strictArgs({ '--require-policy': false }),
+    expect: failure(['VERIFY_POLICY_MISSING']),
+  },
+  'verify-cert-policy-skip': {
+    description: '--skip-policy accepts a certificate whose bound policy file is not at hand, reporting policy as skipped',
+    files: { ...untouched, policy: undefined },
+    args: strictArgs({ '--require-policy': false, '--skip-policy': true }),
+    expect: { exit: 0, json: { status: 'ok', 'data.checks.4.name': 'policy', 'data.checks.4.status': 'skipped' } },
+  },
+  'verify-cert-policy-skip-still-checks-file': {
+    description: '--skip-policy still checks a policy file that is there',
+    files: { ...untouched, policy: Buffer.from(policy.toString().replace('"timeout_s":600', '"timeout_s":601')) },
+    args: strictArgs({ '--require-policy': false, '--skip-policy': true }),
+    expect: failure(['VERIFY_POLICY_MISMATCH']),
+  },
+  'verify-cert-policy-skip-and-require': {
+    description: '--skip-policy with --require-policy is an input error',
+    files: untouched,
+    args: strictArgs({ '--skip-policy': true }),
+    expect: { exit: 2, json: { status: 'error', 'error.code': 'INVALID_ARGUMENT' } },
+  },
+  'verify-cert-integer-fraction': {
+    description: 'A signed certificate with ratchet_step written as 0.0 fails schema at that field',
+    files: runText((t) => t.replace('"ratchet_step":0,', '"ratchet_step":0.0,')),
+    args: strictArgs({ '--expected-artifact-hash': undefined }),
+    expect: failure(['VERIFY_SCHEMA_INVALID'], {
+      'error.details.checks.0.details.errors[*].path': ['/parent_state/ratchet_step'],
+      'error.details.checks.0.details.errors[*].keyword': ['integer'],
+    }),
+  },
+  'verify-cert-integer-exponent': {
+    description: 'A signed certificate with ratchet_step written as 1e0 fails schema at that field',
+    files: runText((t) => t.replace('"ratchet_step":1}', '"ratchet_step":1e0}').replace('"ratchet_step":1,', '"ratchet_step":1e0,')),
+    args: strictArgs({ '--expected-artifact-hash': undefined }),
+    expect: failure(['VERIFY_SCHEMA_INVALID'], {
+      'error.details.checks.0.details.errors[*].path': ['/result/new_state/ratchet_step'],
+      'error.details.checks.0.details.errors[*].keyword': ['integer'],
+    }),
+  },
+  'verify-cert-integer-beyond-u64': {
+    description: 'A signed certificate with ratchet_step 2^64 fails schema at that field',
+    files: runText((t) => t.replace('"ratchet_step":1}', '"ratchet_step":18446744073709551616}').replace('"ratchet_step":1,', '"ratchet_step":18446744073709551616,')),
+    args: strictArgs({ '--expected-artifact-hash': undefined }),
+    expect: failure(['VERIFY_SCHEMA_INVALID'], {
+      'error.details.checks.0.details.errors[*].path': ['/result/new_state/ratchet_step'],
+      'error.details.checks.0.details.errors[*].keyword': ['integer'],
+    }),
+  },
+  'verify-cert-bom': {
+    description: 'A certificate starting with a UTF-8 byte order mark is not usable JSON (exit 2)',
+    files: runText((t) => `\ufeff${t}`),
+    args: strictArgs({ '--expected-artifact-hash': undefined }),
+    expect: { exit: 2, json: { status: 'error', 'error.code': 'JSON_PARSE', 'error.details.problem': 'bom' } },
+  },
+  'verify-cert-lone-surrogate': {
+    description: 'A certificate with a lone surrogate escape in a string is not usable JSON (exit 2)',
+    files: runText((t) => t.replace('"runner_class":"local"', '"runner_class":"local\\ud800"')),
+    args: strictArgs({ '--expected-artifact-hash': undefined }),
+    expect: { exit: 2, json: { status: 'error', 'error.code': 'JSON_PARSE', 'error.details.problem': 'lone_surrogate' } },
+  },
+  'verify-cert-signature-base64url-unpadded': {
+    description: 'A DSSE envelope whose payload and sig are URL-safe base64 without padding verifies',
+    files: { ...untouched, signature: reencoded((b) => b.toString('base64url')) },
+    args: strictArgs(),
+    expect: { exit: 0, json: { status: 'ok', 'data.checks.6.name': 'signature', 'data.checks.6.status': 'pass' } },
+  },
+  'verify-cert-signature-base64-unpadded': {
+    description: 'A DSSE envelope whose payload and sig are standard base64 without padding verifies',
+    files: { ...untouched, signature: reencoded((b) => b.toString('base64').replace(/=+$/, '')) },
+    args: strictArgs(),
+    expect: { exit: 0, json: { status: 'ok', 'data.checks.6.status': 'pass' } },
+  },
+  'verify-cert-signature-base64url-other-bytes': {
+    description: 'A URL-safe envelope whose payload is not byte-for-byte the certificate still fails',
+    files: { ...untouched, signature: reencoded((b) => (b.length === untouched.certificate.length ? flip(b) : b).toString('base64url')) },
+    args: strictArgs(),
+    expect: failure(['VERIFY_SIGNATURE_PAYLOAD_MISMATCH']),
   },
   'verify-cert-replay-not-recorded': {
     description: 'With --no-record-nonce a certificate can be checked again without being consumed',
@@ -253,8 +382,14 @@ const cases = {
     })(),
     expect: {
       exit: 0,
-      json: { status: 'ok', 'data.checks[*].name': CHECK_NAMES, 'data.checks[*].status': ['pass', 'pass', 'pass', 'pass', 'pass', 'skipped', 'skipped'] },
+      json: { status: 'ok', 'data.checks[*].name': CHECK_NAMES, 'data.checks[*].status': ['pass', 'pass', 'pass', 'pass', 'pass', 'skipped', 'skipped', 'skipped'] },
     },
+  },
+  'verify-cert-v1-require-success': {
+    description: 'A v1 certificate that does not say how its step ended fails --require-success (fail closed)',
+    files: v1Files(),
+    args: ['verify', 'cert', '--certificate', '{case}/certificate.json', '--required-commit', COMMIT, '--require-success', '--json'],
+    expect: failure(['VERIFY_RUN_NOT_SUCCEEDED'], { 'error.details.run.status': null }),
   },
   'verify-cert-v1-signature-required': {
     description: 'A v1 certificate without a signature fails under --require-signature',
@@ -297,7 +432,10 @@ function v1Files() {
   return { certificate: Buffer.from(`${JSON.stringify(doc, null, 2)}\n`), policy: v1Policy };
 }
 
+const only = process.argv.slice(2);
+for (const name of only) if (!(name in cases)) throw new Error(`no case ${name}`);
 for (const [name, spec] of Object.entries(cases)) {
+  if (only.length > 0 && !only.includes(name)) continue;
   const dir = path.join(casesDir, name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -314,4 +452,4 @@ for (const [name, spec] of Object.entries(cases)) {
   };
   fs.writeFileSync(path.join(dir, 'case.json'), `${JSON.stringify(caseJson, null, 2)}\n`);
 }
-process.stdout.write(`wrote ${Object.keys(cases).length} verify-cert cases to ${path.relative(process.cwd(), casesDir)}\n`);
+process.stdout.write(`wrote ${only.length || Object.keys(cases).length} verify-cert cases to ${path.relative(process.cwd(), casesDir)}\n`);
