@@ -25,7 +25,9 @@ const CATEGORY_MEANING: Record<string, string> = {
   verification: 'Verification failed: a certificate, signature, policy, chain or proof does not check out.',
   backend: 'Backend failure: dispatching to or collecting from a backend failed, or this machine cannot run the local backend.',
   restore: 'Restore failure: a node could not be restored and no cold-start fallback was allowed.',
-  policy: 'Policy violation: a capability (net_cap / state_cap) does not allow what was asked.',
+  policy: 'Policy violation: a capability (net_cap / state_cap) does not allow what was asked, or no step sandbox can be made.',
+  step: "The step failed or timed out: the agent's command exited non-zero, was killed or ran past `--timeout`. Not a swarm bug; a failed node is recorded, and `error.details` carries the step's `exit_code` and `signal`.",
+  interrupted: 'Interrupted: the run was stopped by Ctrl-C or SIGTERM (130, as a shell reports SIGINT); a failed node is recorded when the step had started.',
 };
 
 interface Definition {

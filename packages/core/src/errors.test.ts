@@ -14,7 +14,7 @@ import './index.js';
 
 describe('exit codes', () => {
   it('follow the stable table of the design', () => {
-    expect(EXIT_CODES).toEqual({ ok: 0, internal: 1, input: 2, verification: 3, backend: 4, restore: 5, policy: 6 });
+    expect(EXIT_CODES).toEqual({ ok: 0, internal: 1, input: 2, verification: 3, backend: 4, restore: 5, policy: 6, step: 7, interrupted: 130 });
     expect(Object.isFrozen(EXIT_CODES)).toBe(true);
   });
 

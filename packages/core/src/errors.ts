@@ -4,9 +4,17 @@
  * all; tests assert on codes, never on message text.
  */
 
-export type ErrorCategory = 'input' | 'verification' | 'backend' | 'restore' | 'policy' | 'internal';
+/**
+ * Who must act (STYLE, "Whose fault is it?"): `input` the user, `step` the agent's command (it
+ * failed or timed out; never a swarm bug), `interrupted` nobody (the operator stopped the run),
+ * `backend` the backend, `internal` swarm itself (a bug, please report).
+ */
+export type ErrorCategory = 'input' | 'verification' | 'backend' | 'restore' | 'policy' | 'step' | 'interrupted' | 'internal';
 
-/** The stable exit table. Only the CLI's base command turns an error into an exit code. */
+/**
+ * The stable exit table, the only one. Only the CLI's base command turns an error into an exit
+ * code. `interrupted` is 130, the shell's code for a process ended by SIGINT (128 + 2).
+ */
 export const EXIT_CODES: Readonly<Record<ErrorCategory | 'ok', number>> = Object.freeze({
   ok: 0,
   internal: 1,
@@ -15,6 +23,8 @@ export const EXIT_CODES: Readonly<Record<ErrorCategory | 'ok', number>> = Object
   backend: 4,
   restore: 5,
   policy: 6,
+  step: 7,
+  interrupted: 130,
 });
 
 export interface ErrorCodeInfo {

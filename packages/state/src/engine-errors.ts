@@ -12,9 +12,15 @@ export const ENGINE_ERROR_CODES = {
   BRANCH_EXISTS: { category: 'input', description: 'The branch label already names a node.' },
   STEP_MISSING: { category: 'input', description: 'No step was given (`--step` or `--step-file`).' },
   STEP_START_FAILED: { category: 'input', description: 'The step command could not be started (not found or not executable).' },
-  STEP_FAILED: { category: 'internal', description: 'The step exited non-zero or was killed; a failed node was recorded for inspection.' },
-  STEP_TIMEOUT: { category: 'internal', description: 'The step ran past --timeout and its process group was killed; a failed node was recorded.' },
-  STEP_INTERRUPTED: { category: 'internal', description: 'The run was interrupted (Ctrl-C / SIGTERM); the step was stopped and a failed node recorded.' },
+  STEP_FAILED: {
+    category: 'step',
+    description: "The step exited non-zero or was killed; a failed node was recorded for inspection. The step's own `exit_code` and `signal` are in `error.details`.",
+  },
+  STEP_TIMEOUT: { category: 'step', description: 'The step ran past --timeout and its process group was killed; a failed node was recorded.' },
+  STEP_INTERRUPTED: {
+    category: 'interrupted',
+    description: 'The run was interrupted (Ctrl-C / SIGTERM); the step was stopped, and a failed node recorded if the run got that far.',
+  },
   RESTORE_FAILED: {
     category: 'restore',
     description: 'The node could not be restored (missing object, wrong key, bad format) and --allow-cold-start was not given.',
