@@ -1,7 +1,7 @@
 import { Command, Option, type BaseContext } from 'clipanion';
 import { SwarmError, isSwarmError } from '@swarm/core';
 import './errors.js';
-import { Output } from './output.js';
+import { Output, REPORT_HINT } from './output.js';
 
 export interface SwarmContext extends BaseContext {
   cwd: string;
@@ -78,6 +78,6 @@ export function toSwarmError(error: unknown): SwarmError {
   const message = error instanceof Error ? error.message : String(error);
   return new SwarmError('INTERNAL', `internal error: ${message}`, {
     cause: error,
-    hint: 'this is a bug in swarm; please report it with the output of --verbose',
+    hint: REPORT_HINT,
   });
 }

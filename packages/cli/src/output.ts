@@ -54,7 +54,7 @@ export class Output {
         category: error.category,
         retryable: error.retryable,
         message: error.message,
-        details: sanitize(error.details),
+        details: envelopeDetails(error),
       },
     };
     if (this.options.json) {
@@ -66,7 +66,9 @@ export class Output {
     if (Array.isArray(issues) && issues.length > 1) {
       for (const issue of issues) lines.push(`  ${issue.path || '/'} ${issue.message}`);
     }
-    if (error.hint) lines.push(`${this.paint('hint', 36)}: ${error.hint}`);
+    lines.push(...stepLines(envelope.error.details as StepDetails, error.category));
+    const hint = error.hint ?? (error.category === 'internal' && !error.retryable ? REPORT_HINT : undefined);
+    if (hint) lines.push(`${this.paint('hint', 36)}: ${hint}`);
     if (this.options.verbose && error.cause) lines.push(`cause: ${String((error.cause as Error)?.stack ?? error.cause)}`);
     this.options.stderr.write(`${lines.join('\n')}\n`);
   }
@@ -120,6 +122,34 @@ export class Output {
   private writeJson(envelope: Envelope): void {
     this.options.stdout.write(`${JSON.stringify(envelope)}\n`);
   }
+}
+
+/** What an internal error (a swarm bug) says when it brings no hint of its own. */
+export const REPORT_HINT = 'this is a bug in swarm; please report it with the output of --verbose';
+
+/** The step's outcome as a failed launch reports it (a subset of the launch result). */
+interface StepDetails {
+  exit_code: number | null;
+  signal: string | null;
+  node_id?: string | null;
+  run_dir?: string;
+}
+
+/** A step's failure or interruption always tells its own exit code and signal (null when none). */
+function envelopeDetails(error: SwarmError): unknown {
+  const details = sanitize(error.details);
+  if (error.category !== 'step' && error.category !== 'interrupted') return details;
+  const object = typeof details === 'object' && details !== null && !Array.isArray(details) ? (details as Record<string, unknown>) : {};
+  return { ...object, exit_code: object.exit_code ?? null, signal: object.signal ?? null };
+}
+
+/** Human lines for a failed step: its exit code or signal, and where its failed node is. */
+function stepLines(details: StepDetails, category: ErrorCategory): string[] {
+  if (category !== 'step' && category !== 'interrupted') return [];
+  if (details.exit_code === null && details.signal === null && !details.node_id) return []; // the step never ran
+  const lines = [`  step exit code: ${details.exit_code ?? 'none'}${details.signal ? ` (killed by ${details.signal})` : ''}`];
+  if (details.node_id) lines.push(`  failed node: ${details.node_id}${details.run_dir ? ` (run directory ${details.run_dir})` : ''}`);
+  return lines;
 }
 
 /** Details must be plain JSON; drop anything that is not (causes, buffers). */
