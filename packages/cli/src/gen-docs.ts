@@ -27,7 +27,7 @@ const CATEGORY_MEANING: Record<string, string> = {
   restore: 'Restore failure: a node could not be restored and no cold-start fallback was allowed.',
   policy: 'Policy violation: a capability (net_cap / state_cap) does not allow what was asked, or no step sandbox can be made.',
   step: "The step failed or timed out: the agent's command exited non-zero, was killed or ran past `--timeout`. Not a swarm bug; a failed node is recorded, and `error.details` carries the step's `exit_code` and `signal`.",
-  interrupted: 'Interrupted: the run was stopped by Ctrl-C or SIGTERM (130, as a shell reports SIGINT); a failed node is recorded when the step had started.',
+  interrupted: 'Interrupted: the run was stopped by Ctrl-C or SIGTERM (130, as a shell reports SIGINT); a failed node is recorded if the run got that far.',
 };
 
 interface Definition {
@@ -178,6 +178,8 @@ export async function loadAllErrorCodes(): Promise<Array<[string, ErrorCodeInfo 
     .readdirSync(here, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`) && !/\.test\.[jt]s$/.test(f) && !f.startsWith('generated'))
     .filter((f) => path.resolve(here, f) !== fileURLToPath(import.meta.url))
+    // The bundle repeats these modules, and may hold chunks of earlier builds with older tables.
+    .filter((f) => f.split(path.sep)[0] !== 'bundle')
     .sort();
   for (const file of files) await import(pathToFileURL(path.join(here, file)).href);
   return registeredErrorCodes();
