@@ -3,12 +3,16 @@
 // separate chunks that load only when a command needs them. @swarm/core and @swarm/proxy stay
 // external: core must be one module instance (error classes and code registry), and the proxy
 // starts its sandbox launcher from a file next to its own module.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '..');
+
+// Chunks of an earlier build would linger beside the new ones (and be loaded by whatever globs them).
+fs.rmSync(path.join(cli, 'dist/bundle'), { recursive: true, force: true });
 
 await build({
   entryPoints: [path.join(cli, 'dist/main.js')],

@@ -9,6 +9,11 @@ export interface ChainLink {
   policy: Buffer | null;
   kind: 'root' | 'run' | 'fork' | 'import';
   /**
+   * `seeded` marks an import that is the operator's seed of the chain (a `--workspace` launch):
+   * it has no certificate, as the root has none.
+   */
+  status?: string;
+  /**
    * The artifact hash the catalog recorded for the node's run; null when it recorded none.
    * Omitted when the source cannot say (the check is then reported as skipped).
    */

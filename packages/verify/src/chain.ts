@@ -124,6 +124,18 @@ function checkEndsAtRoot(links: readonly ChainLink[]): CheckResult {
   return passed('root', `the chain ends at the root node ${last.nodeId}`);
 }
 
+/**
+ * seed: the operator's own starting point (a `--workspace` launch), directly on the root. Like the
+ * root it has no certificate; what it holds is bound by the next run's certificate (parent_state)
+ * and, where the store has it, by its bundle's digest.
+ */
+function checkSeed(link: ChainLink, parent: ChainLink | null): CheckResult {
+  if (parent === null || parent.kind !== 'root' || link.state.ratchet_step !== parent.state.ratchet_step + 1) {
+    return failed('seed', 'VERIFY_CHAIN_BROKEN', `seed node ${link.nodeId} does not sit directly on the root`, { node_id: link.nodeId });
+  }
+  return passed('seed', `the chain was seeded with bundle ${link.state.bundle_sha256}`);
+}
+
 function verifyLink(link: ChainLink, parent: ChainLink | null, run: LinkRun): ChainLinkReport {
   const { options } = run;
   let checks: CheckResult[];
@@ -133,6 +145,8 @@ function verifyLink(link: ChainLink, parent: ChainLink | null, run: LinkRun): Ch
     checks = [passed('root', 'the empty root: nothing to verify')];
   } else if (link.kind === 'fork') {
     checks = [checkFork(link, parent)];
+  } else if (link.kind === 'import' && link.status === 'seeded' && link.certificate === null) {
+    checks = [checkSeed(link, parent)];
   } else if (link.certificate === null) {
     checks = [failed('certificate', 'VERIFY_CHAIN_CERT_MISSING', `${link.kind} node ${link.nodeId} has no certificate`)];
   } else {

@@ -23,6 +23,7 @@ export class InitCommand extends BaseCommand {
       `signing key: ${result.keyId}${result.createdSigningKey ? ' (created)' : ''}`,
     ];
     if (result.store) lines.push(`project store: ${result.store}${result.createdStore ? ' (created)' : ''}`);
+    if (result.gitExclude) lines.push(`kept out of git by ${result.gitExclude}`);
     this.output.ok('swarm is initialised', result, lines.join('\n'));
     return 0;
   }

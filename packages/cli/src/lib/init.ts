@@ -10,6 +10,8 @@ export interface InitResult {
   createdSigningKey: boolean;
   store: string | null;
   createdStore: boolean;
+  /** In a git repository: the (clone-local) exclude file that keeps `.swarm/` out of git. */
+  gitExclude: string | null;
 }
 
 export async function initSwarm(options: { env: NodeJS.ProcessEnv; cwd: string }): Promise<InitResult> {
@@ -35,5 +37,6 @@ export async function initSwarm(options: { env: NodeJS.ProcessEnv; cwd: string }
     createdSigningKey: created,
     store: store?.path ?? null,
     createdStore: store?.created ?? false,
+    gitExclude: store?.git_excluded ?? null,
   };
 }

@@ -27,6 +27,7 @@ export interface RunFlags {
   passEnv: string[];
   keepWorkspace: boolean;
   discardFailed: boolean;
+  noInheritEgress: boolean;
   profile?: string;
 }
 
@@ -134,6 +135,7 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
     grantEnv: parseEnvGrants(flags.env),
     passEnv: flags.passEnv,
     keepWorkspace: flags.keepWorkspace,
+    noInheritEgress: flags.noInheritEgress,
     discardFailed: flags.discardFailed,
     env,
   };
@@ -197,6 +199,13 @@ export async function runWithSignals(
         midLine = false;
         output.progress(`swarm: ${phase}…`);
       },
+      onStart: ({ run_id, workspace, seed }) => {
+        if (seed) {
+          const left = seed.excluded.length > 0 ? ` (left out: ${seed.excluded.map((e) => `${e}/`).join(', ')})` : '';
+          output.info(`swarm: seeding run ${run_id} from ${seed.source}${left}`);
+        }
+        output.info(`swarm: run ${run_id}, workspace ${workspace}`);
+      },
     });
   } finally {
     output.progressDone();
@@ -213,7 +222,14 @@ export function describeLaunch(result: LaunchResult): string {
     `bundle ${result.bundle_sha256}`,
     `certificate ${result.artifact_hash}`,
     `egress: ${result.sandbox}${result.egress ? `, ${result.egress.allowed} allowed / ${result.egress.denied} denied` : ''}`,
+    `allowlist: ${result.allowlist.length > 0 ? result.allowlist.join(', ') : '(none)'}${
+      result.inherited_egress.from_run ? ` (inherited from run ${result.inherited_egress.from_run}${result.inherited_egress.allowlist.length === 0 ? ': none' : ''})` : ''
+    }; route mode ${result.route_mode}`,
+    result.workspace.kept
+      ? `workspace kept at ${result.workspace.path}`
+      : `workspace was ${result.workspace.path} (removed after sealing; \`swarm state export --node ${result.node_id ?? `run:${result.run_id}`}\` brings it back)`,
   ];
+  if (result.seed) lines.push(`seeded from ${result.seed.source} as ${result.seed.node_id}`);
   if (result.revealed) {
     lines.push(`state_cap_next: ${result.revealed.state_cap_next}`, `net_cap_next: ${result.revealed.net_cap_next}`);
   }

@@ -11,7 +11,8 @@ import { assertKeyLength, hkdf } from './hkdf.js';
 
 export const CHAIN_KEY_BYTES = 32;
 
-export type RatchetOperation = 'run' | 'fork';
+/** What a step of the ratchet is for; a seed is the node a `--workspace` launch starts from. */
+export type RatchetOperation = 'run' | 'fork' | 'seed';
 
 export interface ChainKeys {
   state: Buffer;
@@ -33,9 +34,9 @@ export function rootChainKeys(rootSecret: Buffer): ChainKeys {
 export function ratchetChainKey(chainKey: Buffer, kind: CapabilityKind, op: RatchetOperation, id: string): Buffer {
   assertKeyLength(chainKey, CHAIN_KEY_BYTES, 'chain key');
   if (kind !== 'state_cap' && kind !== 'net_cap') throw new SwarmError('STATE_KEY_INVALID', `unknown capability kind ${String(kind)}`);
-  if (op !== 'run' && op !== 'fork') throw new SwarmError('STATE_KEY_INVALID', `unknown ratchet operation ${String(op)}`);
+  if (op !== 'run' && op !== 'fork' && op !== 'seed') throw new SwarmError('STATE_KEY_INVALID', `unknown ratchet operation ${String(op)}`);
   if (typeof id !== 'string' || id.length === 0) {
-    throw new SwarmError('STATE_KEY_INVALID', `a ratchet step needs a non-empty ${op === 'run' ? 'run id' : 'fork label'}`);
+    throw new SwarmError('STATE_KEY_INVALID', `a ratchet step needs a non-empty ${op === 'fork' ? 'fork label' : 'run id'}`);
   }
   return hkdf(chainKey, `swarm/v1/ratchet\0${kind}\0${op}\0${id}`);
 }

@@ -3,7 +3,7 @@
  * a forked capability — O(1) in the size of the workspace — and `branch:L` pointing at it.
  */
 import { SwarmError, clockFromEnv, isValidName, isoTime, type Clock } from '@swarm/core';
-import { ratchetChainKey } from '../crypto/index.js';
+import { ratchetChainKeys } from '../crypto/index.js';
 import '../engine-errors.js';
 import { buildNodeRow } from '../store/node-row.js';
 import { Store } from '../store/store.js';
@@ -44,10 +44,7 @@ export async function forkNode(options: ForkOptions): Promise<ForkResult> {
     const parent = await store.resolve(options.node);
     const keys = store.keys.chainKeys(parent);
     const dataKey = store.keys.dataKey(parent, keys.state);
-    const forked = {
-      state: ratchetChainKey(keys.state, 'state_cap', 'fork', options.label),
-      net: ratchetChainKey(keys.net, 'net_cap', 'fork', options.label),
-    };
+    const forked = ratchetChainKeys(keys, 'fork', options.label);
     const nodeId = `node-fork-${options.label}`;
     const stateId = `state-fork-${options.label}`;
     if (store.catalog.getNode(nodeId)) throw new SwarmError('BRANCH_EXISTS', `node ${nodeId} already exists`);

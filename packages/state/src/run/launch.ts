@@ -36,7 +36,9 @@ import { runDir } from '../store/paths.js';
 import { registerStore } from '../store/registry.js';
 import { Store } from '../store/store.js';
 import { writeOwnerFile } from './owner.js';
+import { inheritedEgress } from './inherit.js';
 import { removeTree } from './remove-tree.js';
+import { commitSeed, copySeed, planSeed } from './seed.js';
 
 export interface LaunchOptions {
   cwd: string;
@@ -62,6 +64,13 @@ export interface LaunchOptions {
   passEnv?: string[];
   /** More host paths the step may read although the sandbox covers them (say, tools under /tmp). */
   readable?: string[];
+  /**
+   * Start from an empty allowlist and the default route mode instead of the parent run's (by
+   * default a run inherits them; `allowHosts` adds to what it inherits).
+   */
+  noInheritEgress?: boolean;
+  /** Called once the run directory exists, with where the step's workspace lives. */
+  onStart?: (info: { run_id: string; workspace: string; seed: SeedInfo | null }) => void;
   operation?: 'launch' | 'resume';
   env?: NodeJS.ProcessEnv;
   home?: string;
@@ -101,6 +110,21 @@ export interface LaunchResult {
   skipped: Array<{ path: string; reason: string }>;
   /** Raw next capabilities, only with `reveal`. */
   revealed?: { state_cap_next: string; net_cap_next: string };
+  /** The effective egress of the run: inherited from the parent run plus what was added. */
+  allowlist: string[];
+  route_mode: RouteMode;
+  inherited_egress: { allowlist: string[]; route_mode: RouteMode | null; from_run: string | null };
+  /** Where the workspace was (or still is, with keepWorkspace). */
+  workspace: { path: string; kept: boolean };
+  /** The seed node, for a launch with `workspace`. */
+  seed: SeedInfo | null;
+}
+
+export interface SeedInfo {
+  source: string;
+  node_id: string | null;
+  /** Parts of the source left out of the seed (the store itself, SWARM_HOME). */
+  excluded: string[];
 }
 
 export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
@@ -131,7 +155,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   if (store.catalog.getRun(runId) || store.catalog.getNode(`node-${runId}`)) {
     throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
   }
-  const parent = await time('resolve', () => store.resolve(options.node));
+  let parent = await time('resolve', () => store.resolve(options.node));
   if (options.workspace !== undefined && parent.kind !== 'root') {
     throw new SwarmError('WORKSPACE_SEED_INVALID', '--workspace is only allowed on a launch from root');
   }
@@ -139,7 +163,9 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   const granted = grantedEnvironment(env, options.grantEnv ?? {}, options.passEnv ?? []);
   // Fail before the step runs if the operator's keys are unusable, not after.
   const signer = store.keys.signingKey;
-  const parentKeys = store.keys.chainKeys(parent);
+  let parentKeys = store.keys.chainKeys(parent);
+  const inherited = options.noInheritEgress ? { allowlist: [], route_mode: null, from_run: null } : inheritedEgress(store, parent);
+  const seedPlan = options.workspace !== undefined ? planSeed(options.workspace, [store.paths.root, store.home]) : null;
 
   const dir = runDir(store.paths, runId);
   const paths = runPaths(dir);
@@ -153,9 +179,11 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   let committed = false;
   let stepRan = false;
   let session: EgressSession | undefined;
+  let seed: SeedInfo | null = null;
   try {
     store.catalog.startRun({ run_id: runId, parent_node_id: parent.node_id, operation, started_at: startedAt, backend: 'local', step_json: stepJson });
     rowWritten = true;
+    options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed: seedPlan ? { source: seedPlan.source, node_id: null, excluded: seedPlan.excluded } : null });
 
     // 1. Restore.
     options.onProgress?.('restoring');
@@ -170,12 +198,20 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         hidePrefix: store.paths.projectRoot,
       }),
     );
-    if (options.workspace !== undefined) seedWorkspace(options.workspace, paths.workspaceDir, store.paths.root);
+    if (seedPlan) {
+      // The seeded directory becomes a node of its own, so the chain records where it started
+      // and `swarm apply` knows the base the repository was at.
+      copySeed(seedPlan, paths.workspaceDir);
+      const seeded = await time('seed', () => commitSeed(store, { runId, root: parent, rootKeys: parentKeys, paths, clock, routeMode: options.routeMode }));
+      parent = seeded.node;
+      parentKeys = seeded.keys;
+      seed = { source: seedPlan.source, node_id: seeded.node.node_id, excluded: seedPlan.excluded };
+    }
     writeStepInputs(paths, command, options.prompt);
 
     // 2. Egress: the sandbox is in place before the step starts.
-    const allowlist = [...new Set(options.allowHosts ?? [])].sort();
-    const routeMode: RouteMode = options.routeMode ?? 'direct';
+    const allowlist = [...new Set([...inherited.allowlist, ...(options.allowHosts ?? [])])].sort();
+    const routeMode: RouteMode = options.routeMode ?? inherited.route_mode ?? 'direct';
     const egress = await time('egress_open', () =>
       openEgress({
         provider: options.egress,
@@ -261,6 +297,11 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       egress: executed.egress,
       timings_ms: timings,
       skipped: [],
+      allowlist,
+      route_mode: routeMode,
+      inherited_egress: inherited,
+      workspace: { path: paths.workspaceDir, kept: false },
+      seed,
     };
     if (!succeeded && options.discardFailed) {
       store.catalog.forgetRun(runId);
@@ -282,6 +323,16 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       finished_at: finishedAt,
     };
 
+    // Interrupted after the step ended by itself (while recording or sealing): no node may say
+    // it succeeded, so none is committed. A step stopped by the interrupt is recorded as failed.
+    const checkAborted = () => {
+      if (options.signal?.aborted && !outcome.interrupted) {
+        throw new SwarmError('STEP_INTERRUPTED', 'the run was interrupted after its step, before its node was committed; no node recorded', {
+          details: { ...base, interrupted: true },
+        });
+      }
+    };
+    checkAborted();
     // 5. Record.
     await time('record', () => record(paths, facts, { step: policy.commandSha256, prompt: policy.promptSha256, output: outcome.outputSha256 }));
 
@@ -294,6 +345,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     await time('adopt', () => store.objects.adopt(sealed.file, sealed.bundleSha256));
     crashPoint(env, 'after-seal');
 
+    checkAborted();
     // 8. Certify.
     const certified = await time('certify', () =>
       certify({
@@ -356,6 +408,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     );
 
     crashPoint(env, 'before-commit');
+    checkAborted();
     // 9. Commit: everything above is durable; now the node becomes visible, all at once.
     const runRow: RunRow = {
       ...facts,
@@ -373,10 +426,11 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       removeTree(paths.workspaceDir);
       removeTree(paths.stateDir);
     }
+    const workspace = { path: paths.workspaceDir, kept: options.keepWorkspace ?? false };
     const revealed = options.reveal
       ? { state_cap_next: store.keys.revealCapability(row, 'state_cap'), net_cap_next: store.keys.revealCapability(row, 'net_cap') }
       : undefined;
-    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: certified.artifactHash, revealed, skipped });
+    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: certified.artifactHash, revealed, skipped, workspace });
   } catch (error) {
     if (session) await session.close().catch(() => undefined);
     if (!committed) {
@@ -439,36 +493,6 @@ function failOrReturn(result: LaunchResult): LaunchResult {
   });
 }
 
-function seedWorkspace(source: string, workspaceDir: string, storeDir: string): void {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(source);
-  } catch {
-    throw new SwarmError('WORKSPACE_SEED_INVALID', `--workspace ${source} does not exist`);
-  }
-  if (!stat.isDirectory()) throw new SwarmError('WORKSPACE_SEED_INVALID', `--workspace ${source} is not a directory`);
-  const real = fs.realpathSync(source);
-  const storeRoot = fs.realpathSync(storeDir);
-  const inside = (a: string, b: string) => a === b || a.startsWith(b + path.sep);
-  if (inside(storeRoot, real) || inside(real, storeRoot)) {
-    throw new SwarmError('WORKSPACE_SEED_INVALID', `--workspace ${source} overlaps the .swarm store`, {
-      hint: 'seed from a directory that neither contains nor lies inside .swarm/',
-    });
-  }
-  try {
-    fs.cpSync(real, workspaceDir, {
-      recursive: true,
-      verbatimSymlinks: true,
-      preserveTimestamps: false,
-      filter: (src) => {
-        const s = fs.lstatSync(src);
-        return s.isDirectory() || s.isFile() || s.isSymbolicLink();
-      },
-    });
-  } catch (cause) {
-    throw fsError('WORKSPACE_SEED_INVALID', source, cause);
-  }
-}
 
 function newRunId(clock: Clock): string {
   const stamp = new Date(clock.fixed ? Date.now() : clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');

@@ -172,7 +172,8 @@ export async function loadGraph(options: StoreCall): Promise<Graph> {
 export function renderGraph(graph: Graph, format: 'mermaid' | 'dot' | 'json'): string {
   if (format === 'json') return JSON.stringify(graph, null, 2);
   const label = (n: GraphNode) => {
-    const what = n.kind === 'root' ? 'root' : n.kind === 'fork' ? `fork ${n.label}` : `${n.run_id} (${n.status})`;
+    const what =
+      n.kind === 'root' ? 'root' : n.kind === 'fork' ? `fork ${n.label}` : n.run_id ? `${n.run_id} (${n.status})` : `${n.kind} ${n.node_id} (${n.status})`;
     return `${what}\\nstep ${n.ratchet_step}`;
   };
   const id = (nodeId: string) => nodeId.replace(/[^A-Za-z0-9_]/g, '_');
@@ -275,6 +276,7 @@ export async function loadCertificateChain(options: StoreCall & { ref: string })
         signature: node.kind === 'run' ? read('certificate.dsse.json') : null,
         policy: node.kind === 'run' ? read('policy.json') : null,
         kind: node.kind,
+        status: node.status,
         recordedArtifactHash: node.run_id ? (store.catalog.getRun(node.run_id)?.artifact_hash ?? null) : null,
         bundleObject: store.objects.file(node.bundle_sha256),
       });

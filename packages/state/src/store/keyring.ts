@@ -14,13 +14,10 @@ import {
   type CapabilityKind,
   type SigningKey,
 } from '@swarm/core';
-import { bundleWrapKey, openSecret, sealSecret, unwrapDataKey } from '../crypto/index.js';
+import { bundleWrapKey, openSecret, sealSecret, unwrapDataKey, type ChainKeys } from '../crypto/index.js';
 import type { NodeRow } from './catalog.js';
 
-export interface ChainKeys {
-  state: Buffer;
-  net: Buffer;
-}
+export type { ChainKeys };
 
 export class KeyRing {
   private secret: Buffer | undefined;

@@ -126,7 +126,22 @@ export class Store {
         break;
     }
     const node = this.catalog.getNode(nodeId);
-    if (!node) throw new SwarmError('NODE_NOT_FOUND', `no node ${nodeId} in this store`, { details: { ref } });
+    if (!node) throw new SwarmError('NODE_NOT_FOUND', `no node ${nodeId} in this store`, { details: { ref, suggestions: this.suggestRefs(nodeId) }, hint: this.hintFor(nodeId) });
     return node;
+  }
+
+  /** A bare name that is a run id or a branch label here: what the user probably meant. */
+  private suggestRefs(name: string): string[] {
+    const out: string[] = [];
+    if (this.catalog.getRun(name)?.node_id) out.push(`run:${name}`);
+    if (this.catalog.getAlias(`branch:${name}`)) out.push(`branch:${name}`);
+    if (this.catalog.getNode(`node-${name}`)) out.push(`node-${name}`);
+    return out;
+  }
+
+  private hintFor(name: string): string {
+    const suggestions = this.suggestRefs(name);
+    if (suggestions.length > 0) return `did you mean ${suggestions.join(' or ')}?`;
+    return 'name a node as root, a node id, run:<run_id> or branch:<label> (`swarm run list`, `swarm graph`)';
   }
 }

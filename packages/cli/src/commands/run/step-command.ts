@@ -24,7 +24,10 @@ export abstract class StepCommand extends BaseCommand {
     description: "Pass the caller's variable NAME to the step (repeatable; its value is redacted from step.log, only the name is recorded)",
   });
   backend = Option.String('--backend', { description: 'Where the run executes: local' });
-  keepWorkspace = Option.Boolean('--keep-workspace', false, { description: "Keep the run's unpacked workspace after sealing" });
+  keepWorkspace = Option.Boolean('--keep-workspace', false, { description: "Keep the run's unpacked workspace after sealing (its path is printed)" });
+  noInheritEgress = Option.Boolean('--no-inherit-egress', false, {
+    description: "Start from an empty allowlist and the default route mode instead of the parent run's (--allow-host adds to what is inherited)",
+  });
   discardFailed = Option.Boolean('--discard-failed', false, { description: 'Record no node when the step fails' });
   reveal = Option.Boolean('--reveal', false, { description: "Print the new node's raw capability tokens (secret!)" });
 
@@ -48,6 +51,7 @@ export abstract class StepCommand extends BaseCommand {
         env: this.envGrant,
         passEnv: this.passEnv,
         keepWorkspace: this.keepWorkspace,
+        noInheritEgress: this.noInheritEgress,
         discardFailed: this.discardFailed,
         profile: this.profile,
       },
