@@ -33,3 +33,8 @@ export {
 export { Redactor, redactText } from './run/redact.js';
 export { initStore } from './init.js';
 export { removeRuns, removeBranch } from './store/remove.js';
+export * from './diff/errors.js';
+export { diffNodes, type NodeDiff } from './diff/diff.js';
+export { applyNode, type ApplyResult } from './diff/apply.js';
+export { applyNodeToBranch, type BranchResult } from './diff/git-branch.js';
+export type { FileDiffSummary, FileStatus } from './diff/unified.js';
