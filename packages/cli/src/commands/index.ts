@@ -1,8 +1,10 @@
 import type { CommandClass } from 'clipanion';
 import type { SwarmContext } from '../base-command.js';
+import { ApplyCommand } from './apply.js';
 import { branchCommands } from './branch/index.js';
 import { ConfigSetCommand } from './config/set.js';
 import { ConfigShowCommand } from './config/show.js';
+import { DiffCommand } from './diff.js';
 import { DoctorCommand } from './doctor.js';
 import { GcCommand } from './gc.js';
 import { GraphCommand } from './graph.js';
@@ -30,6 +32,8 @@ export const commands: Array<CommandClass<SwarmContext>> = [
   ...runCommands,
   ...branchCommands,
   GraphCommand,
+  DiffCommand,
+  ApplyCommand,
   GcCommand,
   ...stateCommands,
   ...verifyCommands,
