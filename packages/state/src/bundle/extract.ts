@@ -44,6 +44,8 @@ export interface OpenSealedBundleOptions {
   expectedSha256?: string;
   destDir: string;
   limits?: RestoreLimits;
+  /** Sealed bytes read so far, and in all (for progress on a terminal). */
+  onProgress?: (bytes: number, totalBytes: number) => void;
 }
 
 export interface OpenedBundle {
@@ -75,12 +77,16 @@ async function scanSealedBundle(
   file: string,
   dataKey: Buffer,
   onEntry: (entry: TarSource) => Promise<void>,
+  onProgress?: (bytes: number, totalBytes: number) => void,
 ): Promise<Digest> {
   assertKeyLength(dataKey, 32, 'data key');
   let fd: number;
+  let total = 0;
   try {
     // An object is a regular file swarm wrote: never a link, a device or a FIFO.
-    fd = openBoundedFile(file, { what: 'sealed bundle', maxBytes: MAX_SEALED_BYTES, noFollow: true }).fd;
+    const opened = openBoundedFile(file, { what: 'sealed bundle', maxBytes: MAX_SEALED_BYTES, noFollow: true });
+    fd = opened.fd;
+    total = opened.stat.size;
   } catch (cause) {
     if (isSwarmError(cause) && cause.code === 'FILE_TOO_LARGE') {
       throw new SwarmError('STATE_BUNDLE_TOO_LARGE', `sealed bundle ${file} is larger than any bundle the restore limits allow`, {
@@ -94,11 +100,14 @@ async function scanSealedBundle(
     });
   }
   const hash = createHash('sha256');
+  let read = 0;
   const tap = new Transform({
     readableHighWaterMark: READ_BLOCK,
     writableHighWaterMark: READ_BLOCK,
     transform(chunk: Buffer, _encoding, callback) {
       hash.update(chunk);
+      read += chunk.length;
+      onProgress?.(read, total);
       callback(null, chunk);
     },
   });
@@ -469,7 +478,7 @@ export async function openSealedBundle(options: OpenSealedBundleOptions): Promis
 
   const extractor = new Extractor(workspaceDir, stateDbPath, maxBytes, maxEntries);
   try {
-    const bundleSha256 = await scanSealedBundle(file, dataKey, (entry) => extractor.entry(entry));
+    const bundleSha256 = await scanSealedBundle(file, dataKey, (entry) => extractor.entry(entry), options.onProgress);
     if (expectedSha256 !== undefined && bundleSha256 !== expectedSha256) throw digestMismatch(file, expectedSha256, bundleSha256);
     const verified = extractor.finish();
     extractor.applyDirectoryModes();

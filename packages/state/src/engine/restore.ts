@@ -24,6 +24,7 @@ export interface RestoreInput {
   allowColdStart: boolean;
   /** A path prefix to write as `<project>` in the recorded reason (no machine paths in certificates). */
   hidePrefix?: string;
+  onProgress?: (bytes: number, totalBytes: number) => void;
 }
 
 export interface Restored {
@@ -43,7 +44,7 @@ export async function restore(input: RestoreInput): Promise<Restored> {
 async function open(input: RestoreInput): Promise<Restored> {
   const { paths } = input;
   try {
-    await openSealedBundle({ file: input.bundleFile, dataKey: input.dataKey(), expectedSha256: input.expectedSha256, destDir: paths.dir });
+    await openSealedBundle({ file: input.bundleFile, dataKey: input.dataKey(), expectedSha256: input.expectedSha256, destDir: paths.dir, onProgress: input.onProgress });
     return { mode: 'checkpoint', reason: null };
   } catch (error) {
     if (!(error instanceof SwarmError) || error.category !== 'restore') throw error;

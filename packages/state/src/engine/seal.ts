@@ -16,11 +16,11 @@ export interface Sealed extends SealedBundle {
   dataKey: Buffer;
 }
 
-export async function seal(paths: RunPaths, nextStateKey: Buffer, mtimeSec: number): Promise<Sealed> {
+export async function seal(paths: RunPaths, nextStateKey: Buffer, mtimeSec: number, onProgress?: (bytes: number, totalBytes: number) => void): Promise<Sealed> {
   assertNotReplaced(paths.workspaceDir, 'directory');
   assertNotReplaced(paths.stateDbPath, 'file');
   const dataKey = deriveDataKey(nextStateKey);
-  const sealed = await createSealedBundle({ workspaceDir: paths.workspaceDir, stateDbPath: paths.stateDbPath, mtimeSec, dataKey, outFile: paths.partialBundle });
+  const sealed = await createSealedBundle({ workspaceDir: paths.workspaceDir, stateDbPath: paths.stateDbPath, mtimeSec, dataKey, outFile: paths.partialBundle, onProgress });
   return { ...sealed, file: paths.partialBundle, dataKey };
 }
 

@@ -77,7 +77,8 @@ export interface LaunchOptions {
   clock?: Clock;
   signal?: AbortSignal;
   onOutput?: (chunk: Buffer) => void;
-  onProgress?: (phase: string) => void;
+  /** A phase starts; restore and seal then report bytes done of all. */
+  onProgress?: (phase: string, bytes?: { done: number; total: number }) => void;
   /** Keep the run's unpacked workspace after sealing (default: removed; export brings it back). */
   keepWorkspace?: boolean;
   /** Skip recording a node for a failed step. */
@@ -196,6 +197,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         nodeId: parent.node_id,
         allowColdStart: options.allowColdStart ?? false,
         hidePrefix: store.paths.projectRoot,
+        onProgress: (done, total) => options.onProgress?.('restoring', { done, total }),
       }),
     );
     if (seedPlan) {
@@ -339,7 +341,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     // 6–7. Ratchet, then seal under a data key derived from the new state capability.
     const next = ratchet(parentKeys, runId);
     options.onProgress?.('sealing');
-    const sealed = await time('seal', () => seal(paths, next.state, Math.floor(clock.now() / 1000)));
+    const sealed = await time('seal', () => seal(paths, next.state, Math.floor(clock.now() / 1000), (done, total) => options.onProgress?.('sealing', { done, total })));
     // gc keeps objects that a live run is about to commit.
     fs.writeFileSync(paths.pendingObject, sealed.bundleSha256);
     await time('adopt', () => store.objects.adopt(sealed.file, sealed.bundleSha256));
