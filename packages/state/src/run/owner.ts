@@ -8,14 +8,19 @@ import path from 'node:path';
 
 export const OWNER_FILE = '.owner.pid';
 
-function startTime(pid: number): string {
+/** Fields of /proc/<pid>/stat after the parenthesised command name (state first); null where unreadable. */
+function statFields(pid: number): string[] | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime), counted after the parenthesised command name.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return '';
+    return null;
   }
+}
+
+function startTime(pid: number): string {
+  // Field 22 (starttime).
+  return statFields(pid)?.[19] ?? '';
 }
 
 export function writeOwnerFile(dir: string): void {
@@ -40,6 +45,8 @@ export function liveOwner(dir: string): number | undefined {
     // EPERM: alive but another user's; treat it as live so nobody removes its run.
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
+  // A killed owner that nobody has reaped yet is a zombie: gone, whatever kill(0) says.
+  if (statFields(pid)?.[0] === 'Z') return undefined;
   const recorded = match[2] ?? '';
   if (recorded !== '' && startTime(pid) !== '' && startTime(pid) !== recorded) return undefined;
   return pid;
