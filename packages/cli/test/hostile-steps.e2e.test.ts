@@ -155,11 +155,18 @@ if [ -n "$found" ]; then prlimit --pid "$found" --core=unlimited:unlimited && ec
   it('runs swarm itself with a core-size limit of 0 while it holds keys', async () => {
     const real = project('limits', 'sandboxed');
     let limits = '';
-    const result = await swarm(real, 'sandboxed', ['run', 'launch', '--node', 'root', '--run-id', 'limits', '--step', 'sleep 1'], {}, (pid) => {
-      setTimeout(() => {
-        limits = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
-      }, 600);
+    // Read while the step runs (its log exists once swarm holds the keys and started it).
+    const log = path.join(real.cwd, '.swarm', 'runs', 'limits', 'step.log');
+    let poll: NodeJS.Timeout | undefined;
+    const result = await swarm(real, 'sandboxed', ['run', 'launch', '--node', 'root', '--run-id', 'limits', '--step', 'echo up; sleep 2'], {}, (pid) => {
+      poll = setInterval(() => {
+        if (fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('up')) {
+          clearInterval(poll);
+          limits = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
+        }
+      }, 20);
     });
+    clearInterval(poll);
     expect(result.code, result.stderr).toBe(0);
     expect(limits).toMatch(/^Max core file size\s+0\s+0\s/m);
   });
