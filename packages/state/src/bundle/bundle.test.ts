@@ -155,13 +155,15 @@ describe('createSealedBundle / openSealedBundle', () => {
     expect(workspacePaths.indexOf('workspace/a-b')).toBeLessThan(workspacePaths.indexOf('workspace/readonly'));
     expect(sealed.manifestSha256).toBe(sha256Digest(canonicalize(sealed.manifest)));
     const main = sealed.manifest.entries.find((e) => e.path === 'workspace/src/main.ts')!;
-    expect(main).toEqual({ path: 'workspace/src/main.ts', type: 'file', mode: 0o644 & ~process.umask(), size: 18, sha256: sha256Digest('console.log("hi")\n') });
+    // A clock of 0 clamps every mtime to 0.
+    expect(main).toEqual({ path: 'workspace/src/main.ts', type: 'file', mode: 0o644 & ~process.umask(), size: 18, sha256: sha256Digest('console.log("hi")\n'), mtime: 0 });
     expect(sealed.manifest.entries.find((e) => e.path === 'workspace/link-to-main')).toEqual({
       path: 'workspace/link-to-main',
       type: 'symlink',
       mode: 0o777,
       size: 0,
       target: 'src/main.ts',
+      mtime: 0,
     });
     expect(sealed.manifest.entries.find((e) => e.path === 'workspace/readonly')).toMatchObject({ type: 'dir', mode: 0o555, size: 0 });
     expect(sealed.manifest.entries.find((e) => e.path === 'workspace/readonly')).not.toHaveProperty('sha256');

@@ -16,7 +16,13 @@ import { SwarmError, fsError, isSwarmError, openBoundedFile, sha256Stream, type 
 import '../errors.js';
 import { BUNDLE_CHUNK_OVERHEAD, BUNDLE_HEADER_BYTES, MIN_CHUNK_SIZE, createOpenStream } from '../crypto/stream.js';
 import { assertKeyLength } from '../crypto/hkdf.js';
-import { parseBundleManifest, type BundleEntryType, type BundleManifest, type BundleManifestEntry } from './manifest.js';
+import {
+  BUNDLE_MANIFEST_SCHEMA_VERSION_V1,
+  parseBundleManifest,
+  type BundleEntryType,
+  type BundleManifest,
+  type BundleManifestEntry,
+} from './manifest.js';
 import { BUNDLE_LIMITS } from './limits.js';
 import { makeDirs, parseEntryName, symlinkEscapesTree, symlinkTargetEscapesLexically } from './paths.js';
 
@@ -144,6 +150,8 @@ interface SeenEntry {
   size: number;
   sha256?: Digest;
   target?: string;
+  /** The header's mtime in seconds, as restored. */
+  mtime: number;
 }
 
 class Extractor {
@@ -209,6 +217,7 @@ class Extractor {
     }
     const mode = header.mode;
     const mtime = header.mtime instanceof Date && !Number.isNaN(header.mtime.getTime()) ? header.mtime : new Date(0);
+    const mtimeSec = Math.floor(mtime.getTime() / 1000);
 
     if (name.kind === 'manifest') {
       if (size > MAX_MANIFEST_BYTES) throw new SwarmError('STATE_BUNDLE_TOO_LARGE', 'bundle manifest is too large');
@@ -219,7 +228,7 @@ class Extractor {
     }
     if (name.kind === 'state.db') {
       const sha256 = await this.writeFile(this.stateDbPath, name.path, source, mode, mtime);
-      this.seen.set(name.path, { type: 'file', mode, size, sha256 });
+      this.seen.set(name.path, { type: 'file', mode, size, sha256, mtime: mtimeSec });
       return;
     }
 
@@ -234,7 +243,7 @@ class Extractor {
         this.dirs.add(rel);
       }
       this.dirModes.set(rel, { mode, mtime });
-      this.seen.set(name.path, { type: 'dir', mode, size: 0 });
+      this.seen.set(name.path, { type: 'dir', mode, size: 0, mtime: mtimeSec });
       await drain(source);
       return;
     }
@@ -259,12 +268,12 @@ class Extractor {
         // Not every file system records symlink times; the link itself is what matters.
       }
       this.symlinks.push({ parts, target });
-      this.seen.set(name.path, { type: 'symlink', mode, size: 0, target });
+      this.seen.set(name.path, { type: 'symlink', mode, size: 0, target, mtime: mtimeSec });
       await drain(source);
       return;
     }
     const sha256 = await this.writeFile(abs, name.path, source, mode, mtime);
-    this.seen.set(name.path, { type: 'file', mode, size, sha256 });
+    this.seen.set(name.path, { type: 'file', mode, size, sha256, mtime: mtimeSec });
   }
 
   createError(cause: unknown, abs: string, bundlePath: string): SwarmError {
@@ -373,11 +382,13 @@ class Extractor {
         details: { path: where, reason },
       });
     const listed = new Set<string>();
+    // A v1 manifest lists no times; its headers all had the run clock.
+    const withMtime = parsed.manifest.schema_version !== BUNDLE_MANIFEST_SCHEMA_VERSION_V1;
     for (const entry of parsed.manifest.entries) {
       listed.add(entry.path);
       const seen = this.seen.get(entry.path);
       if (!seen) throw mismatch('is listed but missing', entry.path);
-      if (!sameEntry(entry, seen)) throw mismatch('differs from its manifest entry', entry.path);
+      if (!sameEntry(entry, seen, withMtime)) throw mismatch('differs from its manifest entry', entry.path);
     }
     for (const seenPath of this.seen.keys()) if (!listed.has(seenPath)) throw mismatch('is not listed', seenPath);
     for (const rel of this.implicitDirs) throw mismatch('is not listed', `workspace/${rel}`);
@@ -385,7 +396,10 @@ class Extractor {
     return parsed;
   }
 
-  /** Directory modes and times last (deepest first), so read-only directories do not block writes. */
+  /**
+   * Directory modes and times last (deepest first): read-only directories do not block writes, and
+   * no entry is created in a directory after its time is set (that would move it to now).
+   */
   applyDirectoryModes(): void {
     const dirs = [...this.dirModes.entries()].sort(([a], [b]) => b.split('/').length - a.split('/').length);
     for (const [rel, { mode, mtime }] of dirs) {
@@ -428,13 +442,14 @@ function writeAllSync(fd: number, buffers: Buffer[], file: string): void {
   }
 }
 
-function sameEntry(listed: BundleManifestEntry, seen: SeenEntry): boolean {
+function sameEntry(listed: BundleManifestEntry, seen: SeenEntry, withMtime: boolean): boolean {
   return (
     listed.type === seen.type &&
     listed.mode === seen.mode &&
     listed.size === seen.size &&
     listed.sha256 === seen.sha256 &&
-    listed.target === seen.target
+    listed.target === seen.target &&
+    (!withMtime || listed.mtime === seen.mtime)
   );
 }
 
@@ -530,6 +545,8 @@ export interface BundleListing {
   type: string;
   mode: number;
   size: number;
+  /** The header's mtime, whole seconds. */
+  mtime: number;
   target?: string;
 }
 
@@ -537,8 +554,9 @@ export interface BundleListing {
 export async function listBundle(options: { file: string; dataKey: Buffer }): Promise<BundleListing[]> {
   const listing: BundleListing[] = [];
   await scanSealedBundle(options.file, options.dataKey, async (entry) => {
-    const { name, type, mode, size, linkname } = entry.header;
-    listing.push({ path: name, type, mode, size, ...(type === 'symlink' || type === 'link' ? { target: linkname ?? '' } : {}) });
+    const { name, type, mode, size, linkname, mtime } = entry.header;
+    const mtimeSec = mtime instanceof Date ? Math.floor(mtime.getTime() / 1000) : 0;
+    listing.push({ path: name, type, mode, size, mtime: mtimeSec, ...(type === 'symlink' || type === 'link' ? { target: linkname ?? '' } : {}) });
     await drain(entry);
   });
   return listing;

@@ -1,12 +1,19 @@
 /**
  * The bundle manifest: one entry per workspace entry and one for `state.db`, written as canonical
- * JSON as the last tar entry. Its digest (`manifestSha256`) is what certificates record.
+ * JSON as the last tar entry. Its digest (`manifestSha256`) is what certificates record. The packer
+ * writes v2, which records each entry's mtime; v1 (sealed before, every mtime the run clock) is
+ * still read, so older nodes restore.
  */
 import { SwarmError, canonicalBytes, canonicalize, isSwarmDigest, sha256Digest, type Digest } from '@swarm/core';
 import '../errors.js';
 import { parseEntryName } from './paths.js';
+import { MAX_TAR_MTIME_SEC } from './tar-format.js';
 
-export const BUNDLE_MANIFEST_SCHEMA_VERSION = 'swarm-bundle-manifest-v1';
+/** What the packer writes. */
+export const BUNDLE_MANIFEST_SCHEMA_VERSION = 'swarm-bundle-manifest-v2';
+/** Manifests without mtimes; restore still accepts them. */
+export const BUNDLE_MANIFEST_SCHEMA_VERSION_V1 = 'swarm-bundle-manifest-v1';
+export type BundleManifestSchemaVersion = typeof BUNDLE_MANIFEST_SCHEMA_VERSION | typeof BUNDLE_MANIFEST_SCHEMA_VERSION_V1;
 
 export type BundleEntryType = 'file' | 'dir' | 'symlink';
 
@@ -22,10 +29,12 @@ export interface BundleManifestEntry {
   sha256?: Digest;
   /** The link text, symlinks only, kept verbatim. */
   target?: string;
+  /** Modification time in whole seconds, at most the run clock; v2 only (required there). */
+  mtime?: number;
 }
 
 export interface BundleManifest {
-  schema_version: typeof BUNDLE_MANIFEST_SCHEMA_VERSION;
+  schema_version: BundleManifestSchemaVersion;
   entries: BundleManifestEntry[];
 }
 
@@ -38,11 +47,20 @@ function invalid(reason: string, details: Record<string, unknown> = {}): SwarmEr
   return new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', `bundle manifest is invalid: ${reason}`, { details: { reason, ...details } });
 }
 
-const ENTRY_KEYS: Record<BundleEntryType, string[]> = {
+const ENTRY_KEYS_V1: Record<BundleEntryType, string[]> = {
   file: ['mode', 'path', 'sha256', 'size', 'type'],
   dir: ['mode', 'path', 'size', 'type'],
   symlink: ['mode', 'path', 'size', 'target', 'type'],
 };
+const ENTRY_KEYS: Record<BundleManifestSchemaVersion, Record<BundleEntryType, string>> = {
+  [BUNDLE_MANIFEST_SCHEMA_VERSION_V1]: keyLists(ENTRY_KEYS_V1, []),
+  [BUNDLE_MANIFEST_SCHEMA_VERSION]: keyLists(ENTRY_KEYS_V1, ['mtime']),
+};
+
+function keyLists(base: Record<BundleEntryType, string[]>, extra: string[]): Record<BundleEntryType, string> {
+  const join = (keys: string[]) => [...keys, ...extra].sort().join(',');
+  return { file: join(base.file), dir: join(base.dir), symlink: join(base.symlink) };
+}
 
 /** Parses manifest bytes; they must be canonical JSON of a well-formed manifest. */
 export function parseBundleManifest(bytes: Uint8Array): { manifest: BundleManifest; sha256: Digest } {
@@ -57,7 +75,8 @@ export function parseBundleManifest(bytes: Uint8Array): { manifest: BundleManife
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('not an object');
   const record = value as Record<string, unknown>;
   if (Object.keys(record).sort().join(',') !== 'entries,schema_version') throw invalid('unexpected top-level keys');
-  if (record.schema_version !== BUNDLE_MANIFEST_SCHEMA_VERSION) throw invalid('unknown schema_version');
+  const version = record.schema_version;
+  if (version !== BUNDLE_MANIFEST_SCHEMA_VERSION && version !== BUNDLE_MANIFEST_SCHEMA_VERSION_V1) throw invalid('unknown schema_version');
   if (!Array.isArray(record.entries)) throw invalid('entries is not an array');
   const seen = new Set<string>();
   for (const [index, raw] of record.entries.entries()) {
@@ -66,7 +85,7 @@ export function parseBundleManifest(bytes: Uint8Array): { manifest: BundleManife
     const entry = raw as Record<string, unknown>;
     const type = entry.type;
     if (type !== 'file' && type !== 'dir' && type !== 'symlink') throw invalid('unknown entry type', at);
-    if (Object.keys(entry).sort().join(',') !== ENTRY_KEYS[type].join(',')) throw invalid('unexpected entry keys', at);
+    if (Object.keys(entry).sort().join(',') !== ENTRY_KEYS[version][type]) throw invalid('unexpected entry keys', at);
     if (typeof entry.path !== 'string') throw invalid('path is not a string', at);
     let name;
     try {
@@ -83,6 +102,9 @@ export function parseBundleManifest(bytes: Uint8Array): { manifest: BundleManife
     if (type === 'file' && !isSwarmDigest(entry.sha256)) throw invalid('bad sha256', at);
     if (type !== 'file' && entry.size !== 0) throw invalid('non-file with a size', at);
     if (type === 'symlink' && (typeof entry.target !== 'string' || entry.target.length === 0)) throw invalid('bad symlink target', at);
+    if (version === BUNDLE_MANIFEST_SCHEMA_VERSION && !(Number.isInteger(entry.mtime) && (entry.mtime as number) >= 0 && (entry.mtime as number) <= MAX_TAR_MTIME_SEC)) {
+      throw invalid('bad mtime', at);
+    }
   }
   // Canonical bytes only, so one manifest has exactly one digest.
   if (canonicalize(value) !== text) throw invalid('not canonical JSON');

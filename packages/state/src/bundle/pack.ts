@@ -13,20 +13,22 @@ import { BUNDLE_MANIFEST_SCHEMA_VERSION, encodeBundleManifest, type BundleManife
 import { BUNDLE_LIMITS, type BundleLimits } from './limits.js';
 import { MANIFEST_ENTRY, STATE_DB_ENTRY, makeDirs } from './paths.js';
 import { InlineBundleSink, ThreadedBundleSink, type BundleSink } from './sealed-sink.js';
-import { TAR_END, encodeTarHeader, tarPadding } from './tar-format.js';
+import { MAX_TAR_MTIME_SEC, TAR_END, encodeTarHeader, tarPadding } from './tar-format.js';
 import { entryChanged, sameIdentity, walkWorkspace, type SkippedEntry, type WorkspaceEntry } from './walk.js';
 
 const READ_BLOCK = 1024 * 1024;
 /** From this much content on, sealing runs on a worker thread (it costs ~30 ms to start). */
 const SEAL_THREAD_MIN_BYTES = 32 * 1024 * 1024;
-/** Tar mtime fields hold 11 octal digits. */
-const MAX_MTIME_SEC = 0o77777777777;
 
 export interface CreateSealedBundleOptions {
   workspaceDir: string;
   /** The serialized state DB file. */
   stateDbPath: string;
-  /** mtime of every entry, from the run clock (seconds). */
+  /**
+   * The run clock (seconds): each entry keeps its own mtime, clamped to this, and the manifest
+   * entry has exactly this. With a fixed clock, identical trees give identical bytes when every
+   * entry's min(mtime, clock) agrees, e.g. when the clock is no later than the files were written.
+   */
   mtimeSec: number;
   dataKey: Buffer;
   outFile: string;
@@ -77,11 +79,26 @@ function tooLarge(bytes: number, limits: BundleLimits): SwarmError {
 }
 
 /**
+ * An entry's tar mtime: whole seconds (truncated, as tar does), never before 1970 and never after
+ * the run clock, so a file dated in the future cannot pass for newer than the run.
+ */
+function clampMtime(mtimeMs: number, clockSec: number): number {
+  return Math.min(Math.max(0, Math.floor(mtimeMs / 1000)), clockSec);
+}
+
+/**
  * Streams one regular file into the tar as `name`. It is opened without following a link as its
  * last component and must be the very file the walk saw (device and inode): a parent directory
  * swapped for a symlink resolves to another file, which is refused, never read.
  */
-async function addFile(ctx: PackContext, name: string, abs: string, size: number, mode: number, seen: { dev: number; ino: number }): Promise<Digest> {
+async function addFile(
+  ctx: PackContext,
+  name: string,
+  abs: string,
+  size: number,
+  mode: number,
+  seen: { dev: number; ino: number },
+): Promise<{ sha256: Digest; mtime: number }> {
   let fd: number;
   try {
     fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -95,7 +112,9 @@ async function addFile(ctx: PackContext, name: string, abs: string, size: number
     const stat = fs.fstatSync(fd);
     if (!stat.isFile() || !sameIdentity(stat, seen)) throw entryChanged(abs, 'not the file the walk saw');
     if (stat.size !== size) throw changed(abs, 'size changed');
-    await ctx.out.write(encodeTarHeader({ name, type: 'file', mode, size, mtimeSec: ctx.mtimeSec }));
+    // The descriptor's own time: the one of the content about to be read.
+    const mtime = clampMtime(stat.mtimeMs, ctx.mtimeSec);
+    await ctx.out.write(encodeTarHeader({ name, type: 'file', mode, size, mtimeSec: mtime }));
     const hash = createHash('sha256');
     let offset = 0;
     while (offset < size) {
@@ -115,7 +134,7 @@ async function addFile(ctx: PackContext, name: string, abs: string, size: number
     }
     if (fs.readSync(fd, Buffer.allocUnsafe(1), 0, 1, offset) !== 0) throw changed(abs, 'grew');
     await ctx.out.write(tarPadding(size));
-    return `sha256:${hash.digest('hex')}`;
+    return { sha256: `sha256:${hash.digest('hex')}`, mtime };
   } finally {
     fs.closeSync(fd);
   }
@@ -123,32 +142,34 @@ async function addFile(ctx: PackContext, name: string, abs: string, size: number
 
 async function addWorkspaceEntry(ctx: PackContext, entry: WorkspaceEntry): Promise<BundleManifestEntry> {
   switch (entry.type) {
-    case 'dir':
-      await ctx.out.write(encodeTarHeader({ name: `${entry.path}/`, type: 'dir', mode: entry.mode, size: 0, mtimeSec: ctx.mtimeSec }));
-      return { path: entry.path, type: 'dir', mode: entry.mode, size: 0 };
-    case 'symlink':
-      await ctx.out.write(
-        encodeTarHeader({ name: entry.path, type: 'symlink', mode: entry.mode, size: 0, mtimeSec: ctx.mtimeSec, linkname: entry.target! }),
-      );
-      return { path: entry.path, type: 'symlink', mode: entry.mode, size: 0, target: entry.target! };
+    case 'dir': {
+      const mtime = clampMtime(entry.mtimeMs, ctx.mtimeSec);
+      await ctx.out.write(encodeTarHeader({ name: `${entry.path}/`, type: 'dir', mode: entry.mode, size: 0, mtimeSec: mtime }));
+      return { path: entry.path, type: 'dir', mode: entry.mode, size: 0, mtime };
+    }
+    case 'symlink': {
+      const mtime = clampMtime(entry.mtimeMs, ctx.mtimeSec);
+      await ctx.out.write(encodeTarHeader({ name: entry.path, type: 'symlink', mode: entry.mode, size: 0, mtimeSec: mtime, linkname: entry.target! }));
+      return { path: entry.path, type: 'symlink', mode: entry.mode, size: 0, target: entry.target!, mtime };
+    }
     case 'file': {
-      const sha256 = await addFile(ctx, entry.path, entry.abs, entry.size, entry.mode, entry);
-      return { path: entry.path, type: 'file', mode: entry.mode, size: entry.size, sha256 };
+      const { sha256, mtime } = await addFile(ctx, entry.path, entry.abs, entry.size, entry.mode, entry);
+      return { path: entry.path, type: 'file', mode: entry.mode, size: entry.size, sha256, mtime };
     }
   }
 }
 
 /**
  * Packs `workspaceDir` and `stateDbPath` into a deterministic tar (entries sorted by path bytes,
- * `mtimeSec` for every mtime, uid/gid 0, empty owner names, permission bits only, symlinks verbatim),
+ * each entry's mtime clamped to `mtimeSec`, uid/gid 0, empty owner names, permission bits only, symlinks verbatim),
  * then `state.db`, then `manifest.json`; seals it under `dataKey`; and renames the result to `outFile`
  * only once it is complete and fsynced. The same inputs give the same bytes.
  */
 export async function createSealedBundle(options: CreateSealedBundleOptions): Promise<SealedBundle> {
   const { workspaceDir, stateDbPath, mtimeSec, dataKey, outFile } = options;
   assertKeyLength(dataKey, 32, 'data key');
-  if (!Number.isInteger(mtimeSec) || mtimeSec < 0 || mtimeSec > MAX_MTIME_SEC) {
-    throw new SwarmError('INVALID_ARGUMENT', `mtimeSec must be an integer number of seconds in 0..${MAX_MTIME_SEC}`);
+  if (!Number.isInteger(mtimeSec) || mtimeSec < 0 || mtimeSec > MAX_TAR_MTIME_SEC) {
+    throw new SwarmError('INVALID_ARGUMENT', `mtimeSec must be an integer number of seconds in 0..${MAX_TAR_MTIME_SEC}`);
   }
   let dbStat: fs.Stats;
   try {
@@ -182,8 +203,8 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
     const manifestEntries: BundleManifestEntry[] = [];
     for (const entry of entries) manifestEntries.push(await addWorkspaceEntry(ctx, entry));
     const dbMode = dbStat.mode & 0o777;
-    const dbSha256 = await addFile(ctx, STATE_DB_ENTRY, stateDbPath, dbStat.size, dbMode, dbStat);
-    manifestEntries.push({ path: STATE_DB_ENTRY, type: 'file', mode: dbMode, size: dbStat.size, sha256: dbSha256 });
+    const db = await addFile(ctx, STATE_DB_ENTRY, stateDbPath, dbStat.size, dbMode, dbStat);
+    manifestEntries.push({ path: STATE_DB_ENTRY, type: 'file', mode: dbMode, size: dbStat.size, sha256: db.sha256, mtime: db.mtime });
     const manifest: BundleManifest = { schema_version: BUNDLE_MANIFEST_SCHEMA_VERSION, entries: manifestEntries };
     const encoded = encodeBundleManifest(manifest);
     if (encoded.bytes.length > limits.maxManifestBytes || total + encoded.bytes.length > limits.maxBytes) {

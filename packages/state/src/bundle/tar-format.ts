@@ -9,6 +9,8 @@ export const TAR_BLOCK = 512;
 export const TAR_END = Buffer.alloc(2 * TAR_BLOCK);
 const ZERO_BLOCK = Buffer.alloc(TAR_BLOCK);
 const MAX_OCTAL_11 = 0o77777777777;
+/** The latest mtime a ustar header holds (11 octal digits of seconds). */
+export const MAX_TAR_MTIME_SEC = MAX_OCTAL_11;
 
 export type TarEntryType = 'file' | 'dir' | 'symlink';
 

@@ -25,6 +25,8 @@ export interface WorkspaceEntry {
   mode: number;
   size: number;
   target?: string;
+  /** lstat's mtime (ms); the packer clamps it to the run clock. */
+  mtimeMs: number;
   /** Identity of what the walk saw; the packer opens only this. */
   dev: number;
   ino: number;
@@ -154,7 +156,7 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
           throw fsError('IO_READ_FAILED', abs, cause);
         }
         const mode = stat.mode & 0o777;
-        const identity = { dev: stat.dev, ino: stat.ino };
+        const identity = { dev: stat.dev, ino: stat.ino, mtimeMs: stat.mtimeMs };
         if (stat.isDirectory()) {
           entries.push({ path: bundlePath, rel, abs, type: 'dir', mode, size: 0, ...identity });
           pending.push({ rel, ...identity });
