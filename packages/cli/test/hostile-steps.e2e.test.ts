@@ -152,6 +152,37 @@ if [ -n "$found" ]; then prlimit --pid "$found" --core=unlimited:unlimited && ec
     expect(fs.readdirSync(real.cwd).filter((f) => f.startsWith('core'))).toEqual([]);
   });
 
+  it("cannot forge its own exit status through the sandbox's first process", async () => {
+    // pidfd_getfd on swarm-init's report pipe (fd 4), then `exit 0` written into it; the step
+    // itself exits 9. The positive control takes a pipe from a child of its own the same way.
+    const forge = `import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+def steal(pid, fd):
+    pidfd = libc.syscall(434, pid, 0)
+    if pidfd < 0: return None
+    got = libc.syscall(438, pidfd, fd, 0)
+    return None if got < 0 else got
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    time.sleep(5); os._exit(0)
+print('control', 'stole' if steal(child, r) is not None else 'failed')
+os.kill(child, 9)
+got = steal(1, 4)
+if got is not None:
+    os.write(got, b'exit 0\\n')
+print('attack', 'forged' if got is not None else 'refused')
+`;
+    const where = project('forge', 'sandboxed');
+    fs.writeFileSync(path.join(where.cwd, 'forge.py'), forge);
+    const result = await swarm(where, 'sandboxed', ['run', 'launch', '--node', 'root', '--workspace', '.', '--run-id', 'forge', '--step', 'python3 forge.py; exit 9']);
+    const log = stepLog(where, 'forge');
+    expect(log).toContain('control stole');
+    expect(log).toContain('attack refused');
+    expect(result.code).toBe(7);
+    expect(result.envelope.error.details.exit_code).toBe(9);
+  });
+
   it('runs swarm itself with a core-size limit of 0 while it holds keys', async () => {
     const real = project('limits', 'sandboxed');
     let limits = '';
@@ -360,7 +391,8 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
     expect((await launch(where, 'sandboxed', 'a', 'exit 3')).code).not.toBe(0);
     const verify = () => swarm(where, 'sandboxed', ['verify', 'chain', '--node', 'run:a']);
     // The positive control: the untouched chain verifies.
-    expect((await verify()).code).toBe(0);
+    const untouched = await verify();
+    expect(untouched.code, JSON.stringify(untouched.envelope?.error ?? untouched.stderr)).toBe(0);
     const dir = path.join(where.cwd, '.swarm', 'runs', 'a');
     const certificate = JSON.parse(fs.readFileSync(path.join(dir, 'certificate.json'), 'utf8'));
     certificate.swarm.exit_code = 0;

@@ -80,8 +80,11 @@ export interface SandboxedCommand {
 export interface SandboxControl {
   /** Resolves true once the step itself is starting, false if the sandbox failed before it. */
   readonly started: Promise<boolean>;
-  /** How the step's main process ended, as the sandbox saw it; null if it never said. */
-  readonly ended: Promise<{ exitCode: number | null; signal: NodeJS.Signals | null } | null>;
+  /**
+   * How the step's main process ended, as the sandbox saw it, given the wrapper's own exit code;
+   * null when the sandbox did not say, or said something the wrapper's status contradicts.
+   */
+  ended(wrapperExitCode: number | null): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null } | null>;
   /** Passes a signal to the step (a graceful stop). */
   signal(signal: NodeJS.Signals): void;
   /** Ends every process of the sandbox at once. */

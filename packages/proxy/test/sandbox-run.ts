@@ -42,7 +42,7 @@ export function runSandboxed(
     child.on('close', async (code, signal) => {
       clearTimeout(timer);
       const started = control ? await control.started : true;
-      const ended = control ? await control.ended : null;
+      const ended = control ? await control.ended(code) : null;
       if (control) await control.gone();
       resolve({ code, signal, stdout, stderr, ended, started });
     });

@@ -233,7 +233,7 @@ const step = (argv) => new Promise((resolve) => {
   const child = spawn(c.argv[0], c.argv.slice(1), { env: { ...process.env, ...session.env }, stdio: ['ignore', 'pipe', 'ignore', 'pipe', 'pipe'] });
   const control = c.attach(child.stdio.slice(3), child.pid);
   let out = ''; child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-  child.on('close', async () => { const e = await control.ended; resolve(e.exitCode === 0 ? out : 'exit ' + e.exitCode); });
+  child.on('close', async (code) => { const e = await control.ended(code); resolve(e.exitCode === 0 ? out : 'exit ' + e.exitCode); });
 });
 const out = { uid: (await step(['id', '-u'])).trim(), viaProxy: await step(['curl', '-sS', 'http://127.0.0.1:${origin.port}/hello']), direct: await step(['curl', '-sS', '--noproxy', '*', 'http://127.0.0.1:${origin.port}/hello']) };
 await session.close();
@@ -326,5 +326,28 @@ describe('egress sessions', () => {
     await expect(createEgressProvider().open({ ...request(), allowlist: ['not a host'] })).rejects.toMatchObject({
       code: 'EGRESS_ALLOWLIST_INVALID',
     });
+  });
+});
+
+describe("the sandbox's report", () => {
+  it('is believed only where it agrees with the wrapper’s own exit status', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { attachBwrapControl } = await import('../src/sandbox/control.js');
+    const reportOf = async (lines: string, wrapperExit: number | null) => {
+      const info = new PassThrough();
+      const report = new PassThrough();
+      const control = attachBwrapControl([info, report]);
+      report.end(lines);
+      info.end();
+      return control.ended(wrapperExit);
+    };
+    // The control: an honest report is taken as is, a signal included.
+    expect(await reportOf('ready\nexit 9\n', 9)).toEqual({ exitCode: 9, signal: null });
+    expect(await reportOf('ready\nsignal 9\n', 137)).toEqual({ exitCode: null, signal: 'SIGKILL' });
+    // A forged line (an `exit 0` before or after the real one) contradicts the wrapper: ignored.
+    expect(await reportOf('ready\nexit 0\n', 9)).toBeNull();
+    expect(await reportOf('ready\nexit 9\nexit 0\n', 9)).toBeNull();
+    expect(await reportOf('ready\nsignal 15\n', 0)).toBeNull();
+    expect(await reportOf('', null)).toBeNull();
   });
 });

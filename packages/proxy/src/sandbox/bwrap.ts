@@ -43,6 +43,9 @@ export function bwrapArgv(plan: BwrapPlan, argv: readonly string[]): string[] {
     ...(plan.bridge ? ['--unshare-net'] : []),
     // A step that could make user namespaces of its own would gain capabilities over its mounts.
     '--disable-userns',
+    // No capability inside either (bwrap keeps them for a root caller otherwise).
+    '--cap-drop',
+    'ALL',
     '--die-with-parent',
     // No controlling terminal: a step cannot push keystrokes into the operator's shell (TIOCSTI).
     '--new-session',

@@ -11,7 +11,10 @@
  *      the namespace before this process can be reaped, so nothing the step started survives it.
  *
  * It reports on --report-fd: "ready\n" once the step is about to start, and "exit <n>\n" or
- * "signal <n>\n" for how the step ended (a PID 1 cannot re-raise a signal on itself).
+ * "signal <n>\n" for how the step ended (a PID 1 cannot re-raise a signal on itself). It makes
+ * itself undumpable first, so the step (same uid, same user namespace) cannot trace it or take
+ * its descriptors with pidfd_getfd; swarm still trusts only a report that agrees with bwrap's
+ * own exit status.
  *
  * C rather than Node: a Node process costs about 50 ms to start, more than the whole sandbox may
  * add to a run. Only libc is used.
@@ -27,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,7 +78,8 @@ static void relay(int a, int b) {
   static char buffer[RELAY_BUFFER];
   int open_ab = 1, open_ba = 1;
   while (open_ab || open_ba) {
-    struct pollfd fds[2] = {{a, open_ab ? POLLIN : 0, 0}, {b, open_ba ? POLLIN : 0, 0}};
+    /* A closed direction is left out of the poll (fd -1), or its POLLHUP would spin the loop. */
+    struct pollfd fds[2] = {{open_ab ? a : -1, POLLIN, 0}, {open_ba ? b : -1, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return;
@@ -149,6 +155,10 @@ static void accept_one(int listener, const char *socket_path) {
 
 /* The step gets exactly stdin, stdout and stderr; every other inherited descriptor closes on exec. */
 static void close_on_exec_above_stderr(void) {
+#ifdef SYS_close_range
+  /* close_range(3, ~0U, CLOSE_RANGE_CLOEXEC): one call where the kernel has it (5.11+). */
+  if (syscall(SYS_close_range, 3U, ~0U, 4U) == 0) return;
+#endif
   long max = sysconf(_SC_OPEN_MAX);
   if (max < 0 || max > 65536) max = 65536;
   for (int fd = 3; fd < max; fd++) {
@@ -167,13 +177,19 @@ int main(int argc, char **argv) {
       break;
     }
     if (i + 1 >= argc) usage();
-    if (strcmp(argv[i], "--port") == 0) port = atoi(argv[++i]);
+    if (strcmp(argv[i], "--port") == 0) {
+      char *end = NULL;
+      long value = strtol(argv[++i], &end, 10);
+      if (*end != '\0' || value < 0 || value > 65535) usage();
+      port = (int)value;
+    }
     else if (strcmp(argv[i], "--socket") == 0) socket_path = argv[++i];
     else if (strcmp(argv[i], "--report-fd") == 0) report_fd = atoi(argv[++i]);
     else usage();
   }
   if (i >= argc) usage();
   if ((port >= 0) != (socket_path != NULL)) usage();
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("cannot make the sandbox's first process undumpable");
   close_on_exec_above_stderr();
 
   int listener = port >= 0 ? listen_loopback(port) : -1;
@@ -192,13 +208,15 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   /* Held blocked except inside ppoll, so a signal can never slip in between a check and a wait. */
   sigset_t held, unblocked;
+  sigemptyset(&unblocked);
   sigemptyset(&held);
   sigaddset(&held, SIGTERM);
   sigaddset(&held, SIGINT);
   sigaddset(&held, SIGHUP);
   sigaddset(&held, SIGQUIT);
   sigaddset(&held, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &held, &unblocked);
+  /* `unblocked` is an explicit empty mask, whatever mask this process inherited. */
+  sigprocmask(SIG_BLOCK, &held, NULL);
 
   report(report_fd, "ready\n");
   pid_t step = fork();

@@ -135,7 +135,7 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   signalGroup(child.pid, 'SIGKILL');
   if (killTimer) clearTimeout(killTimer);
   const stepStarted = control ? await control.started : true;
-  const ended = control ? await control.ended : null;
+  const ended = control ? await control.ended(result.exitCode) : null;
   if (control) await control.gone();
   if (spec.pidFile) fs.rmSync(spec.pidFile, { force: true });
 
