@@ -105,7 +105,9 @@ describe('files named on the command line are bounded', () => {
 
 describe('config show', () => {
   it('never prints the password of the upstream proxy', () => {
-    expect(json(['config', 'set', 'egress.upstream_proxy', 'http://ops:hunter2-secret@proxy.example:3128']).code).toBe(0);
+    const set = json(['config', 'set', 'egress.upstream_proxy', 'http://ops:hunter2-secret@proxy.example:3128']);
+    expect(set.code).toBe(0);
+    expect(JSON.stringify(set.envelope)).not.toContain('hunter2-secret');
     const shown = json(['config', 'show']);
     expect(JSON.stringify(shown.envelope)).not.toContain('hunter2-secret');
     expect(shown.envelope.data.settings['egress.upstream_proxy']).toBe('http://ops:***@proxy.example:3128');

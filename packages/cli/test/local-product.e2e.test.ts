@@ -83,6 +83,40 @@ describe('the natural setup: a git repository', () => {
     expect(nodes['node-seed-first']).toMatchObject({ parent_node_id: 'root', kind: 'import', status: 'seeded' });
     expect(nodes['node-first']).toMatchObject({ parent_node_id: 'node-seed-first' });
     expect(swarm(['verify', 'chain', '--node', 'run:first'], dir).code).toBe(0);
+    // The run's row names the seed as its parent, as its node does.
+    const row = swarm(['run', 'list'], dir).envelope.data.runs.find((r: { run_id: string }) => r.run_id === 'first');
+    expect(row.parent_node_id).toBe('node-seed-first');
+  });
+
+  it('leaves no seed behind when the sandbox cannot be built, so the same run id can be tried again', () => {
+    const dir = repo();
+    const failing = path.join(tmp, 'failing-bwrap');
+    fs.writeFileSync(failing, '#!/bin/sh\necho "bwrap: setting up uid map: Permission denied" >&2\nexit 1\n', { mode: 0o755 });
+    env.SWARM_BWRAP = failing;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const r = swarm(['run', 'launch', '--workspace', '.', '--run-id', 'again', '--step', 'true'], dir);
+      expect(r.code).toBe(6);
+      expect(r.envelope.error.code).toBe('NET_CAP_SANDBOX_UNAVAILABLE');
+    }
+    delete env.SWARM_BWRAP;
+    const graph = swarm(['graph', '--format', 'json'], dir).envelope.data;
+    expect((graph.nodes ?? graph.graph?.nodes).map((n: { node_id: string }) => n.node_id)).toEqual(['root']);
+    expect(swarm(['run', 'launch', '--workspace', '.', '--run-id', 'again', '--step', 'true'], dir).code).toBe(0);
+  });
+
+  it('leaves out every store of the operator that lies inside the seed, not only its own', () => {
+    const dir = repo();
+    const nested = path.join(dir, 'vendor', 'lib');
+    fs.mkdirSync(nested, { recursive: true });
+    // A nested repository with a store of its own, and a kept plaintext workspace in it.
+    expect(swarm(['run', 'launch', '--run-id', 'inner', '--keep-workspace', '--step', 'echo inner-secret > s.txt'], nested).code).toBe(0);
+    expect(swarm(['init'], dir).code).toBe(0);
+    const r = swarm(['run', 'launch', '--workspace', '.', '--run-id', 'outer', '--step', 'find . -name s.txt; ls vendor/lib -a'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.envelope.data.seed.excluded).toEqual(expect.arrayContaining(['.swarm', path.join('vendor', 'lib', '.swarm')]));
+    const log = fs.readFileSync(path.join(dir, '.swarm', 'runs', 'outer', 'step.log'), 'utf8');
+    expect(log).not.toContain('s.txt');
+    expect(log).not.toContain('.swarm');
   });
 
   it('refuses to seed from inside the store', () => {
@@ -144,6 +178,14 @@ describe('resume means resume', () => {
     expect(hits).toBe(before + 2);
     const policy = JSON.parse(fs.readFileSync(path.join(tmp, '.swarm/runs/b/policy.json'), 'utf8'));
     expect(policy.egress.allowlist).toEqual([`127.0.0.1:${port}`, 'example.com'].sort());
+
+    // A parent policy edited after the fact is not the one its certificate binds: not inherited.
+    const bFile = path.join(tmp, '.swarm/runs/b/policy.json');
+    fs.writeFileSync(bFile, JSON.stringify({ ...policy, egress: { ...policy.egress, allowlist: ['*.evil.example'] } }));
+    const tampered = await swarmAsync(['run', 'resume', '--node', 'run:b', '--run-id', 'e', '--step', 'true'], tmp);
+    expect(tampered.code).toBe(2);
+    expect(tampered.envelope.error.code).toBe('PARENT_POLICY_INVALID');
+    expect((await swarmAsync(['run', 'resume', '--node', 'run:b', '--run-id', 'e2', '--no-inherit-egress', '--step', 'true'], tmp)).code).toBe(0);
   });
 });
 

@@ -25,6 +25,10 @@ export const ENGINE_ERROR_CODES = {
     category: 'restore',
     description: 'The node could not be restored (missing object, wrong key, bad format) and --allow-cold-start was not given.',
   },
+  PARENT_POLICY_INVALID: {
+    category: 'input',
+    description: "A resumed run cannot inherit its parent run's egress: the parent's policy.json is missing, malformed or not the policy its certificate binds.",
+  },
   WORKSPACE_SEED_INVALID: { category: 'input', description: '--workspace must name an existing directory, and is only allowed on a launch from root.' },
   STATE_DB_INVALID: { category: 'input', description: 'The state DB is not a SQLite database swarm can open.' },
   EXPORT_TARGET_EXISTS: { category: 'input', description: 'The export directory exists and is not empty.' },

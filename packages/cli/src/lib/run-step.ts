@@ -202,12 +202,18 @@ export async function runWithSignals(
         midLine = false;
         output.progress(line);
       },
-      onStart: ({ run_id, workspace, seed }) => {
+      onStart: ({ run_id, workspace, seed, sandbox }) => {
         if (seed) {
           const left = seed.excluded.length > 0 ? ` (left out: ${seed.excluded.map((e) => `${e}/`).join(', ')})` : '';
-          output.info(`swarm: seeding run ${run_id} from ${seed.source}${left}`);
+          output.info(`swarm: seeded run ${run_id} from ${seed.source}${left}`);
         }
         output.info(`swarm: run ${run_id}, workspace ${workspace}`);
+        // Said before the step runs, not only after it.
+        if (sandbox === 'unsandboxed') {
+          output.warn("--unsandboxed-egress: no sandbox can be made here, so the step runs with the host's network, files (swarm's keys included) and processes in reach; recorded in the policy and certificate");
+        } else if (sandbox === 'bwrap-open-network') {
+          output.warn("--unsandboxed-egress: the step has the host's network (it is sandboxed otherwise); recorded in the policy and certificate");
+        }
       },
     });
   } finally {

@@ -25,6 +25,7 @@ export function writeContractFiles(dir: string, files: ContractFiles): void {
   ]);
 }
 
-export function commit(catalog: Catalog, node: NodeRow, run: RunRow): void {
-  catalog.commitRun(node, run);
+/** `before`: nodes the run's node builds on that become visible with it (a seed). */
+export function commit(catalog: Catalog, node: NodeRow, run: RunRow, before: NodeRow[] = []): void {
+  catalog.commitRun(node, run, before);
 }

@@ -258,5 +258,8 @@ describe('single phases', () => {
       expect(() => grantedEnvironment({}, { [name]: 'x' }, [])).toThrow(SwarmError);
     }
     expect(() => grantedEnvironment({}, {}, ['NOT_SET_ANYWHERE'])).toThrow(SwarmError);
+    // A passed value is a secret the log must hide; one too short to hide is refused, not passed.
+    expect(() => grantedEnvironment({ PIN: '123' }, {}, ['PIN'])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(grantedEnvironment({ PIN: '1234' }, {}, ['PIN']).secrets).toEqual(['1234']);
   });
 });

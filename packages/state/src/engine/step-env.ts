@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { SwarmError } from '@swarm/core';
+import { MIN_SECRET_LENGTH } from '../run/redact.js';
 
 /** Taken from the caller's environment; `*` ends a prefix. */
 export const STEP_BASE_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_*', 'TERM', 'TZ', 'COLORTERM', 'NO_COLOR'] as const;
@@ -11,6 +12,7 @@ export const STEP_BASE_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_*', 'TERM', 'TZ', 
 /** Names a step may not be granted: they would steer swarm or bypass the broker. */
 const RESERVED_ENV = /^(SWARM_.*|HOME|(https?|all|no|ftp)_proxy)$/i;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MIN_PASSED_VALUE = MIN_SECRET_LENGTH;
 
 export interface GrantedEnvironment {
   env: Record<string, string>;
@@ -48,8 +50,14 @@ export function grantedEnvironment(env: NodeJS.ProcessEnv, grant: Record<string,
     check(name, '--pass-env');
     const value = env[name];
     if (value === undefined) throw new SwarmError('INVALID_ARGUMENT', `--pass-env ${name}: the variable is not set`);
+    // Passed values are redacted from the log; one too short to find reliably cannot be promised that.
+    if (value.length < MIN_PASSED_VALUE) {
+      throw new SwarmError('INVALID_ARGUMENT', `--pass-env ${name}: its value is shorter than ${MIN_PASSED_VALUE} characters and could not be redacted reliably`, {
+        hint: `give it with --env ${name}=… instead (recorded by name; its value is not treated as a secret)`,
+      });
+    }
     out[name] = value;
-    if (value.length > 0) secrets.push(value);
+    secrets.push(value);
   }
   return { env: out, secrets, granted: Object.keys(grant).sort(), passed: [...new Set(pass)].sort() };
 }

@@ -1,10 +1,12 @@
 /**
  * A resumed run inherits its parent run's egress: the allowlist and route mode recorded in the
  * nearest ancestor run's policy.json (through forks and seeds). Resume means resume: the next
- * step of an agent needs the hosts the previous one had.
+ * step of an agent needs the hosts the previous one had. The policy is believed only if it is the
+ * one that run's certificate binds.
  */
 import path from 'node:path';
-import { readBoundedFile, type RouteMode } from '@swarm/core';
+import { SwarmError, parseStrictJson, readBoundedFile, sha256Digest, type RouteMode } from '@swarm/core';
+import '../engine-errors.js';
 import type { NodeRow } from '../store/catalog.js';
 import { runDir } from '../store/paths.js';
 import type { Store } from '../store/store.js';
@@ -16,15 +18,40 @@ export interface InheritedEgress {
   from_run: string | null;
 }
 
-const MAX_POLICY_BYTES = 1024 * 1024;
+const MAX_CONTRACT_BYTES = 1024 * 1024;
 
 export function inheritedEgress(store: Store, from: NodeRow): InheritedEgress {
   for (let node: NodeRow | undefined = from; node; node = node.parent_node_id ? store.catalog.getNode(node.parent_node_id) : undefined) {
     if (node.kind !== 'run' || !node.run_id) continue;
-    // The policy this store wrote when the run committed; its digest is in the run's certificate.
-    const bytes = readBoundedFile(path.join(runDir(store.paths, node.run_id), 'policy.json'), { what: 'policy of the parent run', maxBytes: MAX_POLICY_BYTES });
-    const policy = JSON.parse(bytes.toString('utf8')) as { egress?: { allowlist?: string[] }; route_mode?: RouteMode };
-    return { allowlist: policy.egress?.allowlist ?? [], route_mode: policy.route_mode ?? null, from_run: node.run_id };
+    return policyOf(store, node.run_id);
   }
   return { allowlist: [], route_mode: null, from_run: null };
+}
+
+function policyOf(store: Store, runId: string): InheritedEgress {
+  const dir = runDir(store.paths, runId);
+  const invalid = (why: string, cause?: unknown) =>
+    new SwarmError('PARENT_POLICY_INVALID', `cannot inherit the egress of run ${runId}: ${why}`, {
+      details: { run_id: runId },
+      hint: 'pass --no-inherit-egress to start from an empty allowlist (and --allow-host for what the step needs)',
+      cause,
+    });
+  const read = (name: string) => {
+    try {
+      const parsed = parseStrictJson(readBoundedFile(path.join(dir, name), { what: name, maxBytes: MAX_CONTRACT_BYTES }));
+      if (!parsed.ok) throw invalid(`its ${name} ${parsed.reason}`);
+      return parsed;
+    } catch (cause) {
+      if (cause instanceof SwarmError && cause.code === 'PARENT_POLICY_INVALID') throw cause;
+      throw invalid(`its ${name} cannot be read`, cause);
+    }
+  };
+  const bytes = readBoundedFile(path.join(dir, 'policy.json'), { what: 'policy.json', maxBytes: MAX_CONTRACT_BYTES });
+  const certificate = read('certificate.json').value as { policy?: { policy_hash?: string } };
+  if (certificate.policy?.policy_hash !== sha256Digest(bytes)) throw invalid('its policy.json is not the policy its certificate binds');
+  const policy = read('policy.json').value as { egress?: { allowlist?: unknown }; route_mode?: unknown };
+  const allowlist = policy.egress?.allowlist;
+  if (!Array.isArray(allowlist) || !allowlist.every((h) => typeof h === 'string')) throw invalid('its policy has no allowlist');
+  const routeMode = policy.route_mode === 'direct' || policy.route_mode === 'client_exit' ? policy.route_mode : null;
+  return { allowlist: allowlist as string[], route_mode: routeMode, from_run: runId };
 }

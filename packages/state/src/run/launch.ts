@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, clockFromEnv, fsError, fsyncDir, isValidName, isoTime, type Clock, type EgressProvider, type EgressSession, type EgressSummary, type RouteMode } from '@swarm/core';
+import { SwarmError, clockFromEnv, fsError, fsyncDir, isValidName, isoTime, type Clock, type EgressProvider, type EgressSession, type EgressSummary, type RouteMode, type SandboxKind } from '@swarm/core';
 import {
   buildPolicy,
   certify,
@@ -30,7 +30,7 @@ import {
   type RunFacts,
 } from '../engine/index.js';
 import '../engine-errors.js';
-import type { RunRow } from '../store/catalog.js';
+import type { NodeRow, RunRow } from '../store/catalog.js';
 import { buildNodeRow } from '../store/node-row.js';
 import { runDir } from '../store/paths.js';
 import { registerStore } from '../store/registry.js';
@@ -38,7 +38,7 @@ import { Store } from '../store/store.js';
 import { writeOwnerFile } from './owner.js';
 import { inheritedEgress } from './inherit.js';
 import { removeTree } from './remove-tree.js';
-import { commitSeed, copySeed, planSeed } from './seed.js';
+import { copySeed, planSeed, sealSeed } from './seed.js';
 
 export interface LaunchOptions {
   cwd: string;
@@ -69,8 +69,8 @@ export interface LaunchOptions {
    * default a run inherits them; `allowHosts` adds to what it inherits).
    */
   noInheritEgress?: boolean;
-  /** Called once the run directory exists, with where the step's workspace lives. */
-  onStart?: (info: { run_id: string; workspace: string; seed: SeedInfo | null }) => void;
+  /** Called before the step starts: where its workspace lives, what it was seeded from, how it is fenced. */
+  onStart?: (info: { run_id: string; workspace: string; seed: SeedInfo | null; sandbox: SandboxKind }) => void;
   operation?: 'launch' | 'resume';
   env?: NodeJS.ProcessEnv;
   home?: string;
@@ -166,7 +166,9 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   const signer = store.keys.signingKey;
   let parentKeys = store.keys.chainKeys(parent);
   const inherited = options.noInheritEgress ? { allowlist: [], route_mode: null, from_run: null } : inheritedEgress(store, parent);
-  const seedPlan = options.workspace !== undefined ? planSeed(options.workspace, [store.paths.root, store.home]) : null;
+  // Every store of this operator and SWARM_HOME stay out of a seed (as out of the sandbox).
+  const privateDirs = [store.home, ...registerStore(store.home, store.paths.root)];
+  const seedPlan = options.workspace !== undefined ? planSeed(options.workspace, privateDirs) : null;
 
   const dir = runDir(store.paths, runId);
   const paths = runPaths(dir);
@@ -181,10 +183,10 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   let stepRan = false;
   let session: EgressSession | undefined;
   let seed: SeedInfo | null = null;
+  let seedNode: NodeRow | undefined;
   try {
     store.catalog.startRun({ run_id: runId, parent_node_id: parent.node_id, operation, started_at: startedAt, backend: 'local', step_json: stepJson });
     rowWritten = true;
-    options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed: seedPlan ? { source: seedPlan.source, node_id: null, excluded: seedPlan.excluded } : null });
 
     // 1. Restore.
     options.onProgress?.('restoring');
@@ -204,7 +206,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       // The seeded directory becomes a node of its own, so the chain records where it started
       // and `swarm apply` knows the base the repository was at.
       copySeed(seedPlan, paths.workspaceDir);
-      const seeded = await time('seed', () => commitSeed(store, { runId, root: parent, rootKeys: parentKeys, paths, clock, routeMode: options.routeMode }));
+      const seeded = await time('seed', () => sealSeed(store, { runId, root: parent, rootKeys: parentKeys, paths, clock, routeMode: options.routeMode }));
+      seedNode = seeded.node;
       parent = seeded.node;
       parentKeys = seeded.keys;
       seed = { source: seedPlan.source, node_id: seeded.node.node_id, excluded: seedPlan.excluded };
@@ -226,12 +229,13 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         unsandboxed: options.unsandboxedEgress ?? false,
         // The operator's keys and config, and every run of every store of this operator (this
         // run's own other files too).
-        hidden: [store.home, ...registerStore(store.home, store.paths.root)],
+        hidden: privateDirs,
         inputs: { prompt: options.prompt !== undefined, script: command.script !== undefined },
         readable: options.readable,
       }),
     );
     session = egress.session;
+    options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed, sandbox: egress.sandbox });
 
     // 3. Policy.
     const workflowRef = `local/swarm-local-run@${gitHead(store.paths.projectRoot) ?? 'unpinned'}`;
@@ -343,7 +347,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     options.onProgress?.('sealing');
     const sealed = await time('seal', () => seal(paths, next.state, Math.floor(clock.now() / 1000), (done, total) => options.onProgress?.('sealing', { done, total })));
     // gc keeps objects that a live run is about to commit.
-    fs.writeFileSync(paths.pendingObject, sealed.bundleSha256);
+    fs.appendFileSync(paths.pendingObject, `${sealed.bundleSha256}\n`);
     await time('adopt', () => store.objects.adopt(sealed.file, sealed.bundleSha256));
     crashPoint(env, 'after-seal');
 
@@ -419,7 +423,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       artifact_hash: certified.artifactHash,
       step_json: JSON.stringify({ step: command.attested, prompt_sha256: policy.promptSha256, timeout_s: options.timeoutS ?? null }),
     };
-    await time('commit', () => commit(store.catalog, row, runRow));
+    await time('commit', () => commit(store.catalog, row, runRow, seedNode ? [seedNode] : []));
     committed = true;
     fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
     fs.rmSync(paths.pendingObject, { force: true });

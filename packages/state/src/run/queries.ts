@@ -378,7 +378,8 @@ function pendingObjects(store: Store): Set<string> {
   const scan = (dir: string) => {
     if (!isLive(dir)) return;
     try {
-      pending.add(fs.readFileSync(path.join(dir, '.pending-object'), 'utf8').trim());
+      // One digest per line: a seeded run has its seed's bundle pending too.
+      for (const digest of fs.readFileSync(path.join(dir, '.pending-object'), 'utf8').split('\n')) if (digest.trim()) pending.add(digest.trim());
     } catch {
       // nothing pending there
     }

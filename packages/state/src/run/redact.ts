@@ -7,6 +7,9 @@ export const REDACTED = '[REDACTED]';
  * across chunk boundaries: it holds back only a tail that could be the start of a secret, so
  * ordinary output flows through at once.
  */
+/** Shorter strings are not hidden: they would match all over ordinary output. */
+export const MIN_SECRET_LENGTH = 4;
+
 export class Redactor extends Transform {
   private readonly secrets: Buffer[];
   private readonly holdBack: number;
@@ -14,7 +17,7 @@ export class Redactor extends Transform {
 
   constructor(secrets: string[]) {
     super();
-    this.secrets = [...new Set(secrets.filter((s) => s.length >= 4))]
+    this.secrets = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))]
       .map((s) => Buffer.from(s, 'utf8'))
       .sort((a, b) => b.length - a.length);
     this.holdBack = this.secrets.reduce((m, s) => Math.max(m, s.length - 1), 0);

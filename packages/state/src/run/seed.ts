@@ -69,8 +69,10 @@ export function copySeed(plan: SeedPlan, workspaceDir: string): void {
       const dest = path.join(to, entry.name);
       if (left.has(src)) continue;
       if (entry.isDirectory()) {
-        fs.mkdirSync(dest, { mode: fs.lstatSync(src).mode & 0o7777 });
+        // Writable while it is filled; its own mode (say 0555) once it is.
+        fs.mkdirSync(dest, { mode: 0o700 });
         copy(src, dest);
+        fs.chmodSync(dest, fs.lstatSync(src).mode & 0o7777);
       } else if (entry.isFile()) {
         fs.copyFileSync(src, dest, fs.constants.COPYFILE_FICLONE);
       } else if (entry.isSymbolicLink()) {
@@ -95,8 +97,12 @@ export interface SeedInput {
   routeMode?: RouteMode;
 }
 
-/** Seals the seeded workspace (with the root's empty state DB) and commits it as the run's parent. */
-export async function commitSeed(store: Store, input: SeedInput): Promise<{ node: NodeRow; keys: ChainKeys }> {
+/**
+ * Seals the seeded workspace (with the root's empty state DB) into the object store, as the
+ * run's parent. The node is committed with the run, in one transaction: a run that fails before
+ * its commit leaves no seed behind.
+ */
+export async function sealSeed(store: Store, input: SeedInput): Promise<{ node: NodeRow; keys: ChainKeys }> {
   const { paths, runId } = input;
   const keys = ratchetChainKeys(input.rootKeys, 'seed', runId);
   const dataKey = deriveDataKey(keys.state);
@@ -108,8 +114,8 @@ export async function commitSeed(store: Store, input: SeedInput): Promise<{ node
     dataKey,
     outFile: partial,
   });
-  // gc keeps objects that a live run is about to commit.
-  fs.writeFileSync(paths.pendingObject, sealed.bundleSha256);
+  // gc keeps objects that a live run is about to commit (one digest a line).
+  fs.appendFileSync(paths.pendingObject, `${sealed.bundleSha256}\n`);
   store.objects.adopt(partial, sealed.bundleSha256);
   const node = buildNodeRow(store.keys, {
     nodeId: `node-seed-${runId}`,
@@ -128,6 +134,5 @@ export async function commitSeed(store: Store, input: SeedInput): Promise<{ node
     artifactHash: null,
     routeMode: input.routeMode,
   });
-  store.catalog.importNode(node);
   return { node, keys };
 }

@@ -134,9 +134,11 @@ export class Catalog {
 
   /** A version-1 catalog's runs table has NOT NULL outcome columns: rebuilt once, rows kept. */
   private migrateRunsTable(): void {
-    const columns = this.db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string; notnull: number }>;
-    if (!columns.some((c) => c.name === 'node_id' && c.notnull === 1)) return;
+    const needed = () => (this.db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string; notnull: number }>).some((c) => c.name === 'node_id' && c.notnull === 1);
+    if (!needed()) return;
     this.write(() => {
+      // Again inside the transaction: another process may have migrated in the meantime.
+      if (!needed()) return;
       this.db.exec(`${RUNS_TABLE('runs_v2')}
         INSERT INTO runs_v2 SELECT run_id, node_id, parent_node_id, operation, status, exit_code, signal, restore_mode, started_at,
           finished_at, duration_ms, backend, artifact_hash, step_json FROM runs;
@@ -204,13 +206,17 @@ export class Catalog {
     }
   }
 
-  /** Commits a finished run: its node becomes visible and its row complete, in one transaction. */
-  commitRun(node: NodeRow, run: RunRow): void {
+  /**
+   * Commits a finished run: its node (and any node it builds on that was made for it, a seed)
+   * becomes visible and its row complete, in one transaction.
+   */
+  commitRun(node: NodeRow, run: RunRow, before: NodeRow[] = []): void {
     this.write(() => {
+      for (const earlier of before) this.insertNode(earlier);
       this.insertNode(node);
       const changed = this.db
         .prepare(
-          `UPDATE runs SET node_id = @node_id, status = @status, exit_code = @exit_code, signal = @signal, restore_mode = @restore_mode,
+          `UPDATE runs SET node_id = @node_id, parent_node_id = @parent_node_id, status = @status, exit_code = @exit_code, signal = @signal, restore_mode = @restore_mode,
              finished_at = @finished_at, duration_ms = @duration_ms, artifact_hash = @artifact_hash, step_json = @step_json
            WHERE run_id = @run_id AND status = 'running'`,
         )

@@ -23,9 +23,10 @@ export class ConfigSetCommand extends BaseCommand {
   value = Option.String({ name: 'value' });
 
   async run(): Promise<number> {
-    const { configPath, setConfigValue } = await import('@swarm/core');
+    const { configPath, displayConfigValue, setConfigValue } = await import('@swarm/core');
     const result = setConfigValue(this.key, this.value, { profile: this.profile, file: configPath(this.env) });
-    this.output.ok(`set ${result.key} in profile ${result.profile}`, result);
+    // What was set, as `config show` prints it: a proxy password is never echoed back.
+    this.output.ok(`set ${result.key} in profile ${result.profile}`, { ...result, value: displayConfigValue(result.key, result.value) });
     return 0;
   }
 }

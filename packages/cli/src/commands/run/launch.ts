@@ -11,7 +11,7 @@ export class RunLaunchCommand extends StepCommand {
       Restores the node's workspace and state DB into a fresh run directory, runs the step there
       (cwd = workspace) with egress only through the net_cap proxy, streams its output to
       \`.swarm/runs/<run_id>/step.log\` and the terminal, then snapshots, seals and certifies a child
-      node. A failed step still produces a node with status \`failed\` (exit 1). An unrestorable node
+      node. A failed step still produces a node with status \`failed\` (exit 7). An unrestorable node
       fails with exit 5 unless \`--allow-cold-start\`; no network sandbox fails with exit 6 unless
       \`--unsandboxed-egress\`.
     `,

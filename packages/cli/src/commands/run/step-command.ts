@@ -60,11 +60,6 @@ export abstract class StepCommand extends BaseCommand {
     );
     const egress = await loadEgressProvider(this.env, this.profile);
     const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, (o) => backend.launch(o));
-    if (result.sandbox === 'unsandboxed') {
-      this.output.warn("--unsandboxed-egress: no sandbox could be made, so the step ran with the host's network, files and processes in reach; recorded in the policy and certificate");
-    } else if (result.sandbox === 'bwrap-open-network') {
-      this.output.warn("--unsandboxed-egress: the step had the host's network (it was sandboxed otherwise); recorded in the policy and certificate");
-    }
     if (result.skipped.length > 0) {
       const list = result.skipped.slice(0, 5).map((e) => `${e.path} (${e.reason})`).join(', ');
       this.output.warn(`${result.skipped.length} workspace entr${result.skipped.length === 1 ? 'y was' : 'ies were'} not carried into the node: ${list}${result.skipped.length > 5 ? ', …' : ''}`);
