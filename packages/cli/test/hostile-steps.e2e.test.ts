@@ -320,6 +320,39 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
     }
   });
 
+  it("cannot read the operator's ssh keys or reach an ssh ControlMaster socket in their home", async () => {
+    for (const mode of ['weakened', 'sandboxed'] as const) {
+      const where = project('home-secrets', mode);
+      const home = path.join(where.cwd, 'operator-home');
+      const ssh = path.join(home, '.ssh');
+      fs.mkdirSync(ssh, { recursive: true });
+      const key = `PRIVATE-KEY-${crypto.randomBytes(6).toString('hex')}`;
+      fs.writeFileSync(path.join(ssh, 'id_ed25519'), key);
+      // A socket path short enough for sun_path: beside the key, as ssh's ControlPath puts it.
+      const socketPath = path.join(ssh, 'cm.sock');
+      let connections = 0;
+      const server = net.createServer((socket) => {
+        connections += 1;
+        socket.end();
+      });
+      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      cleanups.push(() => server.close());
+      const attack = `cat ${ssh}/id_ed25519 2>/dev/null || echo unreadable; node -e "require('net').connect('${socketPath}').on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log('refused ' + e.code); process.exit(0); })"`;
+      const result = await launch(where, mode, 'home', attack, [], { HOME: home });
+      expect(result.code, result.stderr).toBe(0);
+      const log = stepLog(where, 'home');
+      if (mode === 'weakened') {
+        expect(log).toContain(key);
+        expect(connections).toBe(1);
+      } else {
+        expect(log).not.toContain(key);
+        expect(log).toContain('unreadable');
+        expect(log).toMatch(/refused E(NOENT|ACCES|CONNREFUSED)/);
+        expect(connections).toBe(0);
+      }
+    }
+  });
+
   it('leaves no survivor: a setsid child dies with the step', async () => {
     for (const mode of ['weakened', 'sandboxed'] as const) {
       const marker = `swarm-survivor-${crypto.randomBytes(4).toString('hex')}`;

@@ -24,6 +24,19 @@ export interface EgressInput {
   readable?: string[];
 }
 
+/**
+ * Where an operator's home keeps credentials and agent sockets (ssh keys and ControlMaster
+ * sockets, gpg-agent, cloud and cluster credentials, the Docker client config). A read-only
+ * mount does not stop a connect() to a socket, and the host is otherwise readable: these are
+ * covered like SWARM_HOME.
+ */
+export const OPERATOR_SECRET_DIRS = ['.ssh', '.gnupg', '.aws', '.azure', '.kube', '.docker', '.config/gcloud', '.password-store', '.netrc.d'] as const;
+
+export function operatorSecretDirs(home: string | undefined): string[] {
+  if (!home || !path.isAbsolute(home)) return [];
+  return OPERATOR_SECRET_DIRS.map((dir) => path.join(path.resolve(home), dir));
+}
+
 export interface Egress {
   session: EgressSession | undefined;
   sandbox: SandboxKind;

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { SwarmError, clockFromEnv, fsError, fsyncDir, isValidName, isoTime, type Clock, type EgressProvider, type EgressSession, type EgressSummary, type RouteMode, type SandboxKind } from '@swarm/core';
 import {
@@ -17,6 +18,7 @@ import {
   grantedEnvironment,
   nextTokensDocument,
   openEgress,
+  operatorSecretDirs,
   ratchet,
   record,
   requireEgress,
@@ -229,7 +231,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         unsandboxed: options.unsandboxedEgress ?? false,
         // The operator's keys and config, and every run of every store of this operator (this
         // run's own other files too).
-        hidden: privateDirs,
+        // Also the operator's credential directories (bwrap skips those that do not exist).
+        hidden: [...privateDirs, ...operatorSecretDirs(env.HOME || os.homedir())],
         inputs: { prompt: options.prompt !== undefined, script: command.script !== undefined },
         readable: options.readable,
       }),
