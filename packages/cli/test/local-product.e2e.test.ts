@@ -219,3 +219,19 @@ describe('an interrupt after the step', () => {
     expect(swarm(['state', 'inspect', '--node', 'run:late'], tmp).envelope.error.code).toBe('NODE_NOT_FOUND');
   }, 120_000);
 });
+
+describe('a seed keeps file times', () => {
+  it('restores the seeded files with their own mtimes (clamped to the run clock)', () => {
+    const seed = path.join(tmp, 'seed');
+    fs.mkdirSync(seed);
+    fs.writeFileSync(path.join(seed, 'old.txt'), 'old');
+    fs.writeFileSync(path.join(seed, 'new.txt'), 'new');
+    const old = new Date('2021-02-03T04:05:06Z');
+    fs.utimesSync(path.join(seed, 'old.txt'), old, old);
+    expect(swarm(['run', 'launch', '--workspace', 'seed', '--run-id', 's', '--step', 'true'], tmp).code).toBe(0);
+    const out = path.join(tmp, 'exported');
+    expect(swarm(['state', 'export', '--node', 'run:s', '--out', out], tmp).code).toBe(0);
+    expect(fs.statSync(path.join(out, 'workspace', 'old.txt')).mtime.toISOString()).toBe(old.toISOString());
+    expect(fs.statSync(path.join(out, 'workspace', 'new.txt')).mtimeMs).toBeGreaterThan(old.getTime());
+  });
+});

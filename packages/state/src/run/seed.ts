@@ -68,15 +68,22 @@ export function copySeed(plan: SeedPlan, workspaceDir: string): void {
       const src = path.join(from, entry.name);
       const dest = path.join(to, entry.name);
       if (left.has(src)) continue;
+      if (!entry.isDirectory() && !entry.isFile() && !entry.isSymbolicLink()) continue;
+      // File times are kept (bundles record them, clamped to the run clock): agents tell their
+      // newest session by mtime.
+      const stat = fs.lstatSync(src);
       if (entry.isDirectory()) {
-        // Writable while it is filled; its own mode (say 0555) once it is.
+        // Writable while it is filled; its own mode (say 0555) and time once it is.
         fs.mkdirSync(dest, { mode: 0o700 });
         copy(src, dest);
-        fs.chmodSync(dest, fs.lstatSync(src).mode & 0o7777);
+        fs.chmodSync(dest, stat.mode & 0o7777);
+        fs.utimesSync(dest, stat.atime, stat.mtime);
       } else if (entry.isFile()) {
         fs.copyFileSync(src, dest, fs.constants.COPYFILE_FICLONE);
+        fs.utimesSync(dest, stat.atime, stat.mtime);
       } else if (entry.isSymbolicLink()) {
         fs.symlinkSync(fs.readlinkSync(src), dest);
+        fs.lutimesSync(dest, stat.atime, stat.mtime);
       }
     }
   };
