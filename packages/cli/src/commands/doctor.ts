@@ -21,7 +21,7 @@ export class DoctorCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const { runDoctor } = await import('../lib/doctor.js');
+    const { runDoctor } = await import('../doctor/checks.js');
     const report = await runDoctor({ env: this.env, cwd: this.cwd });
     const marks = { ok: this.output.paint('ok  ', 32), warn: this.output.paint('warn', 33), fail: this.output.paint('fail', 31) };
     const lines = report.checks.map((c) => {

@@ -16,7 +16,7 @@ export class InitCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const { initSwarm } = await import('../lib/init.js');
+    const { initSwarm } = await import('../setup/init.js');
     const result = await initSwarm({ env: this.env, cwd: this.cwd });
     const lines = [
       `swarm home: ${result.home}${result.createdConfig ? ' (created)' : ''}`,

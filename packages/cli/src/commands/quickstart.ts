@@ -22,7 +22,7 @@ export class QuickstartCommand extends BaseCommand {
   keep = Option.Boolean('--keep', false, { description: 'Keep the temporary store and print its path' });
 
   async run(): Promise<number> {
-    const { runQuickstart } = await import('../lib/quickstart.js');
+    const { runQuickstart } = await import('../quickstart/quickstart.js');
     const result = await runQuickstart({ env: this.env, keep: this.keep, log: (line) => this.output.info(line), warn: (line) => this.output.warn(line) });
     this.output.ok('quickstart finished', result, result.summary);
     return 0;

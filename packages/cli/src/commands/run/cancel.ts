@@ -14,7 +14,7 @@ export class RunCancelCommand extends BaseCommand {
   runId = Option.String('--run-id', { required: true, description: 'The run id' });
 
   async run(): Promise<number> {
-    const { cancelRun } = await import('../../lib/logs.js');
+    const { cancelRun } = await import('../../run/logs.js');
     const result = await cancelRun({ cwd: this.cwd, env: this.env, runId: this.runId });
     this.output.ok(`cancel requested for run ${this.runId}`, result);
     return 0;

@@ -18,7 +18,7 @@ export class RunLogsCommand extends BaseCommand {
   follow = Option.Boolean('--follow,-f', false, { description: 'Keep printing until the run finishes' });
 
   async run(): Promise<number> {
-    const { followRunLog } = await import('../../lib/logs.js');
+    const { followRunLog } = await import('../../run/logs.js');
     const printed = await followRunLog({
       cwd: this.cwd,
       env: this.env,

@@ -32,7 +32,9 @@ export abstract class StepCommand extends BaseCommand {
   reveal = Option.Boolean('--reveal', false, { description: "Print the new node's raw capability tokens (secret!)" });
 
   protected async launch(operation: 'launch' | 'resume', extra: { workspace?: string } = {}): Promise<number> {
-    const { resolveBackend, resolveRunOptions, loadEgressProvider, runWithSignals, describeLaunch } = await import('../../lib/run-step.js');
+    const { resolveBackend, resolveRunOptions, loadEgressProvider } = await import('../../run/options.js');
+    const { runWithSignals } = await import('../../run/signals.js');
+    const { describeLaunch } = await import('../../run/describe.js');
     const backend = resolveBackend(this.backend, this.env, this.profile);
     const options = resolveRunOptions(
       {

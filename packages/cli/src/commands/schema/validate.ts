@@ -25,7 +25,7 @@ export class SchemaValidateCommand extends BaseCommand {
   file = Option.String('--file', { required: true, description: 'The JSON file to validate' });
 
   async run(): Promise<number> {
-    const { validateFile } = await import('../../lib/schema.js');
+    const { validateFile } = await import('../../schema/validate-file.js');
     const report = validateFile(this.schema, this.file, this.cwd);
     this.output.ok(`${this.file} is a valid ${report.schema}`, report);
     return 0;

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { SwarmError, loadOrCreateSigningKey, swarmHome, type EgressProvider } from '@swarm/core';
 import { exportNode, forkNode, launchRun, loadCertificateChain, loadGraph, renderGraph, type LaunchResult } from '@swarm/state';
 import '../errors.js';
-import { loadEgressProvider } from './run-step.js';
+import { loadEgressProvider } from '../run/options.js';
 
 const AGENT_SCRIPT = `// A stand-in for an agent step: it reads its prompt, edits the workspace and remembers
 // how many times it ran in the state DB that swarm carries from node to node.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { transferMeter } from './run-step.js';
+import { transferMeter } from './signals.js';
 
 const MIB = 1024 * 1024;
 

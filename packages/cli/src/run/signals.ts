@@ -1,0 +1,89 @@
+/** A run on the terminal: Ctrl-C/SIGTERM wired to an abort, the step's output and progress shown. */
+import type { LaunchOptions, LaunchResult } from '@swarm/state';
+import type { Output } from '../output.js';
+
+export async function runWithSignals(
+  options: LaunchOptions,
+  output: Output,
+  launch: (options: LaunchOptions) => Promise<LaunchResult>,
+): Promise<LaunchResult> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    output.info(`\nswarm: ${signal} received, stopping the step…`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  const sink = output.options.json ? output.options.stderr : output.options.stdout;
+  // On a terminal the status line and the step's output share the screen: clear the line before
+  // each output, and start the next status line below output that did not end its line.
+  let midLine = false;
+  const transfer = transferMeter();
+  try {
+    return await launch({
+      ...options,
+      signal: controller.signal,
+      onOutput: output.options.quiet
+        ? undefined
+        : (chunk) => {
+            output.progressDone();
+            sink.write(chunk);
+            if (chunk.length > 0) midLine = chunk[chunk.length - 1] !== 0x0a;
+          },
+      onProgress: (phase, bytes) => {
+        const line = bytes ? transfer.line(phase, bytes.done, bytes.total) : `swarm: ${phase}…`;
+        if (line === null) return;
+        if (midLine) output.progressBreak();
+        midLine = false;
+        output.progress(line);
+      },
+      onStart: ({ run_id, workspace, seed, sandbox }) => {
+        if (seed) {
+          const left = seed.excluded.length > 0 ? ` (left out: ${seed.excluded.map((e) => `${e}/`).join(', ')})` : '';
+          output.info(`swarm: seeded run ${run_id} from ${seed.source}${left}`);
+        }
+        output.info(`swarm: run ${run_id}, workspace ${workspace}`);
+        // Said before the step runs, not only after it.
+        if (sandbox === 'unsandboxed') {
+          output.warn("--unsandboxed-egress: no sandbox can be made here, so the step runs with the host's network, files (swarm's keys included) and processes in reach; recorded in the policy and certificate");
+        } else if (sandbox === 'bwrap-open-network') {
+          output.warn("--unsandboxed-egress: the step has the host's network (it is sandboxed otherwise); recorded in the policy and certificate");
+        }
+      },
+    });
+  } finally {
+    output.progressDone();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
+}
+
+const MIB = 1024 * 1024;
+/** Below this a restore or seal is over before a line could be read. */
+const PROGRESS_MIN_BYTES = 16 * MIB;
+const PROGRESS_EVERY_MS = 100;
+
+/** `swarm: sealing 120.0 / 300.0 MiB (41.2 MiB/s)`, at most ten times a second, for large workspaces only. */
+export function transferMeter(now: () => number = () => performance.now()): { line(phase: string, done: number, total: number): string | null } {
+  let phase = '';
+  let started = 0;
+  let last = -Infinity;
+  return {
+    line(next, done, total) {
+      const t = now();
+      if (next !== phase) {
+        phase = next;
+        started = t;
+        last = -Infinity;
+      }
+      if (total < PROGRESS_MIN_BYTES || (t - last < PROGRESS_EVERY_MS && done < total)) return null;
+      last = t;
+      const amount = `swarm: ${phase} ${(done / MIB).toFixed(1)} / ${(total / MIB).toFixed(1)} MiB`;
+      // A rate over the first few milliseconds says nothing.
+      if (t - started < PROGRESS_EVERY_MS) return amount;
+      return `${amount} (${(done / MIB / ((t - started) / 1000)).toFixed(1)} MiB/s)`;
+    },
+  };
+}
