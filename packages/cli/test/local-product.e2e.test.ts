@@ -220,6 +220,22 @@ describe('an interrupt after the step', () => {
   }, 120_000);
 });
 
+describe('a seed from the home directory', () => {
+  it("leaves the operator's credential directories out of the seed", () => {
+    const home = path.join(tmp, 'operator');
+    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
+    fs.writeFileSync(path.join(home, '.ssh', 'id_ed25519'), 'PRIVATE');
+    fs.writeFileSync(path.join(home, 'notes.txt'), 'notes');
+    env.HOME = home;
+    const r = swarm(['run', 'launch', '--workspace', home, '--run-id', 'h', '--step', 'ls -a'], tmp);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.envelope.data.seed.excluded).toContain('.ssh');
+    const log = fs.readFileSync(path.join(tmp, '.swarm', 'runs', 'h', 'step.log'), 'utf8').split('\n');
+    expect(log).toContain('notes.txt');
+    expect(log).not.toContain('.ssh');
+  });
+});
+
 describe('a seed keeps file times', () => {
   it('restores the seeded files with their own mtimes (clamped to the run clock)', () => {
     const seed = path.join(tmp, 'seed');

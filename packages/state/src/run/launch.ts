@@ -169,7 +169,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   let parentKeys = store.keys.chainKeys(parent);
   const inherited = options.noInheritEgress ? { allowlist: [], route_mode: null, from_run: null } : inheritedEgress(store, parent);
   // Every store of this operator and SWARM_HOME stay out of a seed (as out of the sandbox).
-  const privateDirs = [store.home, ...registerStore(store.home, store.paths.root)];
+  // ... and the operator's credential directories, for a seed from the home directory itself.
+  const privateDirs = [store.home, ...registerStore(store.home, store.paths.root), ...operatorSecretDirs(env.HOME || os.homedir())];
   const seedPlan = options.workspace !== undefined ? planSeed(options.workspace, privateDirs) : null;
 
   const dir = runDir(store.paths, runId);
@@ -231,8 +232,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         unsandboxed: options.unsandboxedEgress ?? false,
         // The operator's keys and config, and every run of every store of this operator (this
         // run's own other files too).
-        // Also the operator's credential directories (bwrap skips those that do not exist).
-        hidden: [...privateDirs, ...operatorSecretDirs(env.HOME || os.homedir())],
+        // bwrap skips those that do not exist.
+        hidden: privateDirs,
         inputs: { prompt: options.prompt !== undefined, script: command.script !== undefined },
         readable: options.readable,
       }),
