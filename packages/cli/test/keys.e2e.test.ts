@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,8 +23,10 @@ function swarm(args: string[], home?: string) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `--json` goes before a `--`: after it every word is an argument (keys may start with `-`). */
 function json(args: string[], home?: string) {
-  const r = swarm([...args, '--json'], home);
+  const end = args.indexOf('--');
+  const r = swarm(end < 0 ? [...args, '--json'] : [...args.slice(0, end), '--json', ...args.slice(end)], home);
   const lines = r.stdout.trim().split('\n');
   expect(lines, r.stderr).toHaveLength(1);
   const envelope = JSON.parse(lines[0]!);
@@ -63,12 +66,13 @@ describe('swarm keys (built binary)', () => {
     const a = json(['keys', 'generate'], runner).envelope.data;
     const b = json(['keys', 'generate'], path.join(tmp, 'other-home')).envelope.data;
 
-    const trusted = json(['keys', 'trust', a.public_key, '--name', 'ci-runner']);
+    // A base64url key can start with `-` (one in 64 do), so it goes after `--`.
+    const trusted = json(['keys', 'trust', '--name', 'ci-runner', '--', a.public_key]);
     expect(trusted.code).toBe(0);
     expect(trusted.envelope.data).toMatchObject({ changed: true, entry: { name: 'ci-runner', key_id: a.key_id, public_key: a.public_key } });
     expect(fs.statSync(trustStore()).mode & 0o777).toBe(0o600);
-    expect(json(['keys', 'trust', a.public_key, '--name', 'ci-runner']).envelope.data.changed).toBe(false);
-    expect(json(['keys', 'trust', b.public_key]).code).toBe(0);
+    expect(json(['keys', 'trust', '--name', 'ci-runner', '--', a.public_key]).envelope.data.changed).toBe(false);
+    expect(json(['keys', 'trust', '--', b.public_key]).code).toBe(0);
 
     const shown = json(['keys', 'show']).envelope.data;
     expect(shown.trusted.map((k: any) => [k.key_id, k.name])).toEqual([
@@ -77,7 +81,7 @@ describe('swarm keys (built binary)', () => {
     ]);
     expect(swarm(['keys', 'show']).stdout).toContain('ci-runner');
 
-    expect(json(['keys', 'trust', b.public_key, '--name', 'ci-runner']).envelope.error.code).toBe('TRUST_NAME_TAKEN');
+    expect(json(['keys', 'trust', '--name', 'ci-runner', '--', b.public_key]).envelope.error.code).toBe('TRUST_NAME_TAKEN');
     expect(json(['keys', 'untrust', 'ci-runner']).envelope.data.removed.key_id).toBe(a.key_id);
     expect(json(['keys', 'untrust', b.key_id]).envelope.data.removed.public_key).toBe(b.public_key);
     expect(json(['keys', 'show']).envelope.data.trusted).toEqual([]);
@@ -93,12 +97,26 @@ describe('swarm keys (built binary)', () => {
     expect(fs.existsSync(trustStore())).toBe(false);
   });
 
+  it('regression: trusts a public key that starts with "-" when it follows --', () => {
+    // One base64url key in 64 starts with "-"; without `--` it reads as an unknown option.
+    let key = '';
+    while (!key.startsWith('-')) {
+      const der = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' });
+      key = der.subarray(der.length - 32).toString('base64url');
+    }
+    expect(json(['keys', 'trust', key]).envelope.error.code).toBe('USAGE');
+    const r = json(['keys', 'trust', '--', key]);
+    expect(r.code).toBe(0);
+    expect(r.envelope.data.entry.public_key).toBe(key);
+    expect(json(['keys', 'untrust', '--', key]).envelope.data.removed.public_key).toBe(key);
+  });
+
   it('refuses a malformed trust store and never overwrites it', () => {
     fs.mkdirSync(path.dirname(trustStore()), { recursive: true });
     const text = '{"version":1,"keys":[{"public_key":"oops"}]}';
     fs.writeFileSync(trustStore(), text, { mode: 0o600 });
     const key = json(['keys', 'generate'], path.join(tmp, 'other-home')).envelope.data.public_key;
-    for (const args of [['keys', 'show'], ['keys', 'trust', key], ['keys', 'untrust', key]]) {
+    for (const args of [['keys', 'show'], ['keys', 'trust', '--', key], ['keys', 'untrust', '--', key]]) {
       const r = json(args);
       expect(r.code).toBe(2);
       expect(r.envelope.error.code).toBe('TRUST_STORE_INVALID');

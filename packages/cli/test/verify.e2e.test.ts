@@ -68,7 +68,9 @@ function strictArgs(certificate: string, extra: string[] = []): string[] {
     ['--trusted-key', ownKey],
     ['--replay-store', freshStore()],
   ];
-  const kept = defaults.filter(([flag]) => !extra.includes(flag)).flatMap(([flag, value]) => (value === undefined ? [flag] : [flag, value]));
+  // `--flag=value`: a base64url key may start with "-", which clipanion would take for an option.
+  const given = new Set(extra.map((a) => a.split('=')[0]));
+  const kept = defaults.filter(([flag]) => !given.has(flag)).flatMap(([flag, value]) => (value === undefined ? [flag] : [`${flag}=${value}`]));
   return ['verify', 'cert', '--certificate', certificate, ...kept, ...extra];
 }
 
@@ -148,7 +150,7 @@ describe('swarm verify cert (built binary, real engine run)', () => {
     ['a missing policy file under --require-policy', () => variant('nopolicy', (d) => fs.rmSync(path.join(d, 'policy.json'))), [], 'VERIFY_POLICY_MISSING'],
     ['no policy block under --require-policy', () => variant('noblock', (d) => resign(d, (c) => delete c.policy)), [], 'VERIFY_POLICY_MISSING'],
     ['an expired replay window', () => variant('expired'), [], 'VERIFY_REPLAY_EXPIRED', { SOURCE_DATE_EPOCH: '@expiry' }],
-    ['a signature by an untrusted key', () => variant('untrusted'), ['--trusted-key', crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x as string], 'VERIFY_SIGNATURE_UNTRUSTED'],
+    ['a signature by an untrusted key', () => variant('untrusted'), [`--trusted-key=${crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x as string}`], 'VERIFY_SIGNATURE_UNTRUSTED'],
     ['a signature moved to another payload type', () => variant('ptype', (d) => editEnvelope(d, (e) => (e.payloadType = 'application/vnd.in-toto+json'))), [], 'VERIFY_SIGNATURE_WRONG_TYPE'],
     ['a signature for another payload type relabelled', () => variant('relabel', (d) => relabel(d)), [], 'VERIFY_SIGNATURE_INVALID'],
     ['a critical_ key three levels deep', () => variant('critical', (d) => resign(d, (c) => (c.result.new_state.critical_mode = 'x'))), [], 'VERIFY_CRITICAL_EXTENSION'],
@@ -169,7 +171,7 @@ describe('swarm verify cert (built binary, real engine run)', () => {
   it('passes twice by default, and with --consume-nonce fails the second verification as a replay', () => {
     const certificate = variant('reuse');
     const store = freshStore();
-    const args = ['verify', 'cert', '--certificate', certificate, '--trusted-key', ownKey, '--replay-store', store];
+    const args = ['verify', 'cert', '--certificate', certificate, `--trusted-key=${ownKey}`, '--replay-store', store];
     expect(json(args).code).toBe(0);
     expect(json(args).code).toBe(0);
     expect(fs.existsSync(store) && fs.readFileSync(store, 'utf8').trim() !== '').toBe(false);
@@ -182,7 +184,7 @@ describe('swarm verify cert (built binary, real engine run)', () => {
   });
 
   it('accepts --no-record-nonce as a no-op and --record-nonce as --consume-nonce, for existing command lines', () => {
-    const args = ['verify', 'cert', '--certificate', variant('old-flags'), '--trusted-key', ownKey, '--replay-store', freshStore()];
+    const args = ['verify', 'cert', '--certificate', variant('old-flags'), `--trusted-key=${ownKey}`, '--replay-store', freshStore()];
     expect(json([...args, '--no-record-nonce']).code).toBe(0);
     expect(json([...args, '--no-record-nonce']).code).toBe(0);
     expect(json([...args, '--record-nonce']).code).toBe(0);
@@ -288,7 +290,7 @@ describe('swarm verify cert as a CI gate (built binary)', () => {
 
   it('fails a bound policy without its file even without --require-policy, unless --skip-policy', () => {
     const certificate = variant('policy-gone', (d) => fs.rmSync(path.join(d, 'policy.json')));
-    const args = ['verify', 'cert', '--certificate', certificate, '--trusted-key', ownKey, '--replay-store', freshStore()];
+    const args = ['verify', 'cert', '--certificate', certificate, `--trusted-key=${ownKey}`, '--replay-store', freshStore()];
     const missing = json(args);
     expect(missing.code).toBe(3);
     expect(missing.envelope.error.details.failed).toEqual(['VERIFY_POLICY_MISSING']);

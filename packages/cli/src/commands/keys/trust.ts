@@ -10,10 +10,12 @@ export class KeysTrustCommand extends BaseCommand {
     details: `
       Adds an Ed25519 public key (32 bytes, base64url, as \`swarm keys show\` prints it) to the
       trust store, optionally with a name. Trusting a key again is a no-op, or renames it when
-      \`--name\` differs. The store is validated first and never overwritten when malformed.
+      \`--name\` differs. The store is validated first and never overwritten when malformed. A key
+      that starts with \`-\` (base64url allows it) goes after \`--\`, with every option before it.
     `,
     examples: [
       ['Trust the CI runner key', '$0 keys trust <public key from `swarm keys show` on the runner> --name ci-runner'],
+      ['A key that starts with -', '$0 keys trust --name ci-runner -- -Xk2…'],
     ],
   });
 
