@@ -251,3 +251,45 @@ describe('a seed keeps file times', () => {
     expect(fs.statSync(path.join(out, 'workspace', 'new.txt')).mtimeMs).toBeGreaterThan(old.getTime());
   });
 });
+
+describe('a stable place for the workspace', () => {
+  it('shows every run of a seeded chain its workspace at the seed directory, while the directory itself stays untouched', () => {
+    const dir = repo();
+    expect(swarm(['init'], dir).code).toBe(0);
+    const look = 'pwd; echo "[$SWARM_WORKSPACE]"; ls -a';
+    const first = swarm(['run', 'launch', '--workspace', '.', '--run-id', 'one', '--step', `${look}; echo made > made.txt`], dir);
+    expect(first.code, first.stderr).toBe(0);
+    const real = fs.realpathSync(dir);
+    expect(first.envelope.data.workspace.mount_path).toBe(real);
+    const log1 = fs.readFileSync(path.join(dir, '.swarm/runs/one/step.log'), 'utf8').split('\n');
+    expect(log1.slice(0, 2)).toEqual([real, `[${real}]`]);
+    // The store inside the repository is not there: the workspace copy covers the directory.
+    expect(log1).not.toContain('.swarm');
+    expect(fs.existsSync(path.join(dir, 'made.txt'))).toBe(false);
+    const second = swarm(['run', 'resume', '--node', 'run:one', '--run-id', 'two', '--step', look], dir);
+    expect(second.code, second.stderr).toBe(0);
+    const log2 = fs.readFileSync(path.join(dir, '.swarm/runs/two/step.log'), 'utf8').split('\n');
+    expect(log2.slice(0, 2)).toEqual([real, `[${real}]`]);
+    expect(log2).toContain('made.txt');
+    const policy = JSON.parse(fs.readFileSync(path.join(dir, '.swarm/runs/two/policy.json'), 'utf8'));
+    expect(policy.workspace).toEqual({ mount_path: real });
+  });
+
+  it('uses a fixed path for a chain not seeded from a directory, and --mount-path for another', () => {
+    const first = swarm(['run', 'launch', '--run-id', 'p1', '--step', 'pwd'], tmp);
+    expect(first.code, first.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, '.swarm/runs/p1/step.log'), 'utf8')).toBe('/run/swarm/workspace\n');
+    const custom = swarm(['run', 'resume', '--node', 'run:p1', '--run-id', 'p2', '--mount-path', '/tmp/agent/work', '--step', 'pwd'], tmp);
+    expect(custom.code, custom.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, '.swarm/runs/p2/step.log'), 'utf8')).toBe('/tmp/agent/work\n');
+    // Inherited by the next run of the chain.
+    expect(swarm(['run', 'resume', '--node', 'run:p2', '--run-id', 'p3', '--step', 'pwd'], tmp).code).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, '.swarm/runs/p3/step.log'), 'utf8')).toBe('/tmp/agent/work\n');
+    // Never inside what the step may not see, nor on a path bwrap cannot mount here.
+    for (const bad of [path.join(tmp, 'home', 'keys'), path.join(tmp, '.swarm'), 'relative/path', '/no/such/dir/here']) {
+      const r = swarm(['run', 'resume', '--node', 'run:p1', '--mount-path', bad, '--step', 'true'], tmp);
+      expect(r.code, bad).toBe(2);
+      expect(r.envelope.error.code).toBe('MOUNT_PATH_INVALID');
+    }
+  });
+});

@@ -21,7 +21,12 @@ export interface SandboxLayout {
   readable: string[];
   /** Directories the step must not see at all (the operator's SWARM_HOME, project stores). */
   hidden: string[];
-  /** The step's working directory (one of `writable`). */
+  /**
+   * Host paths the step sees at another path (its workspace at the chain's mount path, its state
+   * DB and home at fixed places). A hidden directory inside a bind's target is covered by the bind.
+   */
+  binds?: Array<{ source: string; target: string; writable: boolean }>;
+  /** The step's working directory (one of `writable`, or a bind's target). */
   cwd: string;
 }
 

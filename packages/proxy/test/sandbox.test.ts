@@ -351,3 +351,42 @@ describe("the sandbox's report", () => {
     expect(await reportOf('', null)).toBeNull();
   });
 });
+
+describe('the bwrap command line', () => {
+  it('mounts binds at their targets, outer paths first, and leaves out covers a bind already hides', async () => {
+    const { bwrapArgv } = await import('../src/sandbox/bwrap.js');
+    const repo = fs.mkdtempSync(path.join(workDir, 'repo-'));
+    fs.mkdirSync(path.join(repo, '.swarm'));
+    const outside = fs.mkdtempSync(path.join(workDir, 'home-'));
+    const argv = bwrapArgv(
+      {
+        tools: { bwrap: '/usr/bin/bwrap', init: '/opt/swarm-init' },
+        layout: {
+          writable: [],
+          readable: [],
+          hidden: [path.join(repo, '.swarm'), outside],
+          binds: [
+            { source: path.join(repo, '.swarm', 'runs', 'r', 'workspace'), target: repo, writable: true },
+            { source: path.join(repo, '.swarm', 'runs', 'r', 'state'), target: '/run/swarm/state', writable: true },
+            { source: path.join(repo, '.swarm', 'runs', 'r', 'prompt.txt'), target: '/run/swarm/prompt.txt', writable: false },
+          ],
+          cwd: repo,
+        },
+        bridge: null,
+      },
+      ['true'],
+    );
+    const line = argv.join(' ');
+    // The repository's store lies inside the workspace bind's target: the bind covers it.
+    expect(line).not.toContain(`--tmpfs ${path.join(repo, '.swarm')}`);
+    expect(line).toContain(`--tmpfs ${outside}`);
+    expect(line).toContain(`--bind ${path.join(repo, '.swarm', 'runs', 'r', 'workspace')} ${repo}`);
+    expect(line).toContain(`--ro-bind ${path.join(repo, '.swarm', 'runs', 'r', 'prompt.txt')} /run/swarm/prompt.txt`);
+    expect(line).toContain(`--chdir ${repo}`);
+    expect(argv.indexOf('--tmpfs', argv.indexOf('/run') - 1)).toBeLessThan(argv.indexOf('/run/swarm/state'));
+    // A working directory that is no writable place is a bug, refused.
+    expect(() =>
+      bwrapArgv({ tools: { bwrap: 'b', init: 'i' }, layout: { writable: [], readable: [], hidden: [], binds: [{ source: repo, target: '/run/x', writable: false }], cwd: '/run/x' }, bridge: null }, ['true']),
+    ).toThrow();
+  });
+});

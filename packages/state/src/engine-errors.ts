@@ -25,6 +25,10 @@ export const ENGINE_ERROR_CODES = {
     category: 'restore',
     description: 'The node could not be restored (missing object, wrong key, bad format) and --allow-cold-start was not given.',
   },
+  MOUNT_PATH_INVALID: {
+    category: 'input',
+    description: 'The workspace mount path (--mount-path, or the chain\'s) is not an absolute path bwrap can mount on here, or lies where the step may not look.',
+  },
   PARENT_POLICY_INVALID: {
     category: 'input',
     description: "A resumed run cannot inherit its parent run's egress: the parent's policy.json is missing, malformed or not the policy its certificate binds.",

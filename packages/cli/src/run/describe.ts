@@ -11,6 +11,7 @@ export function describeLaunch(result: LaunchResult): string {
     `allowlist: ${result.allowlist.length > 0 ? result.allowlist.join(', ') : '(none)'}${
       result.inherited_egress.from_run ? ` (inherited from run ${result.inherited_egress.from_run}${result.inherited_egress.allowlist.length === 0 ? ': none' : ''})` : ''
     }; route mode ${result.route_mode}`,
+    `the step saw its workspace at ${result.workspace.mount_path}`,
     result.workspace.kept
       ? `workspace kept at ${result.workspace.path}`
       : `workspace was ${result.workspace.path} (removed after sealing; \`swarm state export --node ${result.node_id ?? `run:${result.run_id}`}\` brings it back)`,

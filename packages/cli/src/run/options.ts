@@ -28,6 +28,7 @@ export interface RunFlags {
   keepWorkspace: boolean;
   discardFailed: boolean;
   noInheritEgress: boolean;
+  mountPath?: string;
   profile?: string;
 }
 
@@ -63,6 +64,7 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
     passEnv: flags.passEnv,
     keepWorkspace: flags.keepWorkspace,
     noInheritEgress: flags.noInheritEgress,
+    mountPath: flags.mountPath,
     discardFailed: flags.discardFailed,
     env,
   };

@@ -33,6 +33,7 @@ export function readPolicyFile(file: string, cwd: string): PolicyInput {
     backend: null,
     step: null,
     env: null,
+    workspace: null,
     restore: null,
     workflow_ref: null,
     generated_at: null,

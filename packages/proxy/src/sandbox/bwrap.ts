@@ -65,9 +65,12 @@ export function bwrapArgv(plan: BwrapPlan, argv: readonly string[]): string[] {
   // Outer paths first, so a bind below a hidden directory is mounted on top of its cover (and a
   // hidden directory inside a writable one covers it). An empty tmpfs, not mode 000: the step must
   // still traverse a cover to reach the binds mounted below it.
+  const binds = layout.binds ?? [];
+  const coveredByBind = (dir: string) => binds.some((b) => dir === b.target || dir.startsWith(`${b.target}/`));
   const mounts = [
-    ...layout.hidden.filter((dir) => fs.existsSync(dir)).map((dir) => ({ dir, args: ['--tmpfs', dir] })),
+    ...layout.hidden.filter((dir) => fs.existsSync(dir) && !coveredByBind(dir)).map((dir) => ({ dir, args: ['--tmpfs', dir] })),
     ...layout.writable.map((dir) => ({ dir, args: ['--bind', dir, dir] })),
+    ...binds.map((b) => ({ dir: b.target, args: [b.writable ? '--bind' : '--ro-bind', b.source, b.target] })),
   ];
   for (const mount of mounts.sort((a, b) => byDepth(a.dir, b.dir))) out.push(...mount.args);
   for (const file of layout.readable) out.push('--ro-bind', file, file);
@@ -87,11 +90,14 @@ function byDepth(a: string, b: string): number {
 
 /** bwrap takes paths literally; a relative or odd path would silently mount the wrong thing. */
 function checkLayout(layout: SandboxLayout): void {
-  const all = [...layout.writable, ...layout.readable, ...layout.hidden, layout.cwd];
+  const binds = layout.binds ?? [];
+  const all = [...layout.writable, ...layout.readable, ...layout.hidden, layout.cwd, ...binds.flatMap((b) => [b.source, b.target])];
   for (const p of all) {
     if (!path.isAbsolute(p) || path.normalize(p) !== p || p === '/') {
       throw new SwarmError('INTERNAL', `sandbox layout path ${JSON.stringify(p)} is not a normalized absolute path`);
     }
   }
-  if (!layout.writable.includes(layout.cwd)) throw new SwarmError('INTERNAL', "the step's working directory must be one of its writable directories");
+  if (!layout.writable.includes(layout.cwd) && !binds.some((b) => b.writable && b.target === layout.cwd)) {
+    throw new SwarmError('INTERNAL', "the step's working directory must be one of its writable directories");
+  }
 }

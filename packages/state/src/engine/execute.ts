@@ -6,12 +6,15 @@
 import fs from 'node:fs';
 import type { EgressSession, EgressSummary } from '@swarm/core';
 import { executeStep, type StepOutcome } from '../run/execute-step.js';
+import type { StepView } from './egress.js';
 import type { RunPaths } from './run-paths.js';
 import { stepBaseEnv, type GrantedEnvironment } from './step-env.js';
 import type { StepCommand } from './step-command.js';
 
 export interface ExecuteInput {
   paths: RunPaths;
+  /** Where the step sees its files (egress.ts). */
+  view: StepView;
   command: StepCommand;
   session: EgressSession | undefined;
   /** The caller's environment (only the documented base set is taken from it). */
@@ -43,17 +46,17 @@ export function writeStepInputs(paths: RunPaths, command: StepCommand, prompt: s
 export async function execute(input: ExecuteInput): Promise<Executed> {
   const { paths, session } = input;
   const env: Record<string, string> = {
-    ...stepBaseEnv(input.callerEnv, paths.homeDir),
+    ...stepBaseEnv(input.callerEnv, input.view.home),
     ...input.granted.env,
     ...(session?.env ?? {}),
     SWARM_RUN_ID: input.ids.runId,
     SWARM_NODE_ID: input.ids.nodeId,
     SWARM_PARENT_NODE_ID: input.ids.parentNodeId,
-    SWARM_STATE_DB: paths.stateDbPath,
-    SWARM_WORKSPACE: paths.workspaceDir,
-    SWARM_PROMPT_FILE: input.prompt !== undefined ? paths.promptFile : '',
+    SWARM_STATE_DB: input.view.stateDb,
+    SWARM_WORKSPACE: input.view.workspace,
+    SWARM_PROMPT_FILE: input.prompt !== undefined ? input.view.prompt : '',
   };
-  const argv = input.command.script ? [...input.command.argv, paths.scriptFile] : input.command.argv;
+  const argv = input.command.script ? [...input.command.argv, input.view.script] : input.command.argv;
   let egress = EMPTY_EGRESS;
   try {
     const outcome = await executeStep({

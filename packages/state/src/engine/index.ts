@@ -6,7 +6,19 @@
  */
 export { runPaths, type RunPaths } from './run-paths.js';
 export { restore, type RestoreInput, type Restored } from './restore.js';
-export { OPERATOR_SECRET_DIRS, openEgress, operatorSecretDirs, requireEgress, type Egress, type EgressInput } from './egress.js';
+export {
+  DEFAULT_MOUNT_PATH,
+  OPERATOR_SECRET_DIRS,
+  checkMountPath,
+  hostView,
+  openEgress,
+  operatorSecretDirs,
+  requireEgress,
+  sandboxView,
+  type Egress,
+  type EgressInput,
+  type StepView,
+} from './egress.js';
 export { buildPolicy, type Policy, type PolicyInput } from './policy.js';
 export { execute, writeStepInputs, type Executed, type ExecuteInput } from './execute.js';
 export { stepCommand, type StepCommand } from './step-command.js';

@@ -88,6 +88,7 @@ describe('the phases without a catalog', () => {
       unsandboxed: true,
       hidden: [],
       inputs: { prompt: true, script: false },
+      mountPath: '/run/swarm/workspace',
     });
     const granted = grantedEnvironment({}, {}, []);
     const policy = buildPolicy({
@@ -99,12 +100,14 @@ describe('the phases without a catalog', () => {
       prompt: 'add a line',
       timeoutS: null,
       env: { granted: granted.granted, passed: granted.passed },
+      mountPath: null,
       allowColdStart: false,
       workflowRef: `acme/agents/.github/workflows/swarm.yml@${'a'.repeat(40)}`,
       generatedAt: isoTime(clock),
     });
     const executed = await execute({
       paths,
+      view: egress.view,
       command,
       session: egress.session,
       callerEnv: process.env,
@@ -234,6 +237,7 @@ describe('single phases', () => {
       prompt: undefined,
       timeoutS: 60,
       env: { granted: ['A'], passed: ['B'] },
+      mountPath: '/run/swarm/workspace',
       allowColdStart: false,
       workflowRef: 'local/swarm-local-run@unpinned',
       generatedAt: isoTime(clock),

@@ -16,6 +16,8 @@ export interface PolicyInput {
   prompt: string | undefined;
   timeoutS: number | null;
   env: { granted: string[]; passed: string[] };
+  /** Where the step saw its workspace in its sandbox; null unsandboxed (a host path says nothing of the chain). */
+  mountPath: string | null;
   allowColdStart: boolean;
   workflowRef: string;
   generatedAt: string;
@@ -39,6 +41,7 @@ export function buildPolicy(input: PolicyInput): Policy {
     step: { command_sha256: commandSha256, prompt_sha256: promptSha256 },
     limits: { timeout_s: input.timeoutS },
     env: input.env,
+    workspace: { mount_path: input.mountPath },
     restore: { allow_cold_start: input.allowColdStart },
     workflow_ref: input.workflowRef,
     generated_at: input.generatedAt,

@@ -16,6 +16,8 @@ export interface InheritedEgress {
   route_mode: RouteMode | null;
   /** The run whose policy it came from; null when no ancestor ran a step. */
   from_run: string | null;
+  /** Where that run's step saw its workspace (the chain's mount path), when its policy says. */
+  mount_path: string | null;
 }
 
 const MAX_CONTRACT_BYTES = 1024 * 1024;
@@ -25,7 +27,7 @@ export function inheritedEgress(store: Store, from: NodeRow): InheritedEgress {
     if (node.kind !== 'run' || !node.run_id) continue;
     return policyOf(store, node.run_id);
   }
-  return { allowlist: [], route_mode: null, from_run: null };
+  return { allowlist: [], route_mode: null, from_run: null, mount_path: null };
 }
 
 function policyOf(store: Store, runId: string): InheritedEgress {
@@ -49,9 +51,11 @@ function policyOf(store: Store, runId: string): InheritedEgress {
   const bytes = readBoundedFile(path.join(dir, 'policy.json'), { what: 'policy.json', maxBytes: MAX_CONTRACT_BYTES });
   const certificate = read('certificate.json').value as { policy?: { policy_hash?: string } };
   if (certificate.policy?.policy_hash !== sha256Digest(bytes)) throw invalid('its policy.json is not the policy its certificate binds');
-  const policy = read('policy.json').value as { egress?: { allowlist?: unknown }; route_mode?: unknown };
+  const policy = read('policy.json').value as { egress?: { allowlist?: unknown; sandbox?: unknown }; route_mode?: unknown; workspace?: { mount_path?: unknown } };
   const allowlist = policy.egress?.allowlist;
   if (!Array.isArray(allowlist) || !allowlist.every((h) => typeof h === 'string')) throw invalid('its policy has no allowlist');
   const routeMode = policy.route_mode === 'direct' || policy.route_mode === 'client_exit' ? policy.route_mode : null;
-  return { allowlist: allowlist as string[], route_mode: routeMode, from_run: runId };
+  // Null for an unsandboxed step, which saw its workspace where it lay on the host.
+  const mountPath = typeof policy.workspace?.mount_path === 'string' ? policy.workspace.mount_path : null;
+  return { allowlist: allowlist as string[], route_mode: routeMode, from_run: runId, mount_path: mountPath };
 }

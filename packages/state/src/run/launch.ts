@@ -11,8 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { SwarmError, clockFromEnv, fsError, fsyncDir, isValidName, isoTime, type Clock, type EgressProvider, type EgressSession, type EgressSummary, type RouteMode, type SandboxKind } from '@swarm/core';
 import {
+  DEFAULT_MOUNT_PATH,
   buildPolicy,
   certify,
+  checkMountPath,
   commit,
   execute,
   grantedEnvironment,
@@ -71,6 +73,11 @@ export interface LaunchOptions {
    * default a run inherits them; `allowHosts` adds to what it inherits).
    */
   noInheritEgress?: boolean;
+  /**
+   * Where the step sees its workspace in the sandbox; by default the parent run's, else the
+   * directory the chain was seeded from, else a fixed path. Recorded in the policy.
+   */
+  mountPath?: string;
   /** Called before the step starts: where its workspace lives, what it was seeded from, how it is fenced. */
   onStart?: (info: { run_id: string; workspace: string; seed: SeedInfo | null; sandbox: SandboxKind }) => void;
   operation?: 'launch' | 'resume';
@@ -117,8 +124,8 @@ export interface LaunchResult {
   allowlist: string[];
   route_mode: RouteMode;
   inherited_egress: { allowlist: string[]; route_mode: RouteMode | null; from_run: string | null };
-  /** Where the workspace was (or still is, with keepWorkspace). */
-  workspace: { path: string; kept: boolean };
+  /** Where the workspace was (or still is, with keepWorkspace), and where the step saw it. */
+  workspace: { path: string; kept: boolean; mount_path: string };
   /** The seed node, for a launch with `workspace`. */
   seed: SeedInfo | null;
 }
@@ -167,11 +174,17 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   // Fail before the step runs if the operator's keys are unusable, not after.
   const signer = store.keys.signingKey;
   let parentKeys = store.keys.chainKeys(parent);
-  const inherited = options.noInheritEgress ? { allowlist: [], route_mode: null, from_run: null } : inheritedEgress(store, parent);
+  // --no-inherit-egress drops the parent's egress, not where its workspace was (when that can be read).
+  const inherited = options.noInheritEgress
+    ? { allowlist: [], route_mode: null, from_run: null, mount_path: mountPathOf(() => inheritedEgress(store, parent)) }
+    : inheritedEgress(store, parent);
   // Every store of this operator and SWARM_HOME stay out of a seed (as out of the sandbox).
   // ... and the operator's credential directories, for a seed from the home directory itself.
   const privateDirs = [store.home, ...registerStore(store.home, store.paths.root), ...operatorSecretDirs(env.HOME || os.homedir())];
   const seedPlan = options.workspace !== undefined ? planSeed(options.workspace, privateDirs) : null;
+  // The same absolute path in every run of a chain: agents key their sessions by directory.
+  const mountPath = options.mountPath ?? inherited.mount_path ?? seedPlan?.source ?? DEFAULT_MOUNT_PATH;
+  checkMountPath(mountPath, privateDirs);
 
   const dir = runDir(store.paths, runId);
   const paths = runPaths(dir);
@@ -236,6 +249,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         hidden: privateDirs,
         inputs: { prompt: options.prompt !== undefined, script: command.script !== undefined },
         readable: options.readable,
+        mountPath,
       }),
     );
     session = egress.session;
@@ -252,6 +266,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       prompt: options.prompt,
       timeoutS: options.timeoutS ?? null,
       env: { granted: granted.granted, passed: granted.passed },
+      mountPath: egress.sandbox === 'unsandboxed' ? null : egress.view.workspace,
       allowColdStart: options.allowColdStart ?? false,
       workflowRef,
       generatedAt: startedAt,
@@ -264,6 +279,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     try {
       executed = await execute({
         paths,
+        view: egress.view,
         command,
         session,
         callerEnv: env,
@@ -310,7 +326,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       allowlist,
       route_mode: routeMode,
       inherited_egress: inherited,
-      workspace: { path: paths.workspaceDir, kept: false },
+      workspace: { path: paths.workspaceDir, kept: false, mount_path: egress.view.workspace },
       seed,
     };
     if (!succeeded && options.discardFailed) {
@@ -436,7 +452,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       removeTree(paths.workspaceDir);
       removeTree(paths.stateDir);
     }
-    const workspace = { path: paths.workspaceDir, kept: options.keepWorkspace ?? false };
+    const workspace = { path: paths.workspaceDir, kept: options.keepWorkspace ?? false, mount_path: egress.view.workspace };
     const revealed = options.reveal
       ? { state_cap_next: store.keys.revealCapability(row, 'state_cap'), net_cap_next: store.keys.revealCapability(row, 'net_cap') }
       : undefined;
@@ -456,6 +472,14 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       }
     }
     throw error;
+  }
+}
+
+function mountPathOf(read: () => { mount_path: string | null }): string | null {
+  try {
+    return read().mount_path;
+  } catch {
+    return null;
   }
 }
 

@@ -25,6 +25,10 @@ export abstract class StepCommand extends BaseCommand {
   });
   backend = Option.String('--backend', { description: 'Where the run executes: local' });
   keepWorkspace = Option.Boolean('--keep-workspace', false, { description: "Keep the run's unpacked workspace after sealing (its path is printed)" });
+  mountPath = Option.String('--mount-path', {
+    description:
+      "Where the step sees its workspace in the sandbox (default: the parent run's, else the directory the chain was seeded from, else /run/swarm/workspace); recorded in the policy",
+  });
   noInheritEgress = Option.Boolean('--no-inherit-egress', false, {
     description: "Start from an empty allowlist and the default route mode instead of the parent run's (--allow-host adds to what is inherited)",
   });
@@ -54,6 +58,7 @@ export abstract class StepCommand extends BaseCommand {
         passEnv: this.passEnv,
         keepWorkspace: this.keepWorkspace,
         noInheritEgress: this.noInheritEgress,
+        mountPath: this.mountPath,
         discardFailed: this.discardFailed,
         profile: this.profile,
       },
