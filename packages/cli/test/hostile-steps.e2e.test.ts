@@ -113,6 +113,18 @@ function processesWith(marker: string, kill = false): number[] {
   return pids;
 }
 
+/** A Unix socket server that counts connections (an ssh-agent or ControlMaster stand-in), closed after the test. */
+async function unixServer(socketPath: string): Promise<{ connections(): number }> {
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections += 1;
+    socket.end();
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  cleanups.push(() => server.close());
+  return { connections: () => connections };
+}
+
 function exportWorkspace(where: { cwd: string; home: string }, runId: string): string {
   const out = path.join(where.cwd, `export-${runId}`);
   const result = spawnSync(process.execPath, [BIN, 'state', 'export', '--node', `run:${runId}`, '--out', out, '--json'], {
@@ -292,30 +304,22 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
   it('cannot reach a host Unix socket (an ssh-agent in /tmp), and SSH_AUTH_SOCK is not passed', async () => {
     const dir = fs.mkdtempSync('/tmp/swarm-agent-');
     const socketPath = path.join(dir, 'agent.sock');
-    let connections = 0;
-    const server = net.createServer((socket) => {
-      connections += 1;
-      socket.end();
-    });
-    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-    cleanups.push(() => {
-      server.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
+    const agent = await unixServer(socketPath);
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const attack = `echo "sock=[$SSH_AUTH_SOCK]"; node -e "require('net').connect('${socketPath}').on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log('refused ' + e.code); process.exit(0); })"`;
     for (const mode of ['weakened', 'sandboxed'] as const) {
       const where = project('socket', mode);
-      const before = connections;
+      const before = agent.connections();
       const result = await launch(where, mode, 'socket', attack, [], { SSH_AUTH_SOCK: socketPath });
       expect(result.code, result.stderr).toBe(0);
       const log = stepLog(where, 'socket');
       expect(log).toContain('sock=[]');
       if (mode === 'weakened') {
         expect(log).toContain('connected');
-        expect(connections).toBe(before + 1);
+        expect(agent.connections()).toBe(before + 1);
       } else {
         expect(log).toMatch(/refused E(NOENT|ACCES|CONNREFUSED)/);
-        expect(connections).toBe(before);
+        expect(agent.connections()).toBe(before);
       }
     }
   });
@@ -330,25 +334,19 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
       fs.writeFileSync(path.join(ssh, 'id_ed25519'), key);
       // A socket path short enough for sun_path: beside the key, as ssh's ControlPath puts it.
       const socketPath = path.join(ssh, 'cm.sock');
-      let connections = 0;
-      const server = net.createServer((socket) => {
-        connections += 1;
-        socket.end();
-      });
-      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-      cleanups.push(() => server.close());
+      const master = await unixServer(socketPath);
       const attack = `cat ${ssh}/id_ed25519 2>/dev/null || echo unreadable; node -e "require('net').connect('${socketPath}').on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log('refused ' + e.code); process.exit(0); })"`;
       const result = await launch(where, mode, 'home', attack, [], { HOME: home });
       expect(result.code, result.stderr).toBe(0);
       const log = stepLog(where, 'home');
       if (mode === 'weakened') {
         expect(log).toContain(key);
-        expect(connections).toBe(1);
+        expect(master.connections()).toBe(1);
       } else {
         expect(log).not.toContain(key);
         expect(log).toContain('unreadable');
         expect(log).toMatch(/refused E(NOENT|ACCES|CONNREFUSED)/);
-        expect(connections).toBe(0);
+        expect(master.connections()).toBe(0);
       }
     }
   });

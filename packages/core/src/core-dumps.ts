@@ -18,9 +18,9 @@ export function disableCoreDumps(): boolean {
 }
 
 /** Reads this process's own RLIMIT_CORE from /proc (Linux); false when it cannot be read. */
-export function coreLimitIsZero(pid: number | 'self' = 'self'): boolean {
+function coreLimitIsZero(): boolean {
   try {
-    const line = fs.readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max core file size'));
+    const line = fs.readFileSync(`/proc/self/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max core file size'));
     const fields = line?.trim().split(/\s{2,}/) ?? [];
     return fields[1] === '0' && fields[2] === '0';
   } catch {

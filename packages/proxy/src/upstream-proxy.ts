@@ -9,6 +9,7 @@ import { classifyAddress, parseIp } from './ip-address.js';
 import { SwarmError } from '@swarm/core';
 import { UpstreamError, upstreamErrorFor } from './upstream.js';
 import './errors.js';
+import { responseHeadReader } from './http-head.js';
 
 export interface UpstreamProxy {
   host: string;
@@ -26,8 +27,6 @@ export interface UpstreamProxySetting {
 
 /** Proxy variables taken from the operator's environment, in order of preference. */
 const PROXY_ENV = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY'] as const;
-/** Longest proxy answer head read before giving up on it. */
-const MAX_PROXY_HEAD = 16 * 1024;
 
 /** Parses `http://[user:pass@]host[:port]`; throws EGRESS_UPSTREAM_PROXY_INVALID. */
 export function parseUpstreamProxy(text: string): UpstreamProxy {
@@ -109,7 +108,7 @@ export function describeUpstreamProxy(setting: UpstreamProxySetting | null): str
 export function dialViaProxy(proxy: UpstreamProxy, address: string, port: number, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: proxy.host, port: proxy.port, allowHalfOpen: true, noDelay: true });
-    let head = Buffer.alloc(0);
+    const readHead = responseHeadReader();
     let settled = false;
     const settle = (error: UpstreamError | null): void => {
       if (settled) return;
@@ -123,19 +122,13 @@ export function dialViaProxy(proxy: UpstreamProxy, address: string, port: number
     };
     const timer = setTimeout(() => settle(new UpstreamError(504, 'upstream_timeout')), timeoutMs);
     const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (head.length > MAX_PROXY_HEAD) settle(new UpstreamError(502, 'upstream_proxy_error'));
-        return;
-      }
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString('latin1'))?.[1];
-      if (status === undefined) return settle(new UpstreamError(502, 'upstream_proxy_error'));
-      if (!status.startsWith('2')) return settle(proxyRefusal(Number(status)));
+      const head = readHead(chunk);
+      if (head === null) return;
+      if (head.kind !== 'head') return settle(new UpstreamError(502, 'upstream_proxy_error'));
+      if (head.status < 200 || head.status > 299) return settle(proxyRefusal(head.status));
       settle(null);
       socket.pause();
-      const rest = head.subarray(end + 4);
-      if (rest.length > 0) socket.unshift(rest);
+      if (head.rest.length > 0) socket.unshift(head.rest);
       socket.removeListener('error', onError);
       resolve(socket);
     };

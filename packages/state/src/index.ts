@@ -6,10 +6,7 @@ export * from './state-db.js';
 export { Catalog, type NodeRow, type RunRow, type NodeKind } from './store/catalog.js';
 export { storePaths, findProjectRoot, objectPath, runDir, STORE_DIR, type StorePaths } from './store/paths.js';
 export { Store, GENERATOR, ROOT_NODE_ID } from './store/store.js';
-export { KeyRing, wrapContext, unwrapNodeDataKey, type ChainKeys } from './store/keyring.js';
-export { ObjectStore } from './store/objects.js';
-export { buildNodeRow, type NodeRowInput } from './store/node-row.js';
-export * as engine from './engine/index.js';
+export { type ChainKeys } from './store/keyring.js';
 export { launchRun, type LaunchOptions, type LaunchResult } from './run/launch.js';
 export { forkNode, type ForkOptions, type ForkResult } from './run/fork.js';
 export {

@@ -25,6 +25,7 @@ import { reset, splice } from '../splice.js';
 import { basicCredentials, encodeTicketToken, type Ticket } from '../ticket.js';
 import { dialAddresses, dialTcp, upstreamErrorFor } from '../upstream.js';
 import '../errors.js';
+import { responseHeadReader } from '../http-head.js';
 
 export type BrokerTarget = { host: string; port: number } | { path: string };
 
@@ -49,7 +50,6 @@ export interface ProviderStats {
   failed: number;
 }
 
-const HEAD_LIMIT = 16 * 1024;
 
 export class Provider {
   readonly sessionId: string;
@@ -258,7 +258,7 @@ function upgradeConnection(
       'path' in target
         ? net.connect({ path: target.path, allowHalfOpen: true })
         : net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
-    let buffered = Buffer.alloc(0);
+    const readHead = responseHeadReader();
     let settled = false;
     const finish = (error: SwarmError | null, result?: { socket: net.Socket; head: Buffer }): void => {
       if (settled) return;
@@ -277,18 +277,14 @@ function upgradeConnection(
       timeoutMs,
     );
     const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (buffered.length > HEAD_LIMIT) finish(new SwarmError('PROVIDER_CONNECT_FAILED', 'the broker sent an over-long answer'));
-        return;
-      }
-      const headText = buffered.subarray(0, end).toString('latin1');
-      const status = Number(/^HTTP\/1\.[01] ([0-9]{3})/.exec(headText)?.[1] ?? 0);
-      const reason = /\r\nx-swarm-reason:[ \t]*([a-z_]+)/i.exec(headText)?.[1] ?? null;
-      if (status === 101) {
+      const answer = readHead(chunk);
+      if (answer === null) return;
+      if (answer.kind === 'too_long') return finish(new SwarmError('PROVIDER_CONNECT_FAILED', 'the broker sent an over-long answer'));
+      const status = answer.kind === 'head' ? answer.status : 0;
+      const reason = answer.kind === 'head' ? (/\r\nx-swarm-reason:[ \t]*([a-z_]+)/i.exec(answer.text)?.[1] ?? null) : null;
+      if (answer.kind === 'head' && status === 101) {
         socket.pause();
-        finish(null, { socket, head: buffered.subarray(end + 4) });
+        finish(null, { socket, head: answer.rest });
       } else if (status === 407 || status === 403) {
         finish(
           new SwarmError('PROVIDER_REJECTED', `the broker refused the provider (${status}${reason ? ` ${reason}` : ''})`, {

@@ -6,6 +6,7 @@ import { openSealedBundle } from '../bundle/index.js';
 import '../engine-errors.js';
 import type { NodeRow } from '../store/catalog.js';
 import { Store } from '../store/store.js';
+import { SEEDED_STATUS } from '../run/seed.js';
 import { treeFromManifest, type Tree } from './tree.js';
 
 export interface StoreCall {
@@ -35,7 +36,7 @@ export function seededAncestor(node: NodeRow, getNode: (nodeId: string) => NodeR
   for (let at = node.parent_node_id ? getNode(node.parent_node_id) : undefined; at; at = at.parent_node_id ? getNode(at.parent_node_id) : undefined) {
     if (seen.has(at.node_id)) throw new SwarmError('STORE_CORRUPT', `cycle in the node graph at ${at.node_id}`);
     seen.add(at.node_id);
-    if (at.status === 'seeded') return at;
+    if (at.status === SEEDED_STATUS) return at;
   }
   return undefined;
 }

@@ -8,9 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, fsError, isoTime, type Clock, type RouteMode } from '@swarm/core';
-import { createSealedBundle } from '../bundle/index.js';
-import { deriveDataKey, ratchetChainKeys, type ChainKeys } from '../crypto/index.js';
-import type { RunPaths } from '../engine/index.js';
+import { ratchetChainKeys, type ChainKeys } from '../crypto/index.js';
+import { seal, type RunPaths } from '../engine/index.js';
 import '../engine-errors.js';
 import type { NodeRow } from '../store/catalog.js';
 import { buildNodeRow } from '../store/node-row.js';
@@ -112,18 +111,12 @@ export interface SeedInput {
 export async function sealSeed(store: Store, input: SeedInput): Promise<{ node: NodeRow; keys: ChainKeys }> {
   const { paths, runId } = input;
   const keys = ratchetChainKeys(input.rootKeys, 'seed', runId);
-  const dataKey = deriveDataKey(keys.state);
-  const partial = path.join(paths.dir, '.seed.partial');
-  const sealed = await createSealedBundle({
-    workspaceDir: paths.workspaceDir,
-    stateDbPath: paths.stateDbPath,
-    mtimeSec: Math.floor(input.clock.now() / 1000),
-    dataKey,
-    outFile: partial,
-  });
+  // The engine's own seal phase, under the seed's capability.
+  const sealed = await seal(paths, keys.state, Math.floor(input.clock.now() / 1000));
+  const dataKey = sealed.dataKey;
   // gc keeps objects that a live run is about to commit (one digest a line).
   fs.appendFileSync(paths.pendingObject, `${sealed.bundleSha256}\n`);
-  store.objects.adopt(partial, sealed.bundleSha256);
+  store.objects.adopt(sealed.file, sealed.bundleSha256);
   const node = buildNodeRow(store.keys, {
     nodeId: `node-seed-${runId}`,
     parentNodeId: input.root.node_id,
