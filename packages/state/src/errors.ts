@@ -48,6 +48,10 @@ export const STATE_ERROR_CODES = {
     description: 'A workspace file changed while it was being packed; stop whatever still writes to it and retry.',
     retryable: true,
   },
+  STATE_SNAPSHOT_HOLDS_SECRET: {
+    category: 'policy',
+    description: 'A file, name or link the run would seal holds the value of a secret granted to the step, so nothing was sealed or committed.',
+  },
   STATE_SNAPSHOT_TOO_LARGE: {
     category: 'input',
     description: 'The workspace and state DB are more bytes or entries than restore accepts, so nothing was sealed or committed.',

@@ -1,6 +1,6 @@
 /**
- * Open and extract: file → authenticated decryption → tar → `destDir/workspace` and
- * `destDir/state.db`, streaming. Every entry is checked before anything is written (layout, type,
+ * Open and extract: file → authenticated decryption → tar → `destDir/workspace`, `destDir/home`
+ * and `destDir/state.db`, streaming. Every entry is checked before anything is written (layout, type,
  * duplicates, size limits), nothing is written through a symlink (parents are created one by one
  * after an lstat, files are opened O_EXCL|O_NOFOLLOW), symlinks are checked again against the whole
  * extracted tree, and the result must match the manifest exactly. On any failure everything
@@ -24,7 +24,7 @@ import {
   type BundleManifestEntry,
 } from './manifest.js';
 import { BUNDLE_LIMITS } from './limits.js';
-import { makeDirs, parseEntryName, symlinkEscapesTree, symlinkTargetEscapesLexically } from './paths.js';
+import { TREE_PREFIX, makeDirs, parseEntryName, symlinkEscapesTree, symlinkTargetEscapesLexically, type TreeName } from './paths.js';
 
 export const DEFAULT_MAX_BYTES = BUNDLE_LIMITS.maxBytes;
 export const DEFAULT_MAX_ENTRIES = BUNDLE_LIMITS.maxEntries;
@@ -59,6 +59,8 @@ export interface OpenedBundle {
   manifestSha256: Digest;
   bundleSha256: Digest;
   workspaceDir: string;
+  /** The step's HOME as sealed (empty for bundles sealed before v3). */
+  homeDir: string;
   stateDbPath: string;
 }
 
@@ -154,24 +156,127 @@ interface SeenEntry {
   mtime: number;
 }
 
-class Extractor {
-  readonly seen = new Map<string, SeenEntry>();
-  /** Workspace directories known to be real directories we made (relative paths). */
+/** One directory tree of the bundle (`workspace/` or `home/`) as it is written out. */
+class TreeWriter {
+  /** Directories known to be real directories we made (relative paths). */
   readonly dirs = new Set<string>();
   /** Directories made only as parents so far; each must get its own entry before the end. */
   readonly implicitDirs = new Set<string>();
   readonly dirModes = new Map<string, { mode: number; mtime: Date }>();
   readonly symlinks: Array<{ parts: string[]; target: string }> = [];
+
+  constructor(
+    readonly root: string,
+    readonly prefix: string,
+  ) {}
+
+  createError(cause: unknown, abs: string, bundlePath: string): SwarmError {
+    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+      return new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${bundlePath} twice`, { details: { path: bundlePath } });
+    }
+    if ((cause as NodeJS.ErrnoException).code === 'ELOOP') {
+      return new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `refusing to write ${bundlePath} through a symlink`, { details: { path: bundlePath } });
+    }
+    if ((cause as NodeJS.ErrnoException).code === 'ENAMETOOLONG') {
+      return new SwarmError('STATE_BUNDLE_UNSAFE_PATH', `${bundlePath} is too long a path to restore under ${this.root}`, {
+        details: { path: bundlePath, reason: 'path too long here' },
+      });
+    }
+    return fsError('IO_WRITE_FAILED', abs, cause);
+  }
+
+  mkdir(abs: string, bundlePath: string): void {
+    try {
+      fs.mkdirSync(abs, { mode: 0o700 });
+    } catch (cause) {
+      throw this.createError(cause, abs, bundlePath);
+    }
+  }
+
+  /** Makes sure every parent of `parts` is a real directory, never following a symlink. */
+  ensureParents(parts: string[], bundlePath: string): void {
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i += 1) {
+      rel = rel === '' ? parts[i]! : `${rel}/${parts[i]!}`;
+      if (this.dirs.has(rel)) continue;
+      const abs = path.join(this.root, rel);
+      let stat: fs.Stats | undefined;
+      try {
+        stat = fs.lstatSync(abs);
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError('IO_WRITE_FAILED', abs, cause);
+      }
+      if (stat?.isSymbolicLink()) {
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `refusing to write ${bundlePath} through the symlink ${this.prefix}${rel}`, {
+          details: { path: bundlePath, symlink: `${this.prefix}${rel}` },
+        });
+      }
+      if (stat && !stat.isDirectory()) {
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_PATH', `${bundlePath} needs ${this.prefix}${rel} to be a directory`, {
+          details: { path: bundlePath, parent: `${this.prefix}${rel}` },
+        });
+      }
+      if (!stat) {
+        this.mkdir(abs, bundlePath);
+        this.implicitDirs.add(rel);
+      }
+      this.dirs.add(rel);
+    }
+  }
+
+  /** Every symlink checked against the whole extracted tree; every implicit parent listed. */
+  finish(mismatch: (reason: string, where: string) => SwarmError): void {
+    for (const link of this.symlinks) {
+      if (symlinkEscapesTree(this.root, link.parts, link.target)) {
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `symlink ${this.prefix}${link.parts.join('/')} resolves outside its tree`, {
+          details: { path: `${this.prefix}${link.parts.join('/')}`, target: link.target },
+        });
+      }
+    }
+    for (const rel of this.implicitDirs) throw mismatch('is not listed', `${this.prefix}${rel}`);
+  }
+
+  /**
+   * Directory modes and times last (deepest first): read-only directories do not block writes, and
+   * no entry is created in a directory after its time is set (that would move it to now).
+   */
+  applyDirectoryModes(): void {
+    const dirs = [...this.dirModes.entries()].sort(([a], [b]) => b.split('/').length - a.split('/').length);
+    for (const [rel, { mode, mtime }] of dirs) {
+      const abs = path.join(this.root, rel);
+      fs.chmodSync(abs, mode & 0o777);
+      fs.utimesSync(abs, mtime, mtime);
+    }
+  }
+
+  /** Undo: make our directories writable again, then remove everything extracted. */
+  cleanup(): void {
+    for (const rel of this.dirs) {
+      try {
+        fs.chmodSync(path.join(this.root, rel), 0o700);
+      } catch {
+        // already gone
+      }
+    }
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+class Extractor {
+  readonly seen = new Map<string, SeenEntry>();
+  readonly trees: Record<TreeName, TreeWriter>;
   manifestBytes: Buffer | null = null;
   entries = 0;
   bytes = 0;
 
   constructor(
-    readonly workspaceDir: string,
+    roots: Record<TreeName, string>,
     readonly stateDbPath: string,
     readonly maxBytes: number,
     readonly maxEntries: number,
-  ) {}
+  ) {
+    this.trees = { workspace: new TreeWriter(roots.workspace, TREE_PREFIX.workspace), home: new TreeWriter(roots.home, TREE_PREFIX.home) };
+  }
 
   async entry(source: TarSource): Promise<void> {
     const header = source.header;
@@ -199,7 +304,7 @@ class Extractor {
         });
     }
     const name = parseEntryName(header.name, header.type === 'directory');
-    if (name.kind !== 'workspace' && header.type !== 'file') {
+    if (name.kind !== 'tree' && header.type !== 'file') {
       throw new SwarmError('STATE_BUNDLE_UNSAFE_PATH', `${name.path} must be a regular file, not a ${header.type}`, {
         details: { path: name.path, type: header.type },
       });
@@ -227,116 +332,63 @@ class Extractor {
       return;
     }
     if (name.kind === 'state.db') {
-      const sha256 = await this.writeFile(this.stateDbPath, name.path, source, mode, mtime);
+      const sha256 = await this.writeFile(this.trees.workspace, this.stateDbPath, name.path, source, mode, mtime);
       this.seen.set(name.path, { type: 'file', mode, size, sha256, mtime: mtimeSec });
       return;
     }
 
+    const tree = this.trees[name.tree];
     const { rel, parts } = name;
-    this.ensureParents(parts, name.path);
-    const abs = path.join(this.workspaceDir, ...parts);
+    tree.ensureParents(parts, name.path);
+    const abs = path.join(tree.root, ...parts);
     if (header.type === 'directory') {
-      if (this.dirs.has(rel)) {
-        if (!this.implicitDirs.delete(rel)) throw new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${name.path} twice`);
+      if (tree.dirs.has(rel)) {
+        if (!tree.implicitDirs.delete(rel)) throw new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${name.path} twice`);
       } else {
-        this.mkdir(abs, name.path);
-        this.dirs.add(rel);
+        tree.mkdir(abs, name.path);
+        tree.dirs.add(rel);
       }
-      this.dirModes.set(rel, { mode, mtime });
+      tree.dirModes.set(rel, { mode, mtime });
       this.seen.set(name.path, { type: 'dir', mode, size: 0, mtime: mtimeSec });
       await drain(source);
       return;
     }
-    if (this.dirs.has(rel)) {
+    if (tree.dirs.has(rel)) {
       throw new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${name.path} as a directory and as a ${header.type}`);
     }
     if (header.type === 'symlink') {
       const target = header.linkname ?? '';
       if (symlinkTargetEscapesLexically(parts, target)) {
-        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `symlink ${name.path} points outside the workspace`, {
+        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `symlink ${name.path} points outside its tree`, {
           details: { path: name.path, target },
         });
       }
       try {
         fs.symlinkSync(target, abs);
       } catch (cause) {
-        throw this.createError(cause, abs, name.path);
+        throw tree.createError(cause, abs, name.path);
       }
       try {
         fs.lutimesSync(abs, mtime, mtime);
       } catch {
         // Not every file system records symlink times; the link itself is what matters.
       }
-      this.symlinks.push({ parts, target });
+      tree.symlinks.push({ parts, target });
       this.seen.set(name.path, { type: 'symlink', mode, size: 0, target, mtime: mtimeSec });
       await drain(source);
       return;
     }
-    const sha256 = await this.writeFile(abs, name.path, source, mode, mtime);
+    const sha256 = await this.writeFile(tree, abs, name.path, source, mode, mtime);
     this.seen.set(name.path, { type: 'file', mode, size, sha256, mtime: mtimeSec });
   }
 
-  createError(cause: unknown, abs: string, bundlePath: string): SwarmError {
-    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
-      return new SwarmError('STATE_BUNDLE_DUPLICATE_ENTRY', `bundle holds ${bundlePath} twice`, { details: { path: bundlePath } });
-    }
-    if ((cause as NodeJS.ErrnoException).code === 'ELOOP') {
-      return new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `refusing to write ${bundlePath} through a symlink`, { details: { path: bundlePath } });
-    }
-    if ((cause as NodeJS.ErrnoException).code === 'ENAMETOOLONG') {
-      return new SwarmError('STATE_BUNDLE_UNSAFE_PATH', `${bundlePath} is too long a path to restore under ${this.workspaceDir}`, {
-        details: { path: bundlePath, reason: 'path too long here' },
-      });
-    }
-    return fsError('IO_WRITE_FAILED', abs, cause);
-  }
-
-  mkdir(abs: string, bundlePath: string): void {
-    try {
-      fs.mkdirSync(abs, { mode: 0o700 });
-    } catch (cause) {
-      throw this.createError(cause, abs, bundlePath);
-    }
-  }
-
-  /** Makes sure every parent of `parts` is a real directory, never following a symlink. */
-  ensureParents(parts: string[], bundlePath: string): void {
-    let rel = '';
-    for (let i = 0; i < parts.length - 1; i += 1) {
-      rel = rel === '' ? parts[i]! : `${rel}/${parts[i]!}`;
-      if (this.dirs.has(rel)) continue;
-      const abs = path.join(this.workspaceDir, rel);
-      let stat: fs.Stats | undefined;
-      try {
-        stat = fs.lstatSync(abs);
-      } catch (cause) {
-        if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError('IO_WRITE_FAILED', abs, cause);
-      }
-      if (stat?.isSymbolicLink()) {
-        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `refusing to write ${bundlePath} through the symlink workspace/${rel}`, {
-          details: { path: bundlePath, symlink: `workspace/${rel}` },
-        });
-      }
-      if (stat && !stat.isDirectory()) {
-        throw new SwarmError('STATE_BUNDLE_UNSAFE_PATH', `${bundlePath} needs workspace/${rel} to be a directory`, {
-          details: { path: bundlePath, parent: `workspace/${rel}` },
-        });
-      }
-      if (!stat) {
-        this.mkdir(abs, bundlePath);
-        this.implicitDirs.add(rel);
-      }
-      this.dirs.add(rel);
-    }
-  }
-
-  async writeFile(abs: string, bundlePath: string, source: TarSource, mode: number, mtime: Date): Promise<Digest> {
+  async writeFile(tree: TreeWriter, abs: string, bundlePath: string, source: TarSource, mode: number, mtime: Date): Promise<Digest> {
     let fd: number;
     try {
       const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
       fd = fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     } catch (cause) {
-      throw this.createError(cause, abs, bundlePath);
+      throw tree.createError(cause, abs, bundlePath);
     }
     const hash = createHash('sha256');
     try {
@@ -368,19 +420,13 @@ class Extractor {
 
   /** The end-of-archive checks; returns the verified manifest. */
   finish(): { manifest: BundleManifest; sha256: Digest } {
-    for (const link of this.symlinks) {
-      if (symlinkEscapesTree(this.workspaceDir, link.parts, link.target)) {
-        throw new SwarmError('STATE_BUNDLE_UNSAFE_LINK', `symlink workspace/${link.parts.join('/')} resolves outside the workspace`, {
-          details: { path: `workspace/${link.parts.join('/')}`, target: link.target },
-        });
-      }
-    }
-    if (this.manifestBytes === null) throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', 'bundle has no manifest');
-    const parsed = parseBundleManifest(this.manifestBytes);
     const mismatch = (reason: string, where: string) =>
       new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', `bundle does not match its manifest: ${where} ${reason}`, {
         details: { path: where, reason },
       });
+    for (const tree of Object.values(this.trees)) tree.finish(mismatch);
+    if (this.manifestBytes === null) throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', 'bundle has no manifest');
+    const parsed = parseBundleManifest(this.manifestBytes);
     const listed = new Set<string>();
     // A v1 manifest lists no times; its headers all had the run clock.
     const withMtime = parsed.manifest.schema_version !== BUNDLE_MANIFEST_SCHEMA_VERSION_V1;
@@ -391,34 +437,16 @@ class Extractor {
       if (!sameEntry(entry, seen, withMtime)) throw mismatch('differs from its manifest entry', entry.path);
     }
     for (const seenPath of this.seen.keys()) if (!listed.has(seenPath)) throw mismatch('is not listed', seenPath);
-    for (const rel of this.implicitDirs) throw mismatch('is not listed', `workspace/${rel}`);
     if (!this.seen.has('state.db')) throw mismatch('is missing', 'state.db');
     return parsed;
   }
 
-  /**
-   * Directory modes and times last (deepest first): read-only directories do not block writes, and
-   * no entry is created in a directory after its time is set (that would move it to now).
-   */
   applyDirectoryModes(): void {
-    const dirs = [...this.dirModes.entries()].sort(([a], [b]) => b.split('/').length - a.split('/').length);
-    for (const [rel, { mode, mtime }] of dirs) {
-      const abs = path.join(this.workspaceDir, rel);
-      fs.chmodSync(abs, mode & 0o777);
-      fs.utimesSync(abs, mtime, mtime);
-    }
+    for (const tree of Object.values(this.trees)) tree.applyDirectoryModes();
   }
 
-  /** Undo: make our directories writable again, then remove everything extracted. */
   cleanup(): void {
-    for (const rel of this.dirs) {
-      try {
-        fs.chmodSync(path.join(this.workspaceDir, rel), 0o700);
-      } catch {
-        // already gone
-      }
-    }
-    fs.rmSync(this.workspaceDir, { recursive: true, force: true });
+    for (const tree of Object.values(this.trees)) tree.cleanup();
     fs.rmSync(this.stateDbPath, { force: true });
   }
 }
@@ -460,8 +488,8 @@ function positiveLimit(value: number | undefined, fallback: number, what: string
 }
 
 /**
- * Opens a sealed bundle into `destDir/workspace` and `destDir/state.db` (neither may exist yet;
- * `destDir` is created when missing). Checks the sealed bytes against `expectedSha256` when given.
+ * Opens a sealed bundle into `destDir/workspace`, `destDir/home` and `destDir/state.db` (none may
+ * exist yet; `destDir` is created when missing; a bundle without a home section gives an empty one). Checks the sealed bytes against `expectedSha256` when given.
  */
 export async function openSealedBundle(options: OpenSealedBundleOptions): Promise<OpenedBundle> {
   const { file, dataKey, expectedSha256, destDir } = options;
@@ -469,6 +497,7 @@ export async function openSealedBundle(options: OpenSealedBundleOptions): Promis
   const maxBytes = positiveLimit(options.limits?.maxBytes, DEFAULT_MAX_BYTES, 'limits.maxBytes');
   const maxEntries = positiveLimit(options.limits?.maxEntries, DEFAULT_MAX_ENTRIES, 'limits.maxEntries');
   const workspaceDir = path.join(path.resolve(destDir), 'workspace');
+  const homeDir = path.join(path.resolve(destDir), 'home');
   const stateDbPath = path.join(path.resolve(destDir), 'state.db');
   const destExisted = fs.existsSync(destDir);
   try {
@@ -476,7 +505,7 @@ export async function openSealedBundle(options: OpenSealedBundleOptions): Promis
   } catch (cause) {
     throw fsError('IO_WRITE_FAILED', destDir, cause);
   }
-  for (const target of [workspaceDir, stateDbPath]) {
+  for (const target of [workspaceDir, homeDir, stateDbPath]) {
     let exists = true;
     try {
       fs.lstatSync(target);
@@ -485,19 +514,21 @@ export async function openSealedBundle(options: OpenSealedBundleOptions): Promis
     }
     if (exists) throw new SwarmError('STATE_RESTORE_TARGET_EXISTS', `${target} already exists`, { details: { path: target } });
   }
-  try {
-    fs.mkdirSync(workspaceDir, { mode: 0o700 });
-  } catch (cause) {
-    throw fsError('IO_WRITE_FAILED', workspaceDir, cause);
+  for (const dir of [workspaceDir, homeDir]) {
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (cause) {
+      throw fsError('IO_WRITE_FAILED', dir, cause);
+    }
   }
 
-  const extractor = new Extractor(workspaceDir, stateDbPath, maxBytes, maxEntries);
+  const extractor = new Extractor({ workspace: workspaceDir, home: homeDir }, stateDbPath, maxBytes, maxEntries);
   try {
     const bundleSha256 = await scanSealedBundle(file, dataKey, (entry) => extractor.entry(entry), options.onProgress);
     if (expectedSha256 !== undefined && bundleSha256 !== expectedSha256) throw digestMismatch(file, expectedSha256, bundleSha256);
     const verified = extractor.finish();
     extractor.applyDirectoryModes();
-    return { manifest: verified.manifest, manifestSha256: verified.sha256, bundleSha256, workspaceDir, stateDbPath };
+    return { manifest: verified.manifest, manifestSha256: verified.sha256, bundleSha256, workspaceDir, homeDir, stateDbPath };
   } catch (error) {
     extractor.cleanup();
     if (!destExisted) fs.rmSync(destDir, { recursive: true, force: true });

@@ -48,16 +48,18 @@ const dir = (name: string, mode = 0o755): Entry => ({ header: { name, type: 'dir
 const symlink = (name: string, target: string): Entry => ({ header: { name, type: 'symlink', linkname: target, mode: 0o120777 } });
 
 /** A manifest matching the given plain entries (files, dirs, symlinks), as the packer writes it. */
-function manifestFor(entries: Entry[]): Entry {
+function manifestFor(entries: Entry[], version: 'v1' | 'v2' | 'v3' = 'v1'): Entry {
+  // Every header here has mtime 0 (tarOf), which v2 and v3 record.
+  const time = version === 'v1' ? {} : { mtime: 0 };
   const manifest: BundleManifest = {
-    schema_version: 'swarm-bundle-manifest-v1',
+    schema_version: `swarm-bundle-manifest-${version}`,
     entries: entries.map(({ header, body }) => {
       const p = header.name.replace(/\/$/, '');
       const mode = (header.mode ?? 0) & 0o777;
-      if (header.type === 'directory') return { path: p, type: 'dir' as const, mode, size: 0 };
-      if (header.type === 'symlink') return { path: p, type: 'symlink' as const, mode, size: 0, target: header.linkname! };
+      if (header.type === 'directory') return { path: p, type: 'dir' as const, mode, size: 0, ...time };
+      if (header.type === 'symlink') return { path: p, type: 'symlink' as const, mode, size: 0, target: header.linkname!, ...time };
       const content = Buffer.from(body ?? '');
-      return { path: p, type: 'file' as const, mode, size: content.length, sha256: sha256Digest(content) };
+      return { path: p, type: 'file' as const, mode, size: content.length, sha256: sha256Digest(content), ...time };
     }),
   };
   return file('manifest.json', canonicalBytes(manifest));
@@ -105,7 +107,41 @@ describe('malicious bundles are refused and leave nothing behind', () => {
     const entries = [dir('workspace/d/'), file('workspace/d/f', 'hello'), symlink('workspace/l', 'd/f'), db];
     const result = await attempt([...entries, manifestFor(entries)]);
     expect(result.code).toBeUndefined();
-    expect(result.leftovers.sort()).toEqual(['run', 'run/dest', 'run/dest/state.db', 'run/dest/workspace', 'run/dest/workspace/d', 'run/dest/workspace/d/f', 'run/dest/workspace/l']);
+    expect(result.leftovers.sort()).toEqual(['run', 'run/dest', 'run/dest/home', 'run/dest/state.db', 'run/dest/workspace', 'run/dest/workspace/d', 'run/dest/workspace/d/f', 'run/dest/workspace/l']);
+  });
+
+  describe('the home section', () => {
+    const home = [dir('home/.claude/'), file('home/.claude/s.jsonl', '{}'), symlink('home/latest', '.claude/s.jsonl'), db];
+
+    it('restores a v3 home beside the workspace (the control case)', async () => {
+      const result = await attempt([...home, manifestFor(home, 'v3')]);
+      expect(result.code).toBeUndefined();
+      expect(result.leftovers.sort()).toEqual(['run', 'run/dest', 'run/dest/home', 'run/dest/home/.claude', 'run/dest/home/.claude/s.jsonl', 'run/dest/home/latest', 'run/dest/state.db', 'run/dest/workspace']);
+    });
+
+    it('refuses home entries in a manifest older than v3', async () => {
+      for (const version of ['v1', 'v2'] as const) {
+        const result = await attempt([...home, manifestFor(home, version)]);
+        expect(result.code).toBe('STATE_BUNDLE_MANIFEST_MISMATCH');
+        expect(result.leftovers).toEqual(CLEAN);
+      }
+    });
+
+    it('refuses a home symlink that leaves the home, into the workspace or beyond', async () => {
+      for (const target of ['../workspace/d', '../../etc/passwd', '/etc/passwd']) {
+        const entries = [dir('workspace/d/'), symlink('home/x', target), db];
+        const result = await attempt([...entries, manifestFor(entries, 'v3')]);
+        expect(result.code).toBe('STATE_BUNDLE_UNSAFE_LINK');
+        expect(result.leftovers).toEqual(CLEAN);
+      }
+    });
+
+    it('refuses a home entry written through a home symlink', async () => {
+      const entries = [symlink('home/d', '.'), file('home/d/f', 'x'), db];
+      const result = await attempt([...entries, manifestFor(entries, 'v3')]);
+      expect(result.code).toBe('STATE_BUNDLE_UNSAFE_LINK');
+      expect(result.leftovers).toEqual(CLEAN);
+    });
   });
 
   const cases: Array<[string, string, () => Entry[]]> = [

@@ -11,7 +11,8 @@ import '../errors.js';
 import { assertKeyLength } from '../crypto/hkdf.js';
 import { BUNDLE_MANIFEST_SCHEMA_VERSION, encodeBundleManifest, type BundleManifest, type BundleManifestEntry } from './manifest.js';
 import { BUNDLE_LIMITS, type BundleLimits } from './limits.js';
-import { MANIFEST_ENTRY, STATE_DB_ENTRY, makeDirs } from './paths.js';
+import { HOME_PREFIX, MANIFEST_ENTRY, STATE_DB_ENTRY, makeDirs } from './paths.js';
+import { SecretScanner } from './secret-scan.js';
 import { InlineBundleSink, ThreadedBundleSink, type BundleSink } from './sealed-sink.js';
 import { MAX_TAR_MTIME_SEC, TAR_END, encodeTarHeader, tarPadding } from './tar-format.js';
 import { entryChanged, sameIdentity, walkWorkspace, type SkippedEntry, type WorkspaceEntry } from './walk.js';
@@ -24,6 +25,15 @@ export interface CreateSealedBundleOptions {
   workspaceDir: string;
   /** The serialized state DB file. */
   stateDbPath: string;
+  /** The step's HOME, carried under `home/` (absent: no home entries). */
+  homeDir?: string;
+  /** Home entries never sealed (credentials, environment dumps): true for a path relative to HOME. */
+  homeExclude?: (rel: string, type: 'dir' | 'file' | 'symlink' | 'other') => boolean;
+  /**
+   * Values that must not be sealed (secrets granted to the step): a file's content, a name or a
+   * link target that holds one refuses the whole bundle with STATE_SNAPSHOT_HOLDS_SECRET.
+   */
+  secrets?: string[];
   /**
    * The run clock (seconds): each entry keeps its own mtime, clamped to this, and the manifest
    * entry has exactly this. With a fixed clock, identical trees give identical bytes when every
@@ -56,6 +66,8 @@ export interface SealedBundle {
   /** Bundle paths left out (special files, unsafe symlinks, names that are not UTF-8). */
   skipped: string[];
   skippedEntries: SkippedEntry[];
+  /** Home paths left out on purpose (credentials, environment dumps). */
+  excluded: string[];
 }
 
 interface PackContext {
@@ -63,6 +75,7 @@ interface PackContext {
   mtimeSec: number;
   done: number;
   total: number;
+  scanner: SecretScanner | null;
   onProgress?: (bytes: number, totalBytes: number) => void;
 }
 
@@ -116,6 +129,7 @@ async function addFile(
     const mtime = clampMtime(stat.mtimeMs, ctx.mtimeSec);
     await ctx.out.write(encodeTarHeader({ name, type: 'file', mode, size, mtimeSec: mtime }));
     const hash = createHash('sha256');
+    const scan = ctx.scanner?.stream(name);
     let offset = 0;
     while (offset < size) {
       const block = ctx.out.space(Math.min(READ_BLOCK, size - offset));
@@ -127,6 +141,7 @@ async function addFile(
       }
       if (read === 0) throw changed(abs, 'shrank');
       hash.update(block.subarray(0, read));
+      scan?.update(block.subarray(0, read));
       offset += read;
       ctx.done += read;
       await ctx.out.commit(read);
@@ -141,6 +156,8 @@ async function addFile(
 }
 
 async function addWorkspaceEntry(ctx: PackContext, entry: WorkspaceEntry): Promise<BundleManifestEntry> {
+  ctx.scanner?.checkText(entry.path, entry.path);
+  if (entry.target !== undefined) ctx.scanner?.checkText(entry.path, entry.target);
   switch (entry.type) {
     case 'dir': {
       const mtime = clampMtime(entry.mtimeMs, ctx.mtimeSec);
@@ -160,7 +177,7 @@ async function addWorkspaceEntry(ctx: PackContext, entry: WorkspaceEntry): Promi
 }
 
 /**
- * Packs `workspaceDir` and `stateDbPath` into a deterministic tar (entries sorted by path bytes,
+ * Packs `workspaceDir`, `homeDir` (when given) and `stateDbPath` into a deterministic tar (entries sorted by path bytes,
  * each entry's mtime clamped to `mtimeSec`, uid/gid 0, empty owner names, permission bits only, symlinks verbatim),
  * then `state.db`, then `manifest.json`; seals it under `dataKey`; and renames the result to `outFile`
  * only once it is complete and fsynced. The same inputs give the same bytes.
@@ -180,7 +197,12 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
   if (!dbStat.isFile()) throw new SwarmError('STATE_SNAPSHOT_SOURCE_INVALID', `state DB ${stateDbPath} is not a regular file`);
 
   const limits: BundleLimits = { ...BUNDLE_LIMITS, ...options.limits };
-  const { entries, skipped } = walkWorkspace(workspaceDir, { maxEntries: limits.maxEntries });
+  const workspace = walkWorkspace(workspaceDir, { maxEntries: limits.maxEntries });
+  const home = options.homeDir
+    ? walkWorkspace(options.homeDir, { maxEntries: limits.maxEntries - workspace.entries.length, prefix: HOME_PREFIX, exclude: options.homeExclude })
+    : { entries: [], skipped: [], excluded: [] };
+  const entries = [...workspace.entries, ...home.entries];
+  const skipped = [...workspace.skipped, ...home.skipped];
   const total = entries.reduce((sum, entry) => sum + entry.size, dbStat.size);
   // Restore counts the manifest too; checked again once its size is known.
   if (total > limits.maxBytes) throw tooLarge(total, limits);
@@ -199,7 +221,8 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
   let out: BundleSink | undefined;
   try {
     out = threaded ? new ThreadedBundleSink(fd, dataKey, options.chunkSize) : new InlineBundleSink(fd, dataKey, options.chunkSize);
-    const ctx: PackContext = { out, mtimeSec, done: 0, total, onProgress: options.onProgress };
+    const scanner = options.secrets && options.secrets.length > 0 ? new SecretScanner(options.secrets) : null;
+    const ctx: PackContext = { out, mtimeSec, done: 0, total, scanner, onProgress: options.onProgress };
     const manifestEntries: BundleManifestEntry[] = [];
     for (const entry of entries) manifestEntries.push(await addWorkspaceEntry(ctx, entry));
     const dbMode = dbStat.mode & 0o777;
@@ -225,6 +248,7 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
       manifestSha256: encoded.sha256,
       skipped: skipped.map((entry) => entry.path),
       skippedEntries: skipped,
+      excluded: home.excluded,
     };
   } catch (error) {
     await out?.abort();

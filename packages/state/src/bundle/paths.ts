@@ -1,7 +1,7 @@
 /**
  * The rules for names inside a bundle, shared by the packer (which skips what restore would refuse)
- * and the extractor (which refuses it). Layout: `workspace/<relative path>`, `state.db`,
- * `manifest.json`.
+ * and the extractor (which refuses it). Layout: `workspace/<relative path>`, `home/<relative path>`
+ * (the step's HOME, v3 bundles on), `state.db`, `manifest.json`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,10 @@ import { SwarmError } from '@swarm/core';
 import '../errors.js';
 
 export const WORKSPACE_PREFIX = 'workspace/';
+export const HOME_PREFIX = 'home/';
+/** The directory trees a bundle carries, each under its own prefix. */
+export type TreeName = 'workspace' | 'home';
+export const TREE_PREFIX: Record<TreeName, string> = { workspace: WORKSPACE_PREFIX, home: HOME_PREFIX };
 export const STATE_DB_ENTRY = 'state.db';
 export const MANIFEST_ENTRY = 'manifest.json';
 export const MAX_PATH_BYTES = 4096;
@@ -17,7 +21,7 @@ export const MAX_NAME_BYTES = 255;
 const MAX_LINK_HOPS = 40;
 
 export type EntryName =
-  | { kind: 'workspace'; path: string; rel: string; parts: string[] }
+  | { kind: 'tree'; tree: TreeName; path: string; rel: string; parts: string[] }
   | { kind: 'state.db'; path: string }
   | { kind: 'manifest'; path: string };
 
@@ -54,9 +58,9 @@ export function parseEntryName(raw: string, isDirectory: boolean): EntryName {
   if (problem) throw unsafe(raw, problem);
   if (parts.length === 1 && name === STATE_DB_ENTRY && !isDirectory) return { kind: 'state.db', path: name };
   if (parts.length === 1 && name === MANIFEST_ENTRY && !isDirectory) return { kind: 'manifest', path: name };
-  if (parts[0] !== 'workspace' || parts.length < 2) throw unsafe(raw, 'outside workspace/');
+  if ((parts[0] !== 'workspace' && parts[0] !== 'home') || parts.length < 2) throw unsafe(raw, 'outside workspace/ and home/');
   const rel = parts.slice(1);
-  return { kind: 'workspace', path: name, rel: rel.join('/'), parts: rel };
+  return { kind: 'tree', tree: parts[0], path: name, rel: rel.join('/'), parts: rel };
 }
 
 /**

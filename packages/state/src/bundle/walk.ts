@@ -17,7 +17,7 @@ import { WORKSPACE_PREFIX, relativePathProblem, symlinkEscapesTree } from './pat
 import type { BundleEntryType } from './manifest.js';
 
 export interface WorkspaceEntry {
-  /** `workspace/<rel>` */
+  /** `<prefix><rel>`: `workspace/<rel>` or `home/<rel>` */
   path: string;
   rel: string;
   abs: string;
@@ -40,6 +40,10 @@ export interface SkippedEntry {
 export interface WalkOptions {
   /** Largest number of tar entries the bundle may hold (workspace entries plus state.db and manifest). */
   maxEntries?: number;
+  /** The tree's prefix in the bundle (default `workspace/`). */
+  prefix?: string;
+  /** Entries left out on purpose (not reported as skipped): true for a relative path never to carry. */
+  exclude?: (rel: string, type: 'dir' | 'file' | 'symlink' | 'other') => boolean;
 }
 
 /** Linux PATH_MAX, counting the terminating NUL: longer absolute paths cannot be opened or restored here. */
@@ -101,8 +105,9 @@ function tooManyEntries(maxEntries: number): SwarmError {
   });
 }
 
-export function walkWorkspace(root: string, options: WalkOptions = {}): { entries: WorkspaceEntry[]; skipped: SkippedEntry[] } {
+export function walkWorkspace(root: string, options: WalkOptions = {}): { entries: WorkspaceEntry[]; skipped: SkippedEntry[]; excluded: string[] } {
   const maxEntries = options.maxEntries ?? BUNDLE_LIMITS.maxEntries;
+  const prefix = options.prefix ?? WORKSPACE_PREFIX;
   let rootStat: fs.Stats;
   try {
     rootStat = fs.lstatSync(root);
@@ -113,6 +118,7 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
 
   const entries: WorkspaceEntry[] = [];
   const skipped: SkippedEntry[] = [];
+  const excluded: string[] = [];
   const pending: Array<{ rel: string; dev: number; ino: number }> = [{ rel: '', dev: rootStat.dev, ino: rootStat.ino }];
   while (pending.length > 0) {
     const dir = pending.pop()!;
@@ -131,7 +137,7 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
         const name = utf8(raw);
         const shown = name ?? raw.toString('utf8');
         const rel = dir.rel === '' ? shown : `${dir.rel}/${shown}`;
-        const bundlePath = WORKSPACE_PREFIX + rel;
+        const bundlePath = prefix + rel;
         if (name === null) {
           skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
           continue;
@@ -154,6 +160,10 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
         } catch (cause) {
           if ((cause as NodeJS.ErrnoException).code === 'ENOENT') throw entryChanged(abs, 'removed while listed', cause);
           throw fsError('IO_READ_FAILED', abs, cause);
+        }
+        if (options.exclude?.(rel, stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : 'other')) {
+          excluded.push(bundlePath);
+          continue;
         }
         const mode = stat.mode & 0o777;
         const identity = { dev: stat.dev, ino: stat.ino, mtimeMs: stat.mtimeMs };
@@ -193,7 +203,7 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
       skipped.push({ path: entry.path, reason: 'unsafe-symlink' });
     } else kept.push(entry);
   }
-  return { entries: sortByPathBytes(kept), skipped: sortByPathBytes(skipped) };
+  return { entries: sortByPathBytes(kept), skipped: sortByPathBytes(skipped), excluded: sortByPathBytes(excluded.map((p) => ({ path: p }))).map((e) => e.path) };
 }
 
 /** Sorts by the UTF-8 bytes of `path` (not UTF-16 code units, which order some characters differently). */

@@ -1,6 +1,6 @@
 /**
- * Phase 1, restore: open a sealed bundle into a run directory (workspace, state DB, an empty
- * private home). Needs only the sealed file and its data key — no catalog — so a remote worker
+ * Phase 1, restore: open a sealed bundle into a run directory (workspace, state DB, and the step's
+ * home as the parent node sealed it — empty for nodes sealed before homes were carried). Needs only the sealed file and its data key — no catalog — so a remote worker
  * runs it from a bundle and a capability. When the bundle cannot be opened the run stops with
  * exit 5, unless cold starts are allowed.
  */
@@ -37,7 +37,6 @@ export async function restore(input: RestoreInput): Promise<Restored> {
   const restored = await open(input);
   fs.mkdirSync(paths.stateDir, { mode: 0o700 });
   fs.renameSync(path.join(paths.dir, 'state.db'), paths.stateDbPath);
-  fs.mkdirSync(paths.homeDir, { mode: 0o700 });
   return restored;
 }
 
@@ -52,6 +51,7 @@ async function open(input: RestoreInput): Promise<Restored> {
     const message = input.hidePrefix ? error.message.split(input.hidePrefix).join('<project>') : error.message;
     const reason = `${code}: ${message}`;
     fs.rmSync(paths.workspaceDir, { recursive: true, force: true });
+    fs.rmSync(paths.homeDir, { recursive: true, force: true });
     fs.rmSync(path.join(paths.dir, 'state.db'), { force: true });
     if (!input.allowColdStart) {
       throw new SwarmError('RESTORE_FAILED', `cannot restore node ${input.nodeId}: ${reason}`, {
@@ -61,6 +61,7 @@ async function open(input: RestoreInput): Promise<Restored> {
       });
     }
     fs.mkdirSync(paths.workspaceDir, { recursive: true });
+    fs.mkdirSync(paths.homeDir, { mode: 0o700 });
     createStateDb(path.join(paths.dir, 'state.db'));
     return { mode: 'cold_start', reason };
   }

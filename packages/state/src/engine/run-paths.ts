@@ -7,7 +7,7 @@ export interface RunPaths {
   /** The state DB sits in a directory of its own, so SQLite's journal beside it lands where the step may write. */
   stateDir: string;
   stateDbPath: string;
-  /** The step's private HOME: empty for each run, never sealed. */
+  /** The step's private HOME: restored from the parent node and sealed with the new one (less what is never sealed). */
   homeDir: string;
   promptFile: string;
   scriptFile: string;

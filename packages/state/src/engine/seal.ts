@@ -1,11 +1,13 @@
 /**
- * Phase 6, snapshot and seal: the workspace and state DB as a deterministic, encrypted bundle
- * under the data key of the new node's state capability. Refuses a workspace or state DB the
- * step replaced by something else (swarm never follows a link it left).
+ * Phase 6, snapshot and seal: the workspace, the step's HOME (less what is never sealed) and the
+ * state DB as a deterministic, encrypted bundle under the data key of the new node's state
+ * capability. Refuses a workspace, home or state DB the step replaced by something else (swarm
+ * never follows a link it left), and a bundle that would carry a secret granted to the step.
  */
 import fs from 'node:fs';
 import { SwarmError } from '@swarm/core';
 import { createSealedBundle, type SealedBundle } from '../bundle/index.js';
+import { COMMON_HOME_EXCLUSIONS, homeExclusion } from '../agents/home.js';
 import { deriveDataKey } from '../crypto/index.js';
 import '../engine-errors.js';
 import type { RunPaths } from './run-paths.js';
@@ -16,22 +18,41 @@ export interface Sealed extends SealedBundle {
   dataKey: Buffer;
 }
 
-export async function seal(paths: RunPaths, nextStateKey: Buffer, mtimeSec: number, onProgress?: (bytes: number, totalBytes: number) => void): Promise<Sealed> {
-  assertNotReplaced(paths.workspaceDir, 'directory');
-  assertNotReplaced(paths.stateDbPath, 'file');
+export interface SealOptions {
+  /** Values that must not be sealed (secrets granted to the step). */
+  secrets?: string[];
+  /** Home paths never sealed (agents/home.ts); by default the common credential files. */
+  homeExclusions?: readonly string[];
+  onProgress?: (bytes: number, totalBytes: number) => void;
+}
+
+export async function seal(paths: RunPaths, nextStateKey: Buffer, mtimeSec: number, options: SealOptions = {}): Promise<Sealed> {
+  assertNotReplaced(paths.workspaceDir, 'directory', 'workspace');
+  assertNotReplaced(paths.homeDir, 'directory', 'home');
+  assertNotReplaced(paths.stateDbPath, 'file', 'state DB');
   const dataKey = deriveDataKey(nextStateKey);
-  const sealed = await createSealedBundle({ workspaceDir: paths.workspaceDir, stateDbPath: paths.stateDbPath, mtimeSec, dataKey, outFile: paths.partialBundle, onProgress });
+  const sealed = await createSealedBundle({
+    workspaceDir: paths.workspaceDir,
+    homeDir: paths.homeDir,
+    homeExclude: homeExclusion(options.homeExclusions ?? COMMON_HOME_EXCLUSIONS),
+    secrets: options.secrets,
+    stateDbPath: paths.stateDbPath,
+    mtimeSec,
+    dataKey,
+    outFile: paths.partialBundle,
+    onProgress: options.onProgress,
+  });
   return { ...sealed, file: paths.partialBundle, dataKey };
 }
 
-function assertNotReplaced(file: string, kind: 'file' | 'directory'): void {
+function assertNotReplaced(file: string, kind: 'file' | 'directory', what: string): void {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(file);
   } catch (cause) {
-    throw new SwarmError('STATE_DB_INVALID', `the step removed its ${kind === 'file' ? 'state DB' : 'workspace'}`, { cause });
+    throw new SwarmError('STATE_DB_INVALID', `the step removed its ${what}`, { cause });
   }
   if (kind === 'file' ? !st.isFile() : !st.isDirectory()) {
-    throw new SwarmError('STATE_DB_INVALID', `the step replaced its ${kind === 'file' ? 'state DB' : 'workspace'} with something that is not a ${kind}`);
+    throw new SwarmError('STATE_DB_INVALID', `the step replaced its ${what} with something that is not a ${kind}`);
   }
 }

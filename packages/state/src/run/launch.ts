@@ -365,7 +365,12 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     // 6–7. Ratchet, then seal under a data key derived from the new state capability.
     const next = ratchet(parentKeys, runId);
     options.onProgress?.('sealing');
-    const sealed = await time('seal', () => seal(paths, next.state, Math.floor(clock.now() / 1000), (done, total) => options.onProgress?.('sealing', { done, total })));
+    const sealed = await time('seal', () =>
+      seal(paths, next.state, Math.floor(clock.now() / 1000), {
+        secrets: [...granted.secrets],
+        onProgress: (done, total) => options.onProgress?.('sealing', { done, total }),
+      }),
+    );
     // gc keeps objects that a live run is about to commit.
     fs.appendFileSync(paths.pendingObject, `${sealed.bundleSha256}\n`);
     await time('adopt', () => store.objects.adopt(sealed.file, sealed.bundleSha256));
@@ -447,9 +452,9 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     committed = true;
     fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
     fs.rmSync(paths.pendingObject, { force: true });
-    removeTree(paths.homeDir);
     if (!options.keepWorkspace) {
       removeTree(paths.workspaceDir);
+      removeTree(paths.homeDir);
       removeTree(paths.stateDir);
     }
     const workspace = { path: paths.workspaceDir, kept: options.keepWorkspace ?? false, mount_path: egress.view.workspace };

@@ -237,7 +237,7 @@ export async function inspectNode(options: StoreCall & { node: string; reveal?: 
 }
 
 /** Restores a node's workspace and state DB into `out` (which must not exist or be empty). */
-export async function exportNode(options: StoreCall & { node: string; out: string }): Promise<{ node_id: string; out: string; workspace: string; state_db: string; entries: number }> {
+export async function exportNode(options: StoreCall & { node: string; out: string }): Promise<{ node_id: string; out: string; workspace: string; home: string; state_db: string; entries: number }> {
   return withStore(options, async (store) => {
     const node = await store.resolve(options.node);
     const out = path.resolve(options.cwd, options.out);
@@ -251,7 +251,7 @@ export async function exportNode(options: StoreCall & { node: string; out: strin
     }
     const keys = store.keys.chainKeys(node);
     const opened = await openSealedBundle({ file: store.objects.file(node.bundle_sha256), dataKey: store.keys.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: out });
-    return { node_id: node.node_id, out, workspace: opened.workspaceDir, state_db: opened.stateDbPath, entries: opened.manifest.entries.length };
+    return { node_id: node.node_id, out, workspace: opened.workspaceDir, home: opened.homeDir, state_db: opened.stateDbPath, entries: opened.manifest.entries.length };
   });
 }
 
