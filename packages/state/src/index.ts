@@ -35,3 +35,4 @@ export { diffNodes, type NodeDiff } from './diff/diff.js';
 export { applyNode, type ApplyResult } from './diff/apply.js';
 export { applyNodeToBranch, type BranchResult } from './diff/git-branch.js';
 export type { FileDiffSummary, FileStatus } from './diff/unified.js';
+export * from './secrets/index.js';

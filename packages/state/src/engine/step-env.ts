@@ -10,8 +10,8 @@ import { MIN_SECRET_LENGTH } from '../run/redact.js';
 export const STEP_BASE_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_*', 'TERM', 'TZ', 'COLORTERM', 'NO_COLOR'] as const;
 
 /** Names a step may not be granted: they would steer swarm or bypass the broker. */
-const RESERVED_ENV = /^(SWARM_.*|HOME|(https?|all|no|ftp)_proxy)$/i;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const RESERVED_ENV = /^(SWARM_.*|HOME|(https?|all|no|ftp)_proxy)$/i;
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIN_PASSED_VALUE = MIN_SECRET_LENGTH;
 
 export interface GrantedEnvironment {
