@@ -97,30 +97,34 @@ function writeAll(fd: number, bytes: Buffer): void {
 export function appendAudit(home: string, events: AuditEvent[]): AuditEntry[] {
   events.forEach(assertEvent);
   if (events.length === 0) return [];
+  return withAuditLock(home, () => appendHoldingLock(home, events));
+}
+
+/** The append itself; the caller holds the audit lock (without it, two writers fork the chain). */
+export function appendHoldingLock(home: string, events: AuditEvent[]): AuditEntry[] {
   const log = auditLogPath(home);
-  return withAuditLock(home, () => {
-    let { seq, prev } = appendPoint(home);
-    const written: AuditEntry[] = [];
-    let fd: number | undefined;
-    try {
-      fd = fs.openSync(log, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
-      for (const event of events) {
-        const fields: AuditFields = { seq: seq + 1, at: event.at, action: event.action, name: event.name, ...(event.run_id === undefined ? {} : { run_id: event.run_id }), prev };
-        const line = serializeEntry(fields);
-        writeAll(fd, Buffer.from(`${line}\n`, 'utf8'));
-        seq = fields.seq;
-        prev = lineHash(Buffer.from(line, 'utf8'));
-        written.push(JSON.parse(line) as AuditEntry);
-      }
-      fs.fsyncSync(fd);
-    } catch (cause) {
-      throw new SwarmError('IO_WRITE_FAILED', `cannot append to the audit log ${log}`, { details: { path: log }, cause });
-    } finally {
-      if (fd !== undefined) fs.closeSync(fd);
+  let { seq, prev } = appendPoint(home);
+  const written: AuditEntry[] = [];
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(log, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+    for (const event of events) {
+      const fields: AuditFields = { seq: seq + 1, at: event.at, action: event.action, name: event.name, ...(event.run_id === undefined ? {} : { run_id: event.run_id }), prev };
+      const line = serializeEntry(fields);
+      // One write per line: with O_APPEND each lands whole at the end.
+      writeAll(fd, Buffer.from(`${line}\n`, 'utf8'));
+      seq = fields.seq;
+      prev = lineHash(Buffer.from(line, 'utf8'));
+      written.push(JSON.parse(line) as AuditEntry);
     }
-    writeFileAtomic(auditHeadPath(home), serializeHead(seq, prev), { mode: 0o600 });
-    return written;
-  });
+    fs.fsyncSync(fd);
+  } catch (cause) {
+    throw new SwarmError('IO_WRITE_FAILED', `cannot append to the audit log ${log}`, { details: { path: log }, cause });
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+  writeFileAtomic(auditHeadPath(home), serializeHead(seq, prev), { mode: 0o600 });
+  return written;
 }
 
 /** Checks every line in order, then the head; calls `onEntry` for each good line. */
