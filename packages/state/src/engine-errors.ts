@@ -25,6 +25,13 @@ export const ENGINE_ERROR_CODES = {
     category: 'restore',
     description: 'The node could not be restored (missing object, wrong key, bad format) and --allow-cold-start was not given.',
   },
+  AGENT_UNKNOWN: { category: 'input', description: 'The --agent value is not an agent swarm knows (claude, codex, gemini).' },
+  AGENT_NOT_FOUND: { category: 'input', description: "The agent's CLI is not on the caller's PATH (install it from npm, or put its directory on PATH)." },
+  AGENT_OPTIONS_INVALID: {
+    category: 'input',
+    description: 'An agent run was asked for without --prompt, together with --step or --step-file, or --interactive without a terminal.',
+  },
+  SESSION_NOT_FOUND: { category: 'input', description: 'No node of this store (or of the one named) holds an agent session with this id.' },
   MOUNT_PATH_INVALID: {
     category: 'input',
     description: 'The workspace mount path (--mount-path, or the chain\'s) is not an absolute path bwrap can mount on here, or lies where the step may not look.',

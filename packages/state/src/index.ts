@@ -36,3 +36,6 @@ export { applyNode, type ApplyResult } from './diff/apply.js';
 export { applyNodeToBranch, type BranchResult } from './diff/git-branch.js';
 export type { FileDiffSummary, FileStatus } from './diff/unified.js';
 export * from './secrets/index.js';
+export { listSessions, showSession, searchSessions, renderSessionExport, type SessionRow, type EventRow, type SessionDetail, type SearchHit } from './agents/archive.js';
+export { AGENTS, isAgentName } from './agents/index.js';
+export type { AgentName, AgentAdapter } from './agents/types.js';

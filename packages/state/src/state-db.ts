@@ -1,6 +1,6 @@
 /**
  * The state DB carried from node to node: a SQLite database the step can read and write through
- * SWARM_STATE_DB. swarm keeps its run history here, and leaves room for agent sessions/events.
+ * SWARM_STATE_DB. swarm keeps its run history here, and the agents' transcripts (sessions, events).
  */
 import fs from 'node:fs';
 import './engine-errors.js';
@@ -30,20 +30,48 @@ CREATE TABLE IF NOT EXISTS run_history (
 CREATE TABLE IF NOT EXISTS sessions (
   session_id TEXT PRIMARY KEY,
   agent TEXT NOT NULL,
+  model TEXT,
+  cwd TEXT,
+  -- The transcript file, relative to the step's HOME.
   source_path TEXT NOT NULL,
-  run_id TEXT,
-  first_seen_at TEXT NOT NULL
+  started_at TEXT,
+  ended_at TEXT,
+  turns INTEGER NOT NULL DEFAULT 0,
+  tokens_in INTEGER NOT NULL DEFAULT 0,
+  tokens_out INTEGER NOT NULL DEFAULT 0,
+  events INTEGER NOT NULL DEFAULT 0,
+  unknown_events INTEGER NOT NULL DEFAULT 0,
+  first_run_id TEXT NOT NULL,
+  last_run_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
   event_id INTEGER PRIMARY KEY,
   session_id TEXT NOT NULL REFERENCES sessions(session_id),
+  run_id TEXT NOT NULL,
   source_path TEXT NOT NULL,
   source_offset INTEGER NOT NULL,
   line_sha256 TEXT NOT NULL,
+  -- The line as the agent wrote it (secrets granted to the step redacted).
   raw TEXT NOT NULL,
-  kind TEXT,
+  known INTEGER NOT NULL,
+  role TEXT,
+  type TEXT NOT NULL,
+  tool TEXT,
+  text TEXT,
+  tokens_in INTEGER,
+  tokens_out INTEGER,
   at TEXT,
+  dedupe_key TEXT,
+  -- 1 when an earlier line already carried this event (its tokens are not counted again).
+  repeat INTEGER NOT NULL DEFAULT 0,
   UNIQUE (source_path, source_offset, line_sha256)
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, event_id);
+-- The conversation each agent continues in the next run: the session this node's run last wrote.
+CREATE TABLE IF NOT EXISTS agent_heads (
+  agent TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  run_id TEXT NOT NULL
 );
 `;
 
@@ -86,13 +114,28 @@ export function createStateDb(file: string): void {
 }
 
 /**
- * Appends the run to the history and rewrites the file from a serialized image, so the bytes that
- * go into the bundle are one self-contained database (no WAL or journal beside it).
+ * The first state DBs had placeholder `sessions`/`events` tables that nothing wrote: replaced by
+ * the real ones (kept under another name should a step have filled them).
  */
-export function recordRunAndCompact(file: string, entry: RunHistoryEntry): void {
+function migrate(db: Database.Database): void {
+  const columns = db.prepare("SELECT name FROM pragma_table_info('sessions')").all() as Array<{ name: string }>;
+  if (columns.length === 0 || columns.some((c) => c.name === 'last_run_id')) return;
+  for (const table of ['events', 'sessions']) {
+    const rows = (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    db.exec(rows === 0 ? `DROP TABLE ${table}` : `ALTER TABLE ${table} RENAME TO ${table}_v1`);
+  }
+}
+
+/**
+ * Appends the run to the history (and whatever `also` adds, such as the transcripts the run's
+ * agent wrote) and rewrites the file from a serialized image, so the bytes that go into the bundle
+ * are one self-contained database (no WAL or journal beside it).
+ */
+export function recordRunAndCompact(file: string, entry: RunHistoryEntry, also?: (db: Database.Database) => void): void {
   const db = open(file);
   let image: Buffer;
   try {
+    migrate(db);
     db.exec(SCHEMA); // a step may have dropped tables; swarm's own must exist
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.pragma('journal_mode = DELETE');
@@ -102,6 +145,7 @@ export function recordRunAndCompact(file: string, entry: RunHistoryEntry): void 
        VALUES (@run_id, @node_id, @parent_node_id, @operation, @status, @exit_code, @signal, @restore_mode,
          @step_sha256, @prompt_sha256, @output_sha256, @started_at, @finished_at)`,
     ).run(entry);
+    also?.(db);
     db.exec('VACUUM');
     image = db.serialize();
   } catch (cause) {

@@ -15,6 +15,7 @@ import { keysCommands } from './keys/index.js';
 import { proxyCommands } from './proxy/index.js';
 import { runCommands } from './run/index.js';
 import { SchemaValidateCommand } from './schema/validate.js';
+import { sessionsCommands } from './sessions/index.js';
 import { stateCommands } from './state/index.js';
 import { verifyCommands } from './verify/index.js';
 import { VersionCommand } from './version.js';
@@ -36,6 +37,7 @@ export const commands: Array<CommandClass<SwarmContext>> = [
   ApplyCommand,
   GcCommand,
   ...stateCommands,
+  ...sessionsCommands,
   ...verifyCommands,
   ...keysCommands,
   ...proxyCommands,

@@ -14,6 +14,10 @@ export interface RunFlags {
   step?: string;
   stepFile?: string;
   prompt?: string;
+  agent?: string;
+  agentArgs: string[];
+  interactive: boolean;
+  secrets: string[];
   runId?: string;
   timeout?: string;
   allowColdStart: boolean;
@@ -47,12 +51,20 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
   }
   const routeMode = (flags.routeMode ?? fromFile.routeMode ?? (settings['proxy.route_mode'] as string | undefined) ?? 'direct') as RouteMode;
   if (routeMode !== 'direct' && routeMode !== 'client_exit') throw new SwarmError('INVALID_ARGUMENT', '--route-mode must be direct or client_exit');
+  if (flags.agentArgs.length > 0 && flags.agent === undefined) {
+    throw new SwarmError('INVALID_ARGUMENT', `unexpected argument ${JSON.stringify(flags.agentArgs[0])}`, { hint: 'arguments after -- go to the agent CLI of --agent' });
+  }
+  if (flags.interactive && flags.agent === undefined) throw new SwarmError('AGENT_OPTIONS_INVALID', '--interactive needs --agent');
   return {
     cwd,
     node: flags.node,
     step: flags.step,
     stepFile: flags.stepFile,
     prompt: flags.prompt,
+    agent: flags.agent,
+    agentArgs: flags.agentArgs,
+    interactive: flags.interactive,
+    secrets: flags.secrets,
     runId: flags.runId,
     timeoutS,
     allowColdStart: flags.allowColdStart || settings['run.allow_cold_start'] === true,

@@ -20,17 +20,19 @@ export async function runWithSignals(
   // each output, and start the next status line below output that did not end its line.
   let midLine = false;
   const transfer = transferMeter();
+  const show = (chunk: Buffer) => {
+    output.progressDone();
+    sink.write(chunk);
+    if (chunk.length > 0) midLine = chunk[chunk.length - 1] !== 0x0a;
+  };
+  // An agent's streaming output (JSON events) as readable lines; step.log keeps it as it came.
+  // An interactive agent draws its own screen.
+  const render = options.agent !== undefined && !options.interactive && !output.options.verbose ? await agentRenderer(options.agent) : null;
   try {
     return await launch({
       ...options,
       signal: controller.signal,
-      onOutput: output.options.quiet
-        ? undefined
-        : (chunk) => {
-            output.progressDone();
-            sink.write(chunk);
-            if (chunk.length > 0) midLine = chunk[chunk.length - 1] !== 0x0a;
-          },
+      onOutput: output.options.quiet ? undefined : render ? (chunk) => render.push(chunk, show) : show,
       onProgress: (phase, bytes) => {
         const line = bytes ? transfer.line(phase, bytes.done, bytes.total) : `swarm: ${phase}…`;
         if (line === null) return;
@@ -53,6 +55,7 @@ export async function runWithSignals(
       },
     });
   } finally {
+    render?.flush(show);
     output.progressDone();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -84,6 +87,41 @@ export function transferMeter(now: () => number = () => performance.now()): { li
       // A rate over the first few milliseconds says nothing.
       if (t - started < PROGRESS_EVERY_MS) return amount;
       return `${amount} (${(done / MIB / ((t - started) / 1000)).toFixed(1)} MiB/s)`;
+    },
+  };
+}
+
+/** Splits output into lines and hands each to the agent's renderer; lines it does not know pass as they are. */
+async function agentRenderer(name: string): Promise<{ push(chunk: Buffer, show: (chunk: Buffer) => void): void; flush(show: (chunk: Buffer) => void): void } | null> {
+  const { AGENTS, isAgentName } = await import('@swarm/state');
+  if (!isAgentName(name)) return null;
+  const adapter = AGENTS[name];
+  const { StringDecoder } = await import('node:string_decoder');
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  const emit = (line: string, show: (chunk: Buffer) => void) => {
+    let rendered: string | null;
+    try {
+      rendered = adapter.renderLine(line);
+    } catch {
+      rendered = line;
+    }
+    if (rendered !== null) show(Buffer.from(`${rendered}\n`));
+  };
+  return {
+    push(chunk, show) {
+      pending += decoder.write(chunk);
+      let at = pending.indexOf('\n');
+      while (at !== -1) {
+        emit(pending.slice(0, at), show);
+        pending = pending.slice(at + 1);
+        at = pending.indexOf('\n');
+      }
+    },
+    flush(show) {
+      pending += decoder.end();
+      if (pending !== '') emit(pending, show);
+      pending = '';
     },
   };
 }

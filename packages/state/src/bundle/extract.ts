@@ -592,3 +592,44 @@ export async function listBundle(options: { file: string; dataKey: Buffer }): Pr
   });
   return listing;
 }
+
+/**
+ * Decrypts a sealed bundle and writes only its state DB to `outFile` (which must not exist),
+ * checked against the manifest's digest for it: what reading a node's archive needs, without
+ * unpacking its workspace.
+ */
+export async function extractStateDb(options: { file: string; dataKey: Buffer; expectedSha256?: string; outFile: string }): Promise<void> {
+  let written: Digest | null = null;
+  let manifestBytes: Buffer | null = null;
+  try {
+    const bundleSha256 = await scanSealedBundle(options.file, options.dataKey, async (entry) => {
+      const { name, type, size } = entry.header;
+      if (name === 'state.db' && type === 'file' && written === null) {
+        const fd = fs.openSync(options.outFile, 'wx', 0o600);
+        const hash = createHash('sha256');
+        try {
+          for await (const chunk of entry) {
+            hash.update(chunk);
+            writeAllSync(fd, [chunk], options.outFile);
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+        written = `sha256:${hash.digest('hex')}`;
+      } else if (name === 'manifest.json' && type === 'file' && size <= MAX_MANIFEST_BYTES) {
+        const parts: Buffer[] = [];
+        for await (const chunk of entry) parts.push(chunk);
+        manifestBytes = Buffer.concat(parts);
+      } else await drain(entry);
+    });
+    if (options.expectedSha256 !== undefined && bundleSha256 !== options.expectedSha256) throw digestMismatch(options.file, options.expectedSha256, bundleSha256);
+    if (manifestBytes === null) throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', 'bundle has no manifest');
+    const listed = parseBundleManifest(manifestBytes).manifest.entries.find((e) => e.path === 'state.db');
+    if (written === null || !listed || listed.sha256 !== written) {
+      throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', 'bundle does not match its manifest: state.db differs from its manifest entry', { details: { path: 'state.db' } });
+    }
+  } catch (error) {
+    fs.rmSync(options.outFile, { force: true });
+    throw error;
+  }
+}

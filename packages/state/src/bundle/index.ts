@@ -7,6 +7,7 @@ export {
   openSealedBundle,
   readBundleManifest,
   listBundle,
+  extractStateDb,
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_ENTRIES,
   type OpenSealedBundleOptions,

@@ -1,5 +1,6 @@
 /** The contract files a run leaves beside its certificate: result.json and next_tokens.json. */
 import { assertValidDocument, canonicalBytes, type EgressSummary, type SandboxKind } from '@swarm/core';
+import type { TranscriptSummary } from '../agents/ingest.js';
 import type { NodeRow } from '../store/catalog.js';
 import { GENERATOR } from '../store/node-row.js';
 import type { RunFacts } from './record.js';
@@ -16,6 +17,8 @@ export interface ResultInput {
   timedOut: boolean;
   interrupted: boolean;
   skipped: Array<{ path: string; reason: string }>;
+  /** An agent run: which agent, the session it continued, its transcripts' counts (no text). */
+  agent?: { name: string; resumed_session: string | null; transcripts: TranscriptSummary } | null;
 }
 
 export function resultDocument(input: ResultInput): Buffer {
@@ -37,6 +40,7 @@ export function resultDocument(input: ResultInput): Buffer {
     signal: facts.signal,
     duration_ms: input.durationMs,
     egress: input.egress,
+    ...(input.agent ? { agent: { name: input.agent.name, resumed_session: input.agent.resumed_session, ...input.agent.transcripts } } : {}),
     swarm: { generator: GENERATOR, sandbox: input.sandbox, timed_out: input.timedOut, interrupted: input.interrupted, skipped_entries: input.skipped },
   };
   assertValidDocument('result', doc, 'result.json');

@@ -47,6 +47,7 @@ export async function execute(input: ExecuteInput): Promise<Executed> {
   const { paths, session } = input;
   const env: Record<string, string> = {
     ...stepBaseEnv(input.callerEnv, input.view.home),
+    ...input.command.env,
     ...input.granted.env,
     ...(session?.env ?? {}),
     SWARM_RUN_ID: input.ids.runId,

@@ -99,7 +99,7 @@ describe('the phases without a catalog', () => {
       command: command.attested,
       prompt: 'add a line',
       timeoutS: null,
-      env: { granted: granted.granted, passed: granted.passed },
+      env: { granted: granted.granted, passed: granted.passed, secrets: [] },
       mountPath: null,
       allowColdStart: false,
       workflowRef: `acme/agents/.github/workflows/swarm.yml@${'a'.repeat(40)}`,
@@ -236,7 +236,7 @@ describe('single phases', () => {
       command: ['/bin/sh', '-c', 'true'],
       prompt: undefined,
       timeoutS: 60,
-      env: { granted: ['A'], passed: ['B'] },
+      env: { granted: ['A'], passed: ['B'], secrets: [] },
       mountPath: '/run/swarm/workspace',
       allowColdStart: false,
       workflowRef: 'local/swarm-local-run@unpinned',
@@ -246,7 +246,7 @@ describe('single phases', () => {
     expect(buildPolicy(input).sha256).toBe(a.sha256);
     expect(buildPolicy({ ...input, allowlist: ['api.example.com', 'evil.example'] }).sha256).not.toBe(a.sha256);
     const doc = JSON.parse(a.bytes.toString('utf8'));
-    expect(doc.env).toEqual({ granted: ['A'], passed: ['B'] });
+    expect(doc.env).toEqual({ granted: ['A'], passed: ['B'], secrets: [] });
     expect(doc.swarm.unsandboxed_egress).toBe(false);
     expect(JSON.parse(buildPolicy({ ...input, sandbox: 'bwrap-open-network' }).bytes.toString('utf8')).swarm.unsandboxed_egress).toBe(true);
   });

@@ -15,7 +15,8 @@ export interface PolicyInput {
   command: unknown;
   prompt: string | undefined;
   timeoutS: number | null;
-  env: { granted: string[]; passed: string[] };
+  /** Names only: `--env`, `--pass-env`, and `--secret` (the stored secret's name and the variable it became). */
+  env: { granted: string[]; passed: string[]; secrets: Array<{ name: string; env: string }> };
   /** Where the step saw its workspace in its sandbox; null unsandboxed (a host path says nothing of the chain). */
   mountPath: string | null;
   allowColdStart: boolean;

@@ -1,4 +1,8 @@
-/** Phase 5, record: the run's facts in the state DB's history, and the DB compacted for sealing. */
+/**
+ * Phase 5, record: the run's facts in the state DB's history, the transcripts its agents wrote in
+ * the archive, and the DB compacted for sealing.
+ */
+import type Database from 'better-sqlite3';
 import { recordRunAndCompact } from '../state-db.js';
 import type { RunPaths } from './run-paths.js';
 
@@ -15,6 +19,11 @@ export interface RunFacts {
   finished_at: string;
 }
 
-export function record(paths: RunPaths, facts: RunFacts, digests: { step: string; prompt: string | null; output: string }): void {
-  recordRunAndCompact(paths.stateDbPath, { ...facts, step_sha256: digests.step, prompt_sha256: digests.prompt, output_sha256: digests.output });
+export function record(
+  paths: RunPaths,
+  facts: RunFacts,
+  digests: { step: string; prompt: string | null; output: string },
+  also?: (db: Database.Database) => void,
+): void {
+  recordRunAndCompact(paths.stateDbPath, { ...facts, step_sha256: digests.step, prompt_sha256: digests.prompt, output_sha256: digests.output }, also);
 }

@@ -11,6 +11,8 @@ export interface StepCommand {
   attested: unknown;
   /** A step file's bytes, copied into the run directory so what runs is what was hashed. */
   script?: Buffer;
+  /** More environment the command needs (an agent's switches, never secret); the operator's grants win. */
+  env?: Record<string, string>;
 }
 
 export function stepCommand(options: { cwd: string; step?: string; stepFile?: string }): StepCommand {

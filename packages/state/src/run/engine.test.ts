@@ -312,8 +312,9 @@ describe('concurrency', () => {
     expect(log).toContain('[][visible-value][');
     expect(log).toContain(`[${path.join(r.run_dir, 'home')}]`);
     const policy = JSON.parse(fs.readFileSync(path.join(r.run_dir, 'policy.json'), 'utf8'));
-    expect(policy.env).toEqual({ granted: ['GRANTED'], passed: ['PASSED_KEY'] });
-    expect(JSON.stringify(policy)).not.toContain('secret');
+    expect(policy.env).toEqual({ granted: ['GRANTED'], passed: ['PASSED_KEY'], secrets: [] });
+    expect(JSON.stringify(policy)).not.toContain('-secret-');
+    expect(JSON.stringify(policy)).not.toContain('visible-value');
     const reserved = await run(cwd, 'root', 'bad-env', { grantEnv: { SWARM_HOME: '/x' } }).catch((error: unknown) => error);
     expect((reserved as SwarmError).code).toBe('INVALID_ARGUMENT');
   });

@@ -36,6 +36,11 @@ import {
 import '../engine-errors.js';
 import type { NodeRow, RunRow } from '../store/catalog.js';
 import { buildNodeRow } from '../store/node-row.js';
+import { ALL_AGENTS, HOME_EXCLUSIONS } from '../agents/index.js';
+import { ingestTranscripts, redactTranscripts, type TranscriptSummary } from '../agents/ingest.js';
+import { agentStep, chooseAgent, parentSession, writeHomeFiles, type AgentChoice } from '../engine/agent-step.js';
+import type { StepCommand } from '../engine/step-command.js';
+import { resolveSecretGrants } from '../secrets/index.js';
 import { runDir } from '../store/paths.js';
 import { registerStore } from '../store/registry.js';
 import { Store } from '../store/store.js';
@@ -51,6 +56,14 @@ export interface LaunchOptions {
   step?: string;
   stepFile?: string;
   prompt?: string;
+  /** An agent CLI as the step (with `prompt`), continuing the parent node's conversation. */
+  agent?: string;
+  /** Extra arguments for the agent's CLI (after `--`). */
+  agentArgs?: string[];
+  /** Run the agent with a terminal for a person (its own pty inside the sandbox). */
+  interactive?: boolean;
+  /** `NAME[=ENVVAR]`: stored secrets granted to the step's environment (names in the policy, values never). */
+  secrets?: string[];
   runId?: string;
   timeoutS?: number;
   allowColdStart?: boolean;
@@ -128,6 +141,10 @@ export interface LaunchResult {
   workspace: { path: string; kept: boolean; mount_path: string };
   /** The seed node, for a launch with `workspace`. */
   seed: SeedInfo | null;
+  /** The agent that ran, the session it continued, and what its transcripts say (counts and names only). */
+  agent: { name: string; resumed_session: string | null; transcripts: TranscriptSummary } | null;
+  /** Home paths left out of the node (credentials, environment dumps). */
+  home_excluded: string[];
 }
 
 export interface SeedInfo {
@@ -159,7 +176,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     }
   };
   // Everything that can be refused is checked before anything is written.
-  const command = stepCommand(options);
+  const agent = options.agent !== undefined ? chooseAgentRun(options, env) : null;
+  let command: StepCommand = agent ? { argv: [agent.bin], attested: { agent: agent.adapter.name } } : stepCommand(options);
   const runId = options.runId ?? newRunId(clock);
   if (!isValidName(runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
   if (store.catalog.getRun(runId) || store.catalog.getNode(`node-${runId}`)) {
@@ -171,6 +189,11 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   }
   requireEgress(options.egress, options.unsandboxedEgress ?? false);
   const granted = grantedEnvironment(env, options.grantEnv ?? {}, options.passEnv ?? []);
+  const secretGrants = options.secrets && options.secrets.length > 0 ? resolveSecretGrants(store.home, options.secrets, { runId, at: isoTime(clock) }) : null;
+  if (secretGrants) {
+    Object.assign(granted.env, secretGrants.env);
+    granted.secrets.push(...secretGrants.values);
+  }
   // Fail before the step runs if the operator's keys are unusable, not after.
   const signer = store.keys.signingKey;
   let parentKeys = store.keys.chainKeys(parent);
@@ -229,9 +252,12 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       seed = { source: seedPlan.source, node_id: seeded.node.node_id, excluded: seedPlan.excluded };
     }
     writeStepInputs(paths, command, options.prompt);
+    // The agent continues the conversation its parent node's run last wrote.
+    const resumedSession = agent ? parentSession(paths, agent.adapter.name) : null;
+    const endpoint = agent ? agent.adapter.endpoint(granted.env) : null;
 
     // 2. Egress: the sandbox is in place before the step starts.
-    const allowlist = [...new Set([...inherited.allowlist, ...(options.allowHosts ?? [])])].sort();
+    const allowlist = [...new Set([...inherited.allowlist, ...(options.allowHosts ?? []), ...(endpoint ? [endpoint.allowHost] : [])])].sort();
     const routeMode: RouteMode = options.routeMode ?? inherited.route_mode ?? 'direct';
     const egress = await time('egress_open', () =>
       openEgress({
@@ -248,11 +274,25 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         // bwrap skips those that do not exist.
         hidden: privateDirs,
         inputs: { prompt: options.prompt !== undefined, script: command.script !== undefined },
-        readable: options.readable,
+        readable: agent ? [...(options.readable ?? []), agent.installDir] : options.readable,
         mountPath,
       }),
     );
     session = egress.session;
+    if (agent) {
+      const built = agentStep({
+        choice: agent,
+        prompt: options.prompt ?? '',
+        extraArgs: options.agentArgs ?? [],
+        resumeSessionId: resumedSession,
+        view: egress.view,
+        grantedEnv: granted.env,
+        interactive: options.interactive ?? false,
+      });
+      command = built.command;
+      writeHomeFiles(paths.homeDir, built.homeFiles);
+    }
+    const sessionSecrets = session?.secrets ?? [];
     options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed, sandbox: egress.sandbox });
 
     // 3. Policy.
@@ -265,7 +305,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       command: command.attested,
       prompt: options.prompt,
       timeoutS: options.timeoutS ?? null,
-      env: { granted: granted.granted, passed: granted.passed },
+      env: { granted: granted.granted, passed: granted.passed, secrets: secretGrants?.names ?? [] },
       mountPath: egress.sandbox === 'unsandboxed' ? null : egress.view.workspace,
       allowColdStart: options.allowColdStart ?? false,
       workflowRef,
@@ -328,6 +368,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       inherited_egress: inherited,
       workspace: { path: paths.workspaceDir, kept: false, mount_path: egress.view.workspace },
       seed,
+      agent: null,
+      home_excluded: [],
     };
     if (!succeeded && options.discardFailed) {
       store.catalog.forgetRun(runId);
@@ -359,8 +401,18 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       }
     };
     checkAborted();
-    // 5. Record.
-    await time('record', () => record(paths, facts, { step: policy.commandSha256, prompt: policy.promptSha256, output: outcome.outputSha256 }));
+    // 5. Record, with the transcripts the agents wrote (a granted key they echoed redacted first).
+    let transcripts: TranscriptSummary | null = null;
+    await time('record', () => {
+      redactTranscripts(ALL_AGENTS, paths.homeDir, [...granted.secrets, ...sessionSecrets, parentKeys.state.toString('hex'), parentKeys.net.toString('hex')]);
+      record(paths, facts, { step: policy.commandSha256, prompt: policy.promptSha256, output: outcome.outputSha256 }, (db) => {
+        transcripts = ingestTranscripts(db, { adapters: ALL_AGENTS, homeDir: paths.homeDir, runId });
+      });
+    });
+    const summary: TranscriptSummary = transcripts ?? EMPTY_TRANSCRIPTS;
+    // A plain step that ran an agent CLI itself gets its transcripts summarised too.
+    const agentName = agent?.adapter.name ?? summary.sessions[0]?.agent;
+    const agentInfo = agentName ? { name: agentName, resumed_session: resumedSession, transcripts: summary } : null;
 
     // 6–7. Ratchet, then seal under a data key derived from the new state capability.
     const next = ratchet(parentKeys, runId);
@@ -368,6 +420,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     const sealed = await time('seal', () =>
       seal(paths, next.state, Math.floor(clock.now() / 1000), {
         secrets: [...granted.secrets],
+        homeExclusions: HOME_EXCLUSIONS,
         onProgress: (done, total) => options.onProgress?.('sealing', { done, total }),
       }),
     );
@@ -432,6 +485,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
           timedOut: outcome.timedOut,
           interrupted: outcome.interrupted,
           skipped,
+          agent: agentInfo,
         }),
         nextTokens: nextTokensDocument(row),
         policy: policy.bytes,
@@ -461,7 +515,18 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     const revealed = options.reveal
       ? { state_cap_next: store.keys.revealCapability(row, 'state_cap'), net_cap_next: store.keys.revealCapability(row, 'net_cap') }
       : undefined;
-    return failOrReturn({ ...base, node_id: nodeId, state_id: stateId, bundle_sha256: sealed.bundleSha256, artifact_hash: certified.artifactHash, revealed, skipped, workspace });
+    return failOrReturn({
+      ...base,
+      node_id: nodeId,
+      state_id: stateId,
+      bundle_sha256: sealed.bundleSha256,
+      artifact_hash: certified.artifactHash,
+      revealed,
+      skipped,
+      workspace,
+      agent: agentInfo,
+      home_excluded: sealed.excluded,
+    });
   } catch (error) {
     if (session) await session.close().catch(() => undefined);
     if (!committed) {
@@ -478,6 +543,19 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     }
     throw error;
   }
+}
+
+const EMPTY_TRANSCRIPTS: TranscriptSummary = { sessions: [], tools: {}, unknown_events: 0 };
+
+/** An agent run's options, checked: a prompt, no step of its own, a terminal when interactive. */
+function chooseAgentRun(options: LaunchOptions, env: NodeJS.ProcessEnv): AgentChoice {
+  if (options.step !== undefined || options.stepFile !== undefined) {
+    throw new SwarmError('AGENT_OPTIONS_INVALID', '--agent runs the agent as the step: give no --step or --step-file with it');
+  }
+  if (!options.interactive && (options.prompt === undefined || options.prompt.trim() === '')) {
+    throw new SwarmError('AGENT_OPTIONS_INVALID', `--agent ${options.agent} needs --prompt "…"`, { hint: 'the prompt is what the agent is asked to do in this run' });
+  }
+  return chooseAgent(options.agent!, env);
 }
 
 function mountPathOf(read: () => { mount_path: string | null }): string | null {

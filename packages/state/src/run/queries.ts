@@ -12,14 +12,14 @@ import { Store } from '../store/store.js';
 import { liveOwner } from './owner.js';
 import { removeTree } from './remove-tree.js';
 
-interface StoreCall {
+export interface StoreCall {
   cwd: string;
   env?: NodeJS.ProcessEnv;
   home?: string;
   clock?: Clock;
 }
 
-async function withStore<T>(options: StoreCall, fn: (store: Store) => Promise<T> | T): Promise<T> {
+export async function withStore<T>(options: StoreCall, fn: (store: Store) => Promise<T> | T): Promise<T> {
   const env = options.env ?? process.env;
   const store = Store.open(options.cwd, { create: false, home: options.home, env, clock: options.clock ?? clockFromEnv(env) });
   try {

@@ -6,7 +6,15 @@ export abstract class StepCommand extends BaseCommand {
   node = Option.String('--node', 'root', { description: 'Node to start from: a node id, root, run:<run_id> or branch:<label>' });
   step = Option.String('--step', { description: 'The step: a shell command line (e.g. claude -p "…")' });
   stepFile = Option.String('--step-file', { description: 'A shell script to run as the step' });
-  prompt = Option.String('--prompt', { description: 'Prompt text, written to the file named by SWARM_PROMPT_FILE' });
+  prompt = Option.String('--prompt', { description: 'Prompt text: what --agent is asked to do; also written to the file named by SWARM_PROMPT_FILE' });
+  agent = Option.String('--agent', {
+    description: "Run an agent CLI as the step: claude, codex or gemini (found on PATH), continuing the parent node's conversation; extra CLI arguments go after --",
+  });
+  interactive = Option.Boolean('--interactive', false, { description: 'With --agent: run it on a terminal inside the sandbox for you to drive; the node is sealed when you exit' });
+  secret = Option.Array('--secret', [], {
+    description: 'Grant the stored secret NAME to the step as $NAME, or as $ENVVAR with NAME=ENVVAR (repeatable; names in the policy, values never; see `swarm secret set`)',
+  });
+  agentArgs = Option.Rest({ name: 'agent-args' });
   runId = Option.String('--run-id', { description: 'Run id (default: generated)' });
   timeout = Option.String('--timeout', { description: 'Kill the step (its whole process group) after this many seconds' });
   allowColdStart = Option.Boolean('--allow-cold-start', false, {
@@ -46,6 +54,10 @@ export abstract class StepCommand extends BaseCommand {
         step: this.step,
         stepFile: this.stepFile,
         prompt: this.prompt,
+        agent: this.agent,
+        agentArgs: this.agentArgs,
+        interactive: this.interactive,
+        secrets: this.secret,
         runId: this.runId,
         timeout: this.timeout,
         allowColdStart: this.allowColdStart,
