@@ -1,8 +1,10 @@
 /**
  * Reading the transcript archive (`swarm sessions`). A node's state DB holds every session of its
  * ancestry (each run carries its parent's DB forward), so one node answers for its whole line of
- * the DAG; across the store, each session is read from the latest node that holds it, found from
- * the public summaries in the runs' result.json files without opening any bundle.
+ * the DAG. Across the store a session is read from its last holders: the nodes that name it with
+ * no descendant that names it too — one per branch it went on in, since branches diverge under one
+ * session id. They are found from the public summaries in the runs' result.json files, without
+ * opening any bundle.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -69,10 +71,11 @@ async function withNodeDb<T>(store: Store, node: NodeRow, fn: (db: Database.Data
   }
 }
 
-/** Session id → the latest node whose run's result.json names it. */
-function sessionHolders(store: Store): Map<string, NodeRow> {
-  const holders = new Map<string, NodeRow>();
-  const nodes = store.catalog.listNodes().filter((n) => n.run_id !== null).sort((a, b) => a.created_at.localeCompare(b.created_at));
+/** Session id → its last holders (see above), latest first. */
+function sessionHolders(store: Store): Map<string, NodeRow[]> {
+  const named = new Map<string, Map<string, NodeRow>>();
+  const nodes = store.catalog.listNodes().filter((n) => n.run_id !== null);
+  const byId = new Map(store.catalog.listNodes().map((n) => [n.node_id, n]));
   for (const node of nodes) {
     const file = path.join(runDir(store.paths, node.run_id!), 'result.json');
     let result: { agent?: { sessions?: Array<{ session_id?: unknown }> } };
@@ -81,9 +84,39 @@ function sessionHolders(store: Store): Map<string, NodeRow> {
     } catch {
       continue;
     }
-    for (const session of result.agent?.sessions ?? []) if (typeof session.session_id === 'string') holders.set(session.session_id, node);
+    for (const session of result.agent?.sessions ?? []) {
+      if (typeof session.session_id !== 'string') continue;
+      const holders = named.get(session.session_id) ?? new Map<string, NodeRow>();
+      holders.set(node.node_id, node);
+      named.set(session.session_id, holders);
+    }
   }
-  return holders;
+  const last = new Map<string, NodeRow[]>();
+  for (const [id, holders] of named) {
+    const leaves = new Map(holders);
+    for (const holder of holders.values()) {
+      const seen = new Set<string>();
+      for (let up = holder.parent_node_id; up && !seen.has(up); up = byId.get(up)?.parent_node_id ?? null) {
+        seen.add(up);
+        leaves.delete(up);
+      }
+    }
+    last.set(id, [...leaves.values()].sort((a, b) => b.created_at.localeCompare(a.created_at)));
+  }
+  return last;
+}
+
+/** Node → the sessions to read from it, over every session's last holders. */
+function holderNodes(store: Store): Map<string, { node: NodeRow; ids: Set<string> }> {
+  const byNode = new Map<string, { node: NodeRow; ids: Set<string> }>();
+  for (const [id, nodes] of sessionHolders(store)) {
+    for (const node of nodes) {
+      const entry = byNode.get(node.node_id) ?? { node, ids: new Set<string>() };
+      entry.ids.add(id);
+      byNode.set(node.node_id, entry);
+    }
+  }
+  return byNode;
 }
 
 function sessionsOf(db: Database.Database, nodeId: string): SessionRow[] {
@@ -97,15 +130,8 @@ export async function listSessions(options: StoreCall & { node?: string }): Prom
       const node = await store.resolve(options.node);
       return withNodeDb(store, node, (db) => sessionsOf(db, node.node_id));
     }
-    const holders = sessionHolders(store);
-    const byNode = new Map<string, { node: NodeRow; ids: Set<string> }>();
-    for (const [id, node] of holders) {
-      const entry = byNode.get(node.node_id) ?? { node, ids: new Set<string>() };
-      entry.ids.add(id);
-      byNode.set(node.node_id, entry);
-    }
     const out: SessionRow[] = [];
-    for (const { node, ids } of byNode.values()) {
+    for (const { node, ids } of holderNodes(store).values()) {
       out.push(...(await withNodeDb(store, node, (db) => sessionsOf(db, node.node_id).filter((s) => ids.has(s.session_id)))));
     }
     return out.sort((a, b) => (a.started_at ?? '').localeCompare(b.started_at ?? '') || a.session_id.localeCompare(b.session_id));
@@ -115,7 +141,8 @@ export async function listSessions(options: StoreCall & { node?: string }): Prom
 async function holderOf(store: Store, id: string, nodeRef: string | undefined): Promise<NodeRow> {
   if (nodeRef !== undefined) return store.resolve(nodeRef);
   const matches = [...sessionHolders(store).entries()].filter(([sessionId]) => sessionId === id || sessionId.startsWith(id));
-  if (matches.length === 1) return matches[0]![1];
+  // On several branches: the latest; `--node` picks another.
+  if (matches.length === 1) return matches[0]![1][0]!;
   if (matches.length > 1) {
     throw new SwarmError('INVALID_ARGUMENT', `session ${JSON.stringify(id)} is ambiguous: ${matches.map(([s]) => s).join(', ')}`, { hint: 'give more of the id' });
   }
@@ -156,31 +183,31 @@ export interface SearchHit {
 export async function searchSessions(options: StoreCall & { text: string; node?: string; limit?: number }): Promise<SearchHit[]> {
   if (options.text.trim() === '') throw new SwarmError('INVALID_ARGUMENT', 'give some text to search for');
   return withStore(options, async (store) => {
-    const targets = new Map<string, { node: NodeRow; ids: Set<string> | null }>();
+    let targets: Map<string, { node: NodeRow; ids: Set<string> | null }>;
     if (options.node !== undefined) {
       const node = await store.resolve(options.node);
-      targets.set(node.node_id, { node, ids: null });
+      targets = new Map([[node.node_id, { node, ids: null }]]);
     } else {
-      for (const [id, node] of sessionHolders(store)) {
-        const entry = targets.get(node.node_id) ?? { node, ids: new Set<string>() };
-        entry.ids!.add(id);
-        targets.set(node.node_id, entry);
-      }
+      targets = holderNodes(store);
     }
     const hits: SearchHit[] = [];
+    // Branches share the turns before they diverged: each line is one hit.
+    const seen = new Set<string>();
     const needle = options.text.toLowerCase();
     for (const { node, ids } of targets.values()) {
       const found = await withNodeDb(store, node, (db) =>
         db
           .prepare(
-            `SELECT e.session_id, s.agent, e.event_id, e.role, e.type, e.at, e.text FROM events e JOIN sessions s USING (session_id)
+            `SELECT e.session_id, s.agent, e.event_id, e.role, e.type, e.at, e.text, e.line_sha256 FROM events e JOIN sessions s USING (session_id)
              WHERE e.repeat = 0 AND e.text IS NOT NULL AND instr(lower(e.text), ?) > 0 ORDER BY e.session_id, e.event_id`,
           )
-          .all(needle) as Array<Omit<SearchHit, 'snippet' | 'node_id'> & { text: string }>,
+          .all(needle) as Array<Omit<SearchHit, 'snippet' | 'node_id'> & { text: string; line_sha256: string }>,
       );
       for (const hit of found) {
         if (ids && !ids.has(hit.session_id)) continue;
-        const { text, ...rest } = hit;
+        const { text, line_sha256, ...rest } = hit;
+        if (seen.has(`${hit.session_id}:${line_sha256}`)) continue;
+        seen.add(`${hit.session_id}:${line_sha256}`);
         hits.push({ ...rest, node_id: node.node_id, snippet: snippet(text, needle) });
       }
     }
