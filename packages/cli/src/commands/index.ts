@@ -1,6 +1,7 @@
 import type { CommandClass } from 'clipanion';
 import type { SwarmContext } from '../base-command.js';
 import { ApplyCommand } from './apply.js';
+import { auditCommands } from './audit/index.js';
 import { branchCommands } from './branch/index.js';
 import { ConfigSetCommand } from './config/set.js';
 import { ConfigShowCommand } from './config/show.js';
@@ -15,6 +16,7 @@ import { keysCommands } from './keys/index.js';
 import { proxyCommands } from './proxy/index.js';
 import { runCommands } from './run/index.js';
 import { SchemaValidateCommand } from './schema/validate.js';
+import { secretCommands } from './secret/index.js';
 import { sessionsCommands } from './sessions/index.js';
 import { stateCommands } from './state/index.js';
 import { verifyCommands } from './verify/index.js';
@@ -40,5 +42,7 @@ export const commands: Array<CommandClass<SwarmContext>> = [
   ...sessionsCommands,
   ...verifyCommands,
   ...keysCommands,
+  ...secretCommands,
+  ...auditCommands,
   ...proxyCommands,
 ];
