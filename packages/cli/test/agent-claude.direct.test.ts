@@ -34,6 +34,7 @@ describe('claude, run directly', () => {
   let fake: FakeAnthropic;
   let home: string;
   let workspace: string;
+  let tmp: string;
 
   async function start(script?: FakeAnthropicOptions['script']) {
     fake = await startFakeAnthropic({ script });
@@ -43,8 +44,8 @@ describe('claude, run directly', () => {
     temp = makeTempDir('swarm-claude-direct-');
     home = path.join(temp.dir, 'home');
     workspace = path.join(temp.dir, 'project');
-    fs.mkdirSync(home);
-    fs.mkdirSync(workspace);
+    tmp = path.join(temp.dir, 'tmp');
+    for (const dir of [home, workspace, tmp]) fs.mkdirSync(dir);
   });
 
   afterEach(async () => {
@@ -55,7 +56,8 @@ describe('claude, run directly', () => {
   function run(prompt: string, resumeSessionId: string | null = null): Promise<Run> {
     const invocation: AgentInvocation = { bin: claudeBin(), prompt, resumeSessionId, extraArgs: [], workspace, home, env: {}, interactive: false };
     const command = claudeAdapter.command(invocation);
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: TEST_KEY, ...command.env };
+    // TMPDIR too: Claude keeps task output under $TMPDIR/claude-<uid>/.
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, TMPDIR: tmp, ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: TEST_KEY, ...command.env };
     return new Promise((resolve, reject) => {
       const child = spawn(command.argv[0]!, command.argv.slice(1), { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' });
       let stdout = '';
@@ -157,4 +159,75 @@ describe('claude, run directly', () => {
     },
     2 * RUN_TIMEOUT_MS,
   );
+});
+
+// What the fake answers besides the streamed conversation Claude Code asks for above.
+describe('the fake Anthropic API', () => {
+  let fake: FakeAnthropic;
+  afterEach(async () => fake?.close());
+
+  const post = (path: string, body: unknown, headers: Record<string, string> = { 'x-api-key': TEST_KEY }) =>
+    fetch(`${fake.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+  it('answers a non-streaming call with one message, numbered by the turns already in the history', async () => {
+    fake = await startFakeAnthropic();
+    const messages = [
+      { role: 'user', content: [{ type: 'text', text: '<system-reminder>\ntoday is a day\n</system-reminder>' }, { type: 'text', text: 'Tell me about the weather in the hills today please' }] },
+      { role: 'assistant', content: 'It rains.' },
+      { role: 'user', content: 'And tomorrow?' },
+    ];
+    const response = await post('/v1/messages', { model: 'claude-haiku-4-5', max_tokens: 64, messages });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('request-id')).toBe('req_fake000001');
+    const message = (await response.json()) as { id: string; model: string; content: Array<{ type: string; text: string }>; stop_reason: string; usage: Record<string, number> };
+    expect(message).toMatchObject({ id: 'msg_fake000001', model: 'claude-haiku-4-5', stop_reason: 'end_turn', content: [{ type: 'text', text: 'reply 2: And tomorrow?' }] });
+    expect(message.usage.cache_read_input_tokens).toBeGreaterThan(0);
+    expect(fake.conversations()).toEqual([
+      [
+        { role: 'user', text: 'Tell me about the weather in the hills today please' },
+        { role: 'assistant', text: 'It rains.' },
+        { role: 'user', text: 'And tomorrow?' },
+      ],
+    ]);
+    expect(fake.conversations({ withTools: true })).toEqual([]);
+  });
+
+  it('streams a scripted tool call as the API does, then stops for the tool', async () => {
+    fake = await startFakeAnthropic({ script: () => ({ toolUse: { name: 'Bash', input: { command: 'ls' } } }) });
+    const response = await post('/v1/messages', { model: 'm', stream: true, tools: [{ name: 'Bash' }], messages: [{ role: 'user', content: 'list' }] });
+    const events = (await response.text())
+      .split('\n\n')
+      .filter((chunk) => chunk.trim() !== '')
+      .map((chunk) => chunk.split('\n'));
+    expect(events.map(([name]) => name)).toEqual([
+      'event: message_start',
+      'event: ping',
+      'event: content_block_start',
+      'event: content_block_delta',
+      'event: content_block_delta',
+      'event: content_block_stop',
+      'event: message_delta',
+      'event: message_stop',
+    ]);
+    const data = events.map(([, line]) => JSON.parse(line!.slice('data: '.length)) as Record<string, any>);
+    expect(data[2]!.content_block).toEqual({ type: 'tool_use', id: 'toolu_fake000001', name: 'Bash', input: {} });
+    expect(JSON.parse(data[3]!.delta.partial_json + data[4]!.delta.partial_json)).toEqual({ command: 'ls' });
+    expect(data[6]!.delta.stop_reason).toBe('tool_use');
+    expect(fake.calls()[0]!.tools).toEqual(['Bash']);
+  });
+
+  it('counts tokens, lists models, wants a key, and knows no other path', async () => {
+    fake = await startFakeAnthropic();
+    const counted = await post('/v1/messages/count_tokens', { model: 'm', messages: [{ role: 'user', content: 'x'.repeat(400) }] });
+    expect(((await counted.json()) as { input_tokens: number }).input_tokens).toBeGreaterThanOrEqual(100);
+    const models = (await (await fetch(`${fake.url}/v1/models`, { headers: { 'x-api-key': TEST_KEY } })).json()) as { data: Array<{ id: string }> };
+    expect(models.data.map((m) => m.id)).toContain('claude-opus-4-8');
+    const anonymous = await post('/v1/messages', { messages: [] }, {});
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
+    const telemetry = await post('/api/event_logging/batch', { events: [] }, { authorization: 'Bearer oauth-token-for-test' });
+    expect(telemetry.status).toBe(404);
+    expect(fake.apiKeysSeen()).toEqual([TEST_KEY, 'oauth-token-for-test']);
+    expect(fake.calls()).toEqual([]);
+  });
 });

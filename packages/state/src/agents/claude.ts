@@ -33,8 +33,16 @@ function command(invocation: AgentInvocation): AgentCommand {
   const argv = invocation.interactive
     ? [invocation.bin, ...resume, ...invocation.extraArgs, ...prompt]
     : [invocation.bin, '-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions', ...resume, ...invocation.extraArgs, ...prompt];
-  return { argv, env: { ...QUIET_ENV }, homeFiles: [] };
+  return { argv, env: { ...QUIET_ENV }, homeFiles: invocation.interactive ? [ONBOARDED] : [] };
 }
+
+/**
+ * A fresh HOME sends the interactive CLI into first-run onboarding, which probes api.anthropic.com
+ * directly (whatever the base URL) and exits when it cannot reach it. `.claude.json` is never
+ * sealed, so this file is all it holds when the step starts; the person still answers the folder
+ * trust and "use this API key?" questions.
+ */
+const ONBOARDED = { path: '.claude.json', content: '{"hasCompletedOnboarding": true}\n' };
 
 function endpoint(env: Readonly<Record<string, string>>): AgentEndpoint {
   const baseUrl = env.ANTHROPIC_BASE_URL || DEFAULT_BASE_URL;
