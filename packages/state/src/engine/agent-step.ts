@@ -17,6 +17,8 @@ import type { StepCommand } from './step-command.js';
 
 export interface AgentChoice {
   adapter: AgentAdapter;
+  /** For an interactive run: util-linux `script`, which gives the agent a terminal of its own inside the sandbox. */
+  pty: string | null;
   /** The CLI's absolute path (as found on PATH, links resolved). */
   bin: string;
   /** The directory the CLI's installation lives in, which the sandbox must let the step read. */
@@ -24,7 +26,7 @@ export interface AgentChoice {
 }
 
 /** Checks the agent's name and finds its CLI, before anything is written. */
-export function chooseAgent(name: string, callerEnv: NodeJS.ProcessEnv): AgentChoice {
+export function chooseAgent(name: string, callerEnv: NodeJS.ProcessEnv, interactive = false): AgentChoice {
   if (!isAgentName(name)) {
     throw new SwarmError('AGENT_UNKNOWN', `unknown agent ${JSON.stringify(name)}`, { hint: `one of: ${Object.keys(AGENTS).join(', ')}` });
   }
@@ -37,7 +39,16 @@ export function chooseAgent(name: string, callerEnv: NodeJS.ProcessEnv): AgentCh
     });
   }
   const bin = fs.realpathSync(found);
-  return { adapter, bin, installDir: installRoot(bin) };
+  let pty: string | null = null;
+  if (interactive) {
+    pty = findOnPath('script', callerEnv.PATH ?? '');
+    if (!pty) {
+      throw new SwarmError('AGENT_OPTIONS_INVALID', '--interactive needs util-linux `script` on PATH to give the agent a terminal in the sandbox', {
+        hint: 'install util-linux (apt-get install util-linux)',
+      });
+    }
+  }
+  return { adapter, bin, installDir: installRoot(bin), pty };
 }
 
 function findOnPath(bin: string, pathVar: string): string | null {
@@ -111,15 +122,19 @@ export function agentStep(input: AgentStepInput): AgentStep {
   });
   // The certificate attests the command without the prompt's text (the policy holds its digest).
   const attestedArgv = built.argv.map((arg) => (input.prompt.length > 0 ? arg.split(input.prompt).join(PROMPT_PLACEHOLDER) : arg));
+  const attested = { agent: adapter.name, argv: [path.basename(attestedArgv[0]!), ...attestedArgv.slice(1)], resume_session: input.resumeSessionId };
+  // Interactive: `script` runs the agent on a new pty inside the sandbox, relaying the caller's
+  // terminal (the step has no controlling terminal of the caller's to abuse).
+  const argv = input.interactive && input.choice.pty ? [input.choice.pty, '-qefc', built.argv.map(shellQuote).join(' '), '/dev/null'] : built.argv;
   return {
-    command: {
-      argv: built.argv,
-      attested: { agent: adapter.name, argv: [path.basename(attestedArgv[0]!), ...attestedArgv.slice(1)], resume_session: input.resumeSessionId },
-      env: built.env,
-    },
+    command: { argv, attested: input.interactive ? { ...attested, interactive: true } : attested, env: built.env },
     endpoint: adapter.endpoint(input.grantedEnv),
     homeFiles: built.homeFiles,
   };
+}
+
+function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Writes the adapter's files under the run's HOME (never outside it, never through a link). */

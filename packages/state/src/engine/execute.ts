@@ -27,6 +27,8 @@ export interface ExecuteInput {
   timeoutS?: number;
   signal?: AbortSignal;
   onOutput?: (chunk: Buffer) => void;
+  /** The step reads the caller's terminal (an interactive agent). */
+  interactive?: boolean;
 }
 
 export interface Executed {
@@ -70,6 +72,7 @@ export async function execute(input: ExecuteInput): Promise<Executed> {
       timeoutMs: input.timeoutS ? Math.round(input.timeoutS * 1000) : undefined,
       signal: input.signal,
       onOutput: input.onOutput,
+      stdin: input.interactive ? 'inherit' : 'ignore',
     });
     egress = session ? await session.close() : EMPTY_EGRESS;
     return { outcome, egress };

@@ -29,6 +29,8 @@ export interface StepSpec {
   pidFile?: string;
   /** Grace period between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** The step reads the caller's terminal (an interactive agent); by default it gets no input. */
+  stdin?: 'inherit' | 'ignore';
 }
 
 /** What a sandbox prints before the step starts is its own set-up failure, kept for the error. */
@@ -67,7 +69,7 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
     cwd: spec.cwd,
     env: spec.env,
     detached: true, // its own process group, so a timeout kills everything it started
-    stdio: ['ignore', 'pipe', 'pipe', ...Array<'pipe'>(spec.command.controlPipes).fill('pipe')],
+    stdio: [spec.stdin ?? 'ignore', 'pipe', 'pipe', ...Array<'pipe'>(spec.command.controlPipes).fill('pipe')],
   });
   let head = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {

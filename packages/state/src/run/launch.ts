@@ -330,6 +330,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         timeoutS: options.timeoutS,
         signal: options.signal,
         onOutput: options.onOutput,
+        interactive: options.interactive,
       });
     } finally {
       stepRan = true;
@@ -555,7 +556,10 @@ function chooseAgentRun(options: LaunchOptions, env: NodeJS.ProcessEnv): AgentCh
   if (!options.interactive && (options.prompt === undefined || options.prompt.trim() === '')) {
     throw new SwarmError('AGENT_OPTIONS_INVALID', `--agent ${options.agent} needs --prompt "…"`, { hint: 'the prompt is what the agent is asked to do in this run' });
   }
-  return chooseAgent(options.agent!, env);
+  if (options.interactive && !(process.stdin.isTTY && process.stdout.isTTY)) {
+    throw new SwarmError('AGENT_OPTIONS_INVALID', '--interactive needs a terminal on stdin and stdout', { hint: 'run it from a terminal, or drop --interactive and give --prompt' });
+  }
+  return chooseAgent(options.agent!, env, options.interactive ?? false);
 }
 
 function mountPathOf(read: () => { mount_path: string | null }): string | null {
