@@ -4,8 +4,7 @@
  * `prev` is the SHA-256 of this line's bytes, so each line commits to the whole log before it.
  */
 import { SWARM_DIGEST_RE, canonicalBytes, isValidName, sha256Digest } from '@swarm/core';
-import { SECRET_NAME } from './names.js';
-import { isIsoTime } from './sealed-file.js';
+import { SECRET_NAME, isIsoTime } from './names.js';
 
 export type AuditAction = 'set' | 'remove' | 'grant';
 const ACTIONS: readonly string[] = ['set', 'remove', 'grant'];

@@ -8,8 +8,7 @@ import { SwarmError, isValidName, writeFileAtomic } from '@swarm/core';
 import { AUDIT_GENESIS, MAX_AUDIT_LINE_BYTES, lineHash, parseEntryLine, serializeEntry, type AuditAction, type AuditEntry, type AuditFields } from './audit-entry.js';
 import { auditHeadPath, auditLogPath, headProblem, lastLogLine, logLines, readHead, serializeHead } from './audit-file.js';
 import { withAuditLock } from './audit-lock.js';
-import { assertSecretName } from './names.js';
-import { isIsoTime } from './sealed-file.js';
+import { assertSecretName, isIsoTime } from './names.js';
 import './errors.js';
 
 export type { AuditAction, AuditEntry };

@@ -6,8 +6,7 @@
 import { SwarmError, isValidName } from '@swarm/core';
 import { ENV_NAME, RESERVED_ENV } from '../engine/step-env.js';
 import { appendAudit } from './audit.js';
-import { SECRET_NAME } from './names.js';
-import { isIsoTime } from './sealed-file.js';
+import { SECRET_NAME, isIsoTime } from './names.js';
 import { readSecret } from './store.js';
 import './errors.js';
 

@@ -1,6 +1,6 @@
 /**
- * What a secret name and value may be. Names become file names and environment variable names;
- * values must be text a process environment can carry and long enough for the log redactor.
+ * What a secret name, value and time may be. Names become file names and environment variable
+ * names; values must be text a process environment can carry and long enough for the log redactor.
  */
 import { SwarmError } from '@swarm/core';
 import { MIN_SECRET_LENGTH } from '../run/redact.js';
@@ -28,4 +28,11 @@ export function assertSecretValue(value: unknown): asserts value is string {
   // An environment variable ends at a NUL; the step would get a different value than was stored.
   if (value.includes('\0')) throw invalid('holds a NUL character, which an environment variable cannot carry');
   if (Buffer.from(value, 'utf8').toString('utf8') !== value) throw invalid('is not well-formed text (a lone surrogate)');
+}
+
+/** Times are ISO strings exactly as `isoTime` writes them, so they compare and hash the same. */
+export function isIsoTime(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  const time = new Date(value);
+  return !Number.isNaN(time.getTime()) && time.toISOString() === value;
 }

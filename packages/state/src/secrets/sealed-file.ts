@@ -6,6 +6,7 @@
 import { SwarmError, canonicalBytes } from '@swarm/core';
 import { hkdf } from '../crypto/hkdf.js';
 import { XCHACHA_NONCE_BYTES, xchachaOpen, xchachaSeal } from '../crypto/xchacha.js';
+import { isIsoTime } from './names.js';
 import './errors.js';
 
 export const SECRET_FILE_FORMAT = 'swarm-secret/v1';
@@ -82,12 +83,6 @@ export function parseSecretFile(bytes: Buffer, where: string, name: string): Sea
   }
   if (typeof record.sealed !== 'string' || !BASE64URL.test(record.sealed)) throw unreadable(where, name, 'its sealed value is not base64url');
   return record as unknown as SealedSecretFile;
-}
-
-export function isIsoTime(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  const time = new Date(value);
-  return !Number.isNaN(time.getTime()) && time.toISOString() === value;
 }
 
 export function unreadable(where: string, name: string, why: string, cause?: unknown): SwarmError {

@@ -48,6 +48,11 @@ describe('secret store', () => {
     const again = setSecret(home, 'API_KEY', 'another-value', at('2024-02-01T00:00:00.000Z'));
     expect(again).toMatchObject({ created: false, created_at: '2024-01-01T00:00:00.000Z', updated_at: '2024-02-01T00:00:00.000Z' });
     expect(readSecret(home, 'API_KEY')).toBe('another-value');
+    // An edited creation time is not carried over into the new file.
+    const doc = JSON.parse(fs.readFileSync(file('API_KEY'), 'utf8'));
+    fs.writeFileSync(file('API_KEY'), JSON.stringify({ ...doc, created_at: '2000-01-01T00:00:00.000Z' }));
+    const third = setSecret(home, 'API_KEY', 'third-value', at('2024-03-01T00:00:00.000Z'));
+    expect(third).toMatchObject({ created: false, created_at: '2024-03-01T00:00:00.000Z' });
   });
 
   it('seals with XChaCha20-Poly1305 under HKDF(root secret, its own label), the name and times bound as associated data', () => {

@@ -94,22 +94,29 @@ function notFound(name: string): SwarmError {
   return new SwarmError('SECRET_NOT_FOUND', `no secret named ${name}`, { details: { name }, hint: 'list them with `swarm secret list`' });
 }
 
+/** The creation time of the stored secret, if its file opens (an edited time is not carried over). */
+function authenticCreationTime(key: Buffer, home: string, name: string): string | undefined {
+  try {
+    const file = loadSecretFile(home, name);
+    if (file === null) return undefined;
+    openSecretFile(key, name, file, secretPath(home, name));
+    return file.created_at;
+  } catch (error) {
+    // An unreadable file is replaced; only its creation time is lost.
+    if (error instanceof SwarmError && error.code === 'SECRET_UNREADABLE') return undefined;
+    throw error;
+  }
+}
+
 /** Stores `value` under `name`, replacing any secret of that name. */
 export function setSecret(home: string, name: string, value: string, options: SecretStoreOptions = {}): SetSecretResult {
   assertSecretName(name);
   assertSecretValue(value);
   const key = secretsKey(loadOrCreateRootSecret(home));
   ensureSecretsDir(home);
-  let existing: SealedSecretFile | null = null;
-  try {
-    existing = loadSecretFile(home, name);
-  } catch (error) {
-    // An unreadable file is replaced; only its creation time is lost.
-    if (!(error instanceof SwarmError && error.code === 'SECRET_UNREADABLE')) throw error;
-  }
-  const replaced = existing !== null || exists(secretPath(home, name));
   const now = isoTime(options.clock ?? systemClock);
-  const times = { created_at: existing?.created_at ?? now, updated_at: now };
+  const replaced = exists(secretPath(home, name));
+  const times = { created_at: replaced ? (authenticCreationTime(key, home, name) ?? now) : now, updated_at: now };
   const nonce = (options.random ?? randomBytes)(XCHACHA_NONCE_BYTES);
   const sealed = sealSecretFile(key, name, value, times, nonce);
   appendAudit(home, [{ action: 'set', name, at: now }]);
