@@ -254,13 +254,14 @@ function messageRole(role: string | null, text: string): string | null {
   return role;
 }
 
-function contentText(content: unknown): string {
+/** The text parts of a message (paragraphs, so joined by a newline) or of a tool output (fragments). */
+function contentText(content: unknown, separator = '\n'): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   return content
     .map((part) => (isObject(part) ? str(part.text) : null))
     .filter((text): text is string => text !== null)
-    .join('\n');
+    .join(separator);
 }
 
 /** A tool's output: a string (older versions: JSON `{output, metadata}`), or content parts. */
@@ -269,7 +270,7 @@ function outputText(output: unknown): string | null {
     const inner = parseJson(output);
     return isObject(inner) && typeof inner.output === 'string' ? inner.output : output;
   }
-  if (Array.isArray(output)) return contentText(output);
+  if (Array.isArray(output)) return contentText(output, '');
   if (isObject(output)) return str(output.content) ?? str(output.output) ?? JSON.stringify(output);
   return null;
 }
@@ -408,9 +409,9 @@ function renderItem(item: Json): string | null {
     case 'agent_message':
       return str(item.text);
     case 'command_execution': {
-      const exit = typeof item.exit_code === 'number' && item.exit_code !== 0 ? ` (exit ${item.exit_code})` : '';
-      const output = shortOutput(str(item.aggregated_output) ?? '');
-      return output === '' && exit === '' ? null : `  ${output}${exit}`.trimEnd();
+      const exit = typeof item.exit_code === 'number' && item.exit_code !== 0 ? `(exit ${item.exit_code})` : '';
+      const shown = [shortOutput(str(item.aggregated_output) ?? ''), exit].filter((part) => part !== '').join(' ');
+      return shown === '' ? null : `  ${shown}`;
     }
     case 'file_change': {
       const changes = Array.isArray(item.changes) ? item.changes.filter(isObject).map((change) => str(change.path) ?? '?') : [];
@@ -427,10 +428,17 @@ function renderItem(item: Json): string | null {
   }
 }
 
-/** `/bin/bash -lc 'script'` as the script itself. */
+/** `/bin/bash -lc <script>` as the script itself, unquoted (Codex quotes it bare, in '…' or in "…"). */
 function shortCommand(command: string): string {
-  const match = /^(?:\S*\/)?(?:ba|da|z)?sh -l?c '((?:[^']|'\\'')*)'$/.exec(command);
-  return match ? match[1]!.replace(/'\\''/g, "'") : command;
+  const match = /^(?:\S*\/)?(?:ba|da|z)?sh -l?c (.+)$/s.exec(command);
+  const script = match?.[1];
+  if (script === undefined) return command;
+  if (/^[^\s'"\\]+$/.test(script)) return script;
+  const single = /^'((?:[^']|'\\'')*)'$/s.exec(script);
+  if (single) return single[1]!.replace(/'\\''/g, "'");
+  const double = /^"((?:[^"\\]|\\.)*)"$/s.exec(script);
+  if (double) return double[1]!.replace(/\\([\\"$`])/g, '$1');
+  return command;
 }
 
 function shortOutput(output: string): string {
