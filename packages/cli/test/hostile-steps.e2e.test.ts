@@ -351,6 +351,30 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
     }
   });
 
+  it("cannot read the agent CLIs' keys and tokens in the operator's home (a directory and a single file)", async () => {
+    for (const mode of ['weakened', 'sandboxed'] as const) {
+      const where = project('agent-secrets', mode);
+      const home = path.join(where.cwd, 'operator-home');
+      const token = `OAUTH-TOKEN-${crypto.randomBytes(6).toString('hex')}`;
+      const apiKey = `sk-ant-${crypto.randomBytes(6).toString('hex')}`;
+      fs.mkdirSync(path.join(home, '.claude'), { recursive: true });
+      fs.writeFileSync(path.join(home, '.claude', '.credentials.json'), JSON.stringify({ token }));
+      fs.writeFileSync(path.join(home, '.claude.json'), JSON.stringify({ primaryApiKey: apiKey }));
+      const attack = `cat ${home}/.claude/.credentials.json 2>/dev/null || echo no-dir-file; cat ${home}/.claude.json 2>/dev/null; echo; ls -a ${home}`;
+      const result = await launch(where, mode, 'agent-keys', attack, [], { HOME: home });
+      expect(result.code, result.stderr).toBe(0);
+      const log = stepLog(where, 'agent-keys');
+      if (mode === 'weakened') {
+        expect(log).toContain(token);
+        expect(log).toContain(apiKey);
+      } else {
+        expect(log).not.toContain(token);
+        expect(log).not.toContain(apiKey);
+        expect(log).toContain('no-dir-file');
+      }
+    }
+  });
+
   it('leaves no survivor: a setsid child dies with the step', async () => {
     for (const mode of ['weakened', 'sandboxed'] as const) {
       const marker = `swarm-survivor-${crypto.randomBytes(4).toString('hex')}`;
@@ -365,10 +389,12 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
 
   it("never hands the caller's secrets to the step; a passed one is redacted from the log", async () => {
     const env = { AWS_SECRET_ACCESS_KEY: `aws-${crypto.randomBytes(8).toString('hex')}`, GITHUB_TOKEN: `ghp_${crypto.randomBytes(8).toString('hex')}` };
-    const attack = `echo "aws=[$AWS_SECRET_ACCESS_KEY] gh=[$GITHUB_TOKEN] home=[$HOME]"; echo "seen=$(env | grep -c -e ${env.AWS_SECRET_ACCESS_KEY} -e ${env.GITHUB_TOKEN})"; env > env.txt`;
+    const look = `echo "aws=[$AWS_SECRET_ACCESS_KEY] gh=[$GITHUB_TOKEN] home=[$HOME]"; echo "seen=$(env | grep -c -e ${env.AWS_SECRET_ACCESS_KEY} -e ${env.GITHUB_TOKEN})"`;
+    const attack = `${look}; env > env.txt`;
     const where = project('env', 'sandboxed');
-    // The positive control: granted explicitly, the token does reach the step (and the log hides it).
-    const granted = await launch(where, 'sandboxed', 'granted', attack, ['--pass-env', 'GITHUB_TOKEN'], env);
+    // The positive control: granted explicitly, the token does reach the step (and the log hides
+    // it; a workspace holding it would not be sealed at all, see agent-home.e2e).
+    const granted = await launch(where, 'sandboxed', 'granted', look, ['--pass-env', 'GITHUB_TOKEN'], env);
     expect(granted.code, granted.stderr).toBe(0);
     expect(stepLog(where, 'granted')).toContain('gh=[[REDACTED]]');
     expect(stepLog(where, 'granted')).toContain('seen=1');

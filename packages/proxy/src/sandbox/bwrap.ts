@@ -68,7 +68,7 @@ export function bwrapArgv(plan: BwrapPlan, argv: readonly string[]): string[] {
   const binds = layout.binds ?? [];
   const coveredByBind = (dir: string) => binds.some((b) => dir === b.target || dir.startsWith(`${b.target}/`));
   const mounts = [
-    ...layout.hidden.filter((dir) => fs.existsSync(dir) && !coveredByBind(dir)).map((dir) => ({ dir, args: ['--tmpfs', dir] })),
+    ...layout.hidden.filter((dir) => fs.existsSync(dir) && !coveredByBind(dir)).map((dir) => ({ dir, args: cover(dir) })),
     ...layout.writable.map((dir) => ({ dir, args: ['--bind', dir, dir] })),
     ...binds.map((b) => ({ dir: b.target, args: [b.writable ? '--bind' : '--ro-bind', b.source, b.target] })),
   ];
@@ -82,6 +82,11 @@ export function bwrapArgv(plan: BwrapPlan, argv: readonly string[]): string[] {
   }
   out.push('--', ...argv);
   return out;
+}
+
+/** An empty tmpfs over a directory; an empty file (the null device) over anything else. */
+function cover(hidden: string): string[] {
+  return fs.statSync(hidden).isDirectory() ? ['--tmpfs', hidden] : ['--ro-bind', '/dev/null', hidden];
 }
 
 function byDepth(a: string, b: string): number {

@@ -33,7 +33,10 @@ function command(invocation: AgentInvocation): AgentCommand {
   const argv = invocation.interactive
     ? [invocation.bin, ...resume, ...invocation.extraArgs, ...prompt]
     : [invocation.bin, '-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions', ...resume, ...invocation.extraArgs, ...prompt];
-  return { argv, env: { ...QUIET_ENV }, homeFiles: invocation.interactive ? [ONBOARDED] : [] };
+  // Claude's own root check stays in force where no sandbox fences it.
+  const env: Record<string, string> = { ...QUIET_ENV };
+  if (invocation.sandboxed === false) delete env.CLAUDE_CODE_BUBBLEWRAP;
+  return { argv, env, homeFiles: invocation.interactive ? [ONBOARDED] : [] };
 }
 
 /**

@@ -21,6 +21,8 @@ export interface AgentInvocation {
   env: Readonly<Record<string, string>>;
   /** With a terminal (a pty) for a person, instead of the non-interactive, streaming mode. */
   interactive: boolean;
+  /** Whether swarm's sandbox fences the step (false: it runs on the host as it is). */
+  sandboxed?: boolean;
 }
 
 export interface AgentCommand {

@@ -97,6 +97,7 @@ export interface AgentStepInput {
   /** What the operator granted the step (base-URL overrides, keys). */
   grantedEnv: Readonly<Record<string, string>>;
   interactive: boolean;
+  sandboxed: boolean;
 }
 
 export interface AgentStep {
@@ -119,6 +120,7 @@ export function agentStep(input: AgentStepInput): AgentStep {
     home: input.view.home,
     env: input.grantedEnv,
     interactive: input.interactive,
+    sandboxed: input.sandboxed,
   });
   // The certificate attests the command without the prompt's text (the policy holds its digest).
   const attestedArgv = built.argv.map((arg) => (input.prompt.length > 0 ? arg.split(input.prompt).join(PROMPT_PLACEHOLDER) : arg));

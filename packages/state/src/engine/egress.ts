@@ -29,11 +29,32 @@ export interface EgressInput {
 
 /**
  * Where an operator's home keeps credentials and agent sockets (ssh keys and ControlMaster
- * sockets, gpg-agent, cloud and cluster credentials, the Docker client config). A read-only
- * mount does not stop a connect() to a socket, and the host is otherwise readable: these are
- * covered like SWARM_HOME.
+ * sockets, gpg-agent, cloud and cluster credentials, the Docker and GitHub CLI configs, package
+ * registry tokens, and the agent CLIs' own keys, tokens and transcripts). A read-only mount does
+ * not stop a connect() to a socket, and the host is otherwise readable: these are covered like
+ * SWARM_HOME — a directory with an empty tmpfs, a file with an empty one.
  */
-export const OPERATOR_SECRET_DIRS = ['.ssh', '.gnupg', '.aws', '.azure', '.kube', '.docker', '.config/gcloud', '.password-store', '.netrc.d'] as const;
+export const OPERATOR_SECRET_DIRS = [
+  '.ssh',
+  '.gnupg',
+  '.aws',
+  '.azure',
+  '.kube',
+  '.docker',
+  '.config/gcloud',
+  '.config/gh',
+  '.password-store',
+  '.netrc.d',
+  '.netrc',
+  '.git-credentials',
+  '.npmrc',
+  '.pypirc',
+  // The agent CLIs' own homes and config: keys, OAuth tokens, environment dumps, transcripts.
+  '.claude',
+  '.claude.json',
+  '.codex',
+  '.gemini',
+] as const;
 
 export function operatorSecretDirs(home: string | undefined): string[] {
   if (!home || !path.isAbsolute(home)) return [];

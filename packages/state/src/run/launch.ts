@@ -288,6 +288,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         view: egress.view,
         grantedEnv: granted.env,
         interactive: options.interactive ?? false,
+        sandboxed: egress.sandbox !== 'unsandboxed',
       });
       command = built.command;
       writeHomeFiles(paths.homeDir, built.homeFiles);
