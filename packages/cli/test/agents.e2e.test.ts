@@ -12,6 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../../test-utils/src/fake-models/anthropic.js';
+import { startFakeGemini } from '../../test-utils/src/fake-models/gemini.js';
+import { startFakeOpenAI } from '../../test-utils/src/fake-models/openai.js';
 
 const BIN = fileURLToPath(new URL('../bin/swarm.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -42,6 +44,36 @@ const CASES: AgentCase[] = [
     baseUrl: (fake) => fake.url,
     start: async () => {
       const fake = await startFakeAnthropic();
+      return {
+        url: fake.url,
+        histories: () => fake.conversations({ withTools: true }).map((c) => c.map((m) => m.text)),
+        apiKeysSeen: () => fake.apiKeysSeen(),
+        close: () => fake.close(),
+      };
+    },
+  },
+  {
+    agent: 'codex',
+    keyEnv: 'OPENAI_API_KEY',
+    baseUrlEnv: 'OPENAI_BASE_URL',
+    baseUrl: (fake) => `${fake.url}/v1`,
+    start: async () => {
+      const fake = await startFakeOpenAI();
+      return {
+        url: fake.url,
+        histories: () => fake.conversations().map((c) => c.map((m) => m.text)),
+        apiKeysSeen: () => fake.apiKeysSeen(),
+        close: () => fake.close(),
+      };
+    },
+  },
+  {
+    agent: 'gemini',
+    keyEnv: 'GEMINI_API_KEY',
+    baseUrlEnv: 'GOOGLE_GEMINI_BASE_URL',
+    baseUrl: (fake) => fake.url,
+    start: async () => {
+      const fake = await startFakeGemini();
       return {
         url: fake.url,
         histories: () => fake.conversations({ withTools: true }).map((c) => c.map((m) => m.text)),

@@ -1,9 +1,11 @@
 /** The agent CLIs swarm knows, by name, and what of a step's HOME is never sealed because of them. */
 import { claudeAdapter } from './claude.js';
+import { codexAdapter } from './codex.js';
+import { geminiAdapter } from './gemini.js';
 import { COMMON_HOME_EXCLUSIONS } from './home.js';
 import type { AgentAdapter, AgentName } from './types.js';
 
-export const AGENTS: Readonly<Record<AgentName, AgentAdapter>> = { claude: claudeAdapter } as unknown as Record<AgentName, AgentAdapter>;
+export const AGENTS: Readonly<Record<AgentName, AgentAdapter>> = { claude: claudeAdapter, codex: codexAdapter, gemini: geminiAdapter };
 export const ALL_AGENTS: readonly AgentAdapter[] = Object.values(AGENTS);
 
 export function isAgentName(name: string): name is AgentName {
