@@ -148,3 +148,34 @@ describe('redacting transcripts before they are read or sealed', () => {
     expect(query<{ raw: string }>('SELECT raw FROM events').some((e) => e.raw.includes(secret))).toBe(false);
   });
 });
+
+describe('transcripts the step could point elsewhere', () => {
+  it('neither reads nor rewrites a file reached through a link, of the file or of a directory', () => {
+    const secret = 'sk-ant-test-operator-9a8b7c';
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-outside-'));
+    roots.push(outside);
+    const operatorFile = path.join(outside, `${FIRST_SESSION}.jsonl`);
+    const original = fixture('first-session.jsonl').toString('utf8').replace('Say hello to the fixture', `operator text ${secret}`);
+    fs.writeFileSync(operatorFile, original);
+    // A project directory that is a link to the operator's directory, and a transcript that is a link to the operator's file.
+    fs.mkdirSync(path.join(home, '.claude', 'projects'), { recursive: true });
+    fs.symlinkSync(outside, path.join(home, '.claude', 'projects', '-linked-dir'));
+    fs.mkdirSync(path.join(home, '.claude', 'projects', '-p'));
+    fs.symlinkSync(operatorFile, path.join(home, '.claude', 'projects', '-p', 'linked.jsonl'));
+    // The adapter's own listing skips links; an adapter that lists them anyway is still not followed.
+    expect(claudeAdapter.transcriptFiles(home)).toEqual([]);
+    const linked = [path.join(home, '.claude', 'projects', '-linked-dir', `${FIRST_SESSION}.jsonl`), path.join(home, '.claude', 'projects', '-p', 'linked.jsonl')];
+    const naive = { ...claudeAdapter, transcriptFiles: () => linked };
+    // The control: through the links both files are there to be read.
+    for (const file of linked) expect(fs.readFileSync(file, 'utf8')).toBe(original);
+    redactTranscripts([naive], home, [secret]);
+    expect(fs.readFileSync(operatorFile, 'utf8')).toBe(original);
+    const db = new Database(dbFile);
+    try {
+      expect(ingestTranscripts(db, { adapters: [naive], homeDir: home, runId: 'r1' }).sessions).toEqual([]);
+    } finally {
+      db.close();
+    }
+    expect(query('SELECT 1 FROM events')).toHaveLength(0);
+  });
+});

@@ -39,15 +39,56 @@ export interface TranscriptSummary {
 export function redactTranscripts(adapters: readonly AgentAdapter[], homeDir: string, secrets: readonly string[]): void {
   if (secrets.length === 0) return;
   for (const adapter of adapters) {
-    for (const file of adapter.transcriptFiles(homeDir)) {
-      const stat = fs.lstatSync(file, { throwIfNoEntry: false });
-      if (!stat?.isFile()) continue;
-      const text = fs.readFileSync(file, 'utf8');
-      const clean = redactText(text, [...secrets]);
-      if (clean === text) continue;
-      fs.writeFileSync(file, clean);
-      fs.utimesSync(file, stat.atime, stat.mtime);
+    for (const file of transcriptsIn(adapter, homeDir)) {
+      const text = readPlainFile(file);
+      if (text === null) continue;
+      const clean = redactText(text.toString('utf8'), [...secrets]);
+      if (clean === text.toString('utf8')) continue;
+      const stat = fs.lstatSync(file);
+      // Replaced, not written through: the new file is swarm's own, in the directory it checked.
+      const tmp = `${file}.swarm-redact`;
+      fs.writeFileSync(tmp, clean, { flag: 'wx', mode: stat.mode & 0o777 });
+      fs.utimesSync(tmp, stat.atime, stat.mtime);
+      fs.renameSync(tmp, file);
     }
+  }
+}
+
+/**
+ * The adapter's transcript files that are really inside the step's HOME: the step wrote that
+ * directory, and a link (of the file or of a directory on the way) could point swarm, which reads
+ * and rewrites these files on the host, at the operator's own files.
+ */
+function transcriptsIn(adapter: AgentAdapter, homeDir: string): string[] {
+  let root: string;
+  try {
+    root = fs.realpathSync(homeDir);
+  } catch {
+    return [];
+  }
+  return adapter.transcriptFiles(homeDir).filter((file) => {
+    const rel = path.relative(homeDir, file);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return false;
+    try {
+      return fs.realpathSync(file) === path.join(root, rel) && fs.lstatSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A regular file's bytes, opened without following a link; null for anything else. */
+function readPlainFile(file: string): Buffer | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    return fs.fstatSync(fd).isFile() ? fs.readFileSync(fd) : null;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -73,11 +114,11 @@ export function ingestTranscripts(db: Database.Database, input: { adapters: read
   );
   const ingest = db.transaction(() => {
     for (const adapter of input.adapters) {
-      for (const file of adapter.transcriptFiles(input.homeDir)) {
-        const stat = fs.lstatSync(file, { throwIfNoEntry: false });
-        if (!stat?.isFile()) continue;
+      for (const file of transcriptsIn(adapter, input.homeDir)) {
+        const content = readPlainFile(file);
+        if (content === null) continue;
         const sourcePath = path.relative(input.homeDir, file).split(path.sep).join('/');
-        const parsed = adapter.parseTranscript(fs.readFileSync(file), sourcePath);
+        const parsed = adapter.parseTranscript(content, sourcePath);
         if (!parsed.session) continue;
         const session = parsed.session;
         upsertSession.run({
