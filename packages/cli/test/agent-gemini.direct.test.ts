@@ -23,6 +23,11 @@ function geminiBin(): string {
   return bin;
 }
 
+/** The part of ~/.gemini/settings.json a control weakens. */
+interface GeminiSettings {
+  general: Record<string, unknown>;
+}
+
 interface Run {
   code: number | null;
   stdout: string;
@@ -58,13 +63,20 @@ describe('gemini, run directly', () => {
     temp.cleanup();
   });
 
-  function run(server: FakeGemini, prompt: string, resumeSessionId: string | null = null): Promise<Run> {
+  /** `weaken` edits the settings the adapter writes, for a control that shows what a setting prevents. */
+  function run(server: FakeGemini, prompt: string, resumeSessionId: string | null = null, weaken?: (settings: GeminiSettings) => void): Promise<Run> {
     const env = { GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: TEST_KEY };
     const invocation: AgentInvocation = { bin: geminiBin(), prompt, resumeSessionId, extraArgs: [], workspace, home, env, interactive: false };
     const command = geminiAdapter.command(invocation);
     for (const file of command.homeFiles) {
+      let content = file.content;
+      if (weaken && file.path === '.gemini/settings.json') {
+        const settings = JSON.parse(content) as GeminiSettings;
+        weaken(settings);
+        content = JSON.stringify(settings);
+      }
       fs.mkdirSync(path.dirname(path.join(home, file.path)), { recursive: true });
-      fs.writeFileSync(path.join(home, file.path), file.content);
+      fs.writeFileSync(path.join(home, file.path), content);
     }
     const childEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env, ...command.env };
     return new Promise((resolve, reject) => {
@@ -146,8 +158,6 @@ describe('gemini, run directly', () => {
       const thirdId = initSessionId(third.stdout);
       expect(thirdId).not.toBe(sessionId);
       expect(transcripts().map((t) => t.sessionId)).toContain(thirdId);
-      // Session clean-up is off: the first conversation is still there after a new session started.
-      expect(transcripts().find((t) => t.file === afterFirst[0]!.file)?.turns).toHaveLength(2);
 
       expect(server.apiKeysSeen()).toEqual([TEST_KEY]);
       // The key reached the fake and nothing under HOME.
@@ -155,6 +165,41 @@ describe('gemini, run directly', () => {
       expect(holding).toEqual([]);
     },
     4 * RUN_TIMEOUT_MS,
+  );
+
+  /**
+   * A run resumed in a later minute than its session started leaves a stub: a file named for that
+   * minute, with the same short id and no messages. 0.61's session clean-up takes it for a broken
+   * session and deletes every file of that short id when the next new session starts.
+   */
+  async function conversationAfterStubAndNewSession(weaken?: (settings: GeminiSettings) => void): Promise<string[] | undefined> {
+    const server = await start();
+    const first = await run(server, 'first prompt: keep me', null, weaken);
+    expect(first.code, first.stderr).toBe(0);
+    const [original] = transcripts();
+    const sessionId = original!.sessionId!;
+    const header = fs.readFileSync(original!.file, 'utf8').split('\n')[0]!;
+    fs.writeFileSync(path.join(path.dirname(original!.file), `session-2099-01-01T00-00-${sessionId.slice(0, 8)}.jsonl`), `${header}\n`);
+    const fresh = await run(server, 'another prompt: a new session', null, weaken);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(initSessionId(fresh.stdout)).not.toBe(sessionId);
+    return transcripts().find((t) => t.file === original!.file)?.turns;
+  }
+
+  it(
+    'keeps a resumed conversation when a new session starts (session clean-up off)',
+    async () => {
+      expect(await conversationAfterStubAndNewSession()).toEqual(['first prompt: keep me']);
+    },
+    3 * RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'control: with the CLI default session clean-up the same stub costs the conversation',
+    async () => {
+      expect(await conversationAfterStubAndNewSession((settings) => delete settings.general.sessionRetention)).toBeUndefined();
+    },
+    3 * RUN_TIMEOUT_MS,
   );
 
   it(
