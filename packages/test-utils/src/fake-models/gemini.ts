@@ -71,14 +71,19 @@ export async function startFakeGemini(options: FakeGeminiOptions = {}): Promise<
     const path = request.url.split('?')[0]!;
     const method = MODEL_PATH.exec(path);
     if (request.method === 'POST' && method) {
-      const [, model, verb] = method as unknown as [string, string, string];
+      const model = decodeURIComponent(method[1]!);
+      const verb = method[2]!;
       if (key === null) return sendApiError(response, 403, 'PERMISSION_DENIED', "Method doesn't allow unregistered callers. Please use an API key.");
       const body = request.body as GenerateBody | null;
       if (body === null || typeof body !== 'object') return sendApiError(response, 400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.');
-      const contents = Array.isArray(body.contents) ? body.contents : [];
-      if (verb === 'countTokens') return sendJson(response, 200, { totalTokens: promptTokens(body), promptTokensDetails: [{ modality: 'TEXT', tokenCount: promptTokens(body) }] });
-      if (contents.length === 0) return sendApiError(response, 400, 'INVALID_ARGUMENT', '* GenerateContentRequest.contents: contents is not specified');
-      const call = describeCall(decodeURIComponent(model), verb === 'streamGenerateContent', body);
+      if (verb === 'countTokens') {
+        const total = promptTokens(body);
+        return sendJson(response, 200, { totalTokens: total, promptTokensDetails: [{ modality: 'TEXT', tokenCount: total }] });
+      }
+      if (!Array.isArray(body.contents) || body.contents.length === 0) {
+        return sendApiError(response, 400, 'INVALID_ARGUMENT', '* GenerateContentRequest.contents: contents is not specified');
+      }
+      const call = describeCall(model, verb === 'streamGenerateContent', body);
       calls.push(call);
       answered += 1;
       const responseId = `fake-response-${String(answered).padStart(6, '0')}`;
