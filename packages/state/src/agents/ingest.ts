@@ -108,7 +108,7 @@ export function ingestTranscripts(db: Database.Database, input: { adapters: read
      ON CONFLICT(session_id) DO UPDATE SET
        model = coalesce(excluded.model, sessions.model),
        cwd = coalesce(excluded.cwd, sessions.cwd),
-       source_path = excluded.source_path,
+       source_path = sessions.source_path,
        started_at = coalesce(sessions.started_at, excluded.started_at),
        ended_at = coalesce(excluded.ended_at, sessions.ended_at)`,
   );
