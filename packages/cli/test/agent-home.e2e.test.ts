@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -90,5 +91,29 @@ describe('a granted secret is never sealed', () => {
     const echoed = swarm(['run', 'launch', '--run-id', 'echoed', '--pass-env', 'TEST_API_KEY', '--step', 'echo "key is $TEST_API_KEY"']);
     expect(echoed.code, echoed.stderr).toBe(0);
     expect(log('echoed')).toBe('key is [REDACTED]\n');
+  });
+});
+
+describe('what the step leaves where swarm writes after it', () => {
+  it('a state DB replaced by a link to a host file: swarm refuses it and writes nothing through it', () => {
+    const target = path.join(tmp, 'operator-file');
+    fs.writeFileSync(target, 'operator data\n');
+    // The control: the file is swarm's user's to write, so a write through the link would land.
+    fs.accessSync(target, fs.constants.W_OK);
+    const r = swarm(['run', 'launch', '--run-id', 'swap-db', '--step', `rm -f "$SWARM_STATE_DB" && ln -s ${target} "$SWARM_STATE_DB"`]);
+    expect(r.code).toBe(2);
+    expect(r.envelope.error.code).toBe('STATE_DB_INVALID');
+    expect(fs.readFileSync(target, 'utf8')).toBe('operator data\n');
+  });
+
+  it('a trigger in the state DB cannot put a granted value into swarm\'s error', () => {
+    const value = 'sk-e2e-trigger-0123456789';
+    env.TEST_API_KEY = value;
+    // The step's shell puts the granted value into the trigger; the command line holds only its name.
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+    const step = `node -e "const D=require('${sqlite}'); new D(process.env.SWARM_STATE_DB).exec(process.argv[1])" "CREATE TRIGGER t BEFORE INSERT ON run_history BEGIN SELECT RAISE(ABORT, '$TEST_API_KEY'); END;"`;
+    const r = swarm(['run', 'launch', '--run-id', 'trigger', '--pass-env', 'TEST_API_KEY', '--step', step]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.stringify(r.envelope)).not.toContain(value);
   });
 });

@@ -9,6 +9,13 @@ import { SwarmError } from '@swarm/core';
 
 export const STATE_DB_SCHEMA_VERSION = 'loom-state-v1';
 
+/** An empty archive, for reading a node sealed before transcripts were archived. */
+export function emptyArchive(): Database.Database {
+  const db = new Database(':memory:');
+  db.exec(SCHEMA);
+  return db;
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS swarm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS run_history (
@@ -132,10 +139,21 @@ function migrate(db: Database.Database): void {
  * are one self-contained database (no WAL or journal beside it).
  */
 export function recordRunAndCompact(file: string, entry: RunHistoryEntry, also?: (db: Database.Database) => void): void {
+  // The step had this directory: swarm writes only a regular file it finds there, never through a
+  // link, and leaves a journal beside it only when it is a real one.
+  const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (!stat?.isFile()) throw new SwarmError('STATE_DB_INVALID', 'the step replaced its state DB with something that is not a regular file');
+  for (const suffix of ['-wal', '-shm', '-journal']) {
+    if (fs.lstatSync(file + suffix, { throwIfNoEntry: false })?.isFile() === false) fs.rmSync(file + suffix, { force: true });
+  }
   const db = open(file);
   let image: Buffer;
   try {
     migrate(db);
+    // A step's trigger could fail swarm's writes with a message of its choosing (or change them).
+    for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all() as Array<{ name: string }>) {
+      db.exec(`DROP TRIGGER "${name.replace(/"/g, '""')}"`);
+    }
     db.exec(SCHEMA); // a step may have dropped tables; swarm's own must exist
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.pragma('journal_mode = DELETE');
@@ -155,7 +173,10 @@ export function recordRunAndCompact(file: string, entry: RunHistoryEntry, also?:
     db.close();
   }
   for (const suffix of ['-wal', '-shm', '-journal']) fs.rmSync(file + suffix, { force: true });
-  fs.writeFileSync(file, image);
+  const tmp = `${file}.swarm-image`;
+  fs.rmSync(tmp, { force: true });
+  fs.writeFileSync(tmp, image, { flag: 'wx', mode: 0o600 });
+  fs.renameSync(tmp, file);
 }
 
 export function readRunHistory(file: string): RunHistoryEntry[] {

@@ -17,6 +17,7 @@ export interface RunFlags {
   agent?: string;
   agentArgs: string[];
   interactive: boolean;
+  quiet?: boolean;
   secrets: string[];
   runId?: string;
   timeout?: string;
@@ -55,6 +56,7 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
     throw new SwarmError('INVALID_ARGUMENT', `unexpected argument ${JSON.stringify(flags.agentArgs[0])}`, { hint: 'arguments after -- go to the agent CLI of --agent' });
   }
   if (flags.interactive && flags.agent === undefined) throw new SwarmError('AGENT_OPTIONS_INVALID', '--interactive needs --agent');
+  if (flags.interactive && flags.quiet) throw new SwarmError('AGENT_OPTIONS_INVALID', '--interactive shows the agent on your terminal; it cannot be --quiet');
   return {
     cwd,
     node: flags.node,

@@ -13,6 +13,7 @@ import { SwarmError } from '@swarm/core';
 import { extractStateDb } from '../bundle/index.js';
 import '../engine-errors.js';
 import { withStore, type StoreCall } from '../run/queries.js';
+import { emptyArchive } from '../state-db.js';
 import type { NodeRow } from '../store/catalog.js';
 import { runDir } from '../store/paths.js';
 import type { Store } from '../store/store.js';
@@ -60,10 +61,12 @@ async function withNodeDb<T>(store: Store, node: NodeRow, fn: (db: Database.Data
     const keys = store.keys.chainKeys(node);
     await extractStateDb({ file: store.objects.file(node.bundle_sha256), dataKey: store.keys.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, outFile: file });
     const db = new Database(file, { readonly: true, fileMustExist: true });
+    const hasArchive = db.prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'last_run_id'").get() !== undefined;
+    const source = hasArchive ? db : emptyArchive();
     try {
-      const hasSessions = db.prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'last_run_id'").get();
-      return fn(hasSessions ? db : new Database(':memory:'));
+      return fn(source);
     } finally {
+      if (source !== db) source.close();
       db.close();
     }
   } finally {

@@ -95,14 +95,27 @@ function tomlString(value: string): string {
   return JSON.stringify(value);
 }
 
+/**
+ * `sessions/YYYY/MM/DD/rollout-*.jsonl`: walked to that depth only, never through a link (the step
+ * wrote this tree, and swarm lists it on the host), and never failing on what is not a directory.
+ */
 function rolloutFiles(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((rel) => /^rollout-.*\.jsonl$/.test(path.basename(rel)))
-    .map((rel) => path.join(dir, rel))
-    .filter((file) => fs.lstatSync(file).isFile())
-    .sort();
+  const files: string[] = [];
+  const walk = (at: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(at, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const abs = path.join(at, entry.name);
+      if (entry.isDirectory() && depth < 3) walk(abs, depth + 1);
+      else if (entry.isFile() && /^rollout-.*\.jsonl$/.test(entry.name)) files.push(abs);
+    }
+  };
+  walk(dir, 0);
+  return files.sort();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -222,6 +222,8 @@ export async function createSealedBundle(options: CreateSealedBundleOptions): Pr
   try {
     out = threaded ? new ThreadedBundleSink(fd, dataKey, options.chunkSize) : new InlineBundleSink(fd, dataKey, options.chunkSize);
     const scanner = options.secrets && options.secrets.length > 0 ? new SecretScanner(options.secrets) : null;
+    // Left out or not, a name that holds a secret would be reported (result.json lists skipped entries).
+    for (const entry of [...skipped, ...home.excluded.map((p) => ({ path: p }))]) scanner?.checkText(entry.path, entry.path);
     const ctx: PackContext = { out, mtimeSec, done: 0, total, scanner, onProgress: options.onProgress };
     const manifestEntries: BundleManifestEntry[] = [];
     for (const entry of entries) manifestEntries.push(await addWorkspaceEntry(ctx, entry));

@@ -79,13 +79,18 @@ export function parentSession(paths: RunPaths, agent: AgentName): string | null 
   let db: Database.Database | undefined;
   try {
     db = new Database(paths.stateDbPath, { readonly: true, fileMustExist: true });
-    return agentHead(db, agent);
+    const id = agentHead(db, agent);
+    // The step wrote this DB: an id that is not an id (an option, say) starts a new conversation.
+    return id !== null && SESSION_ID.test(id) ? id : null;
   } catch {
     return null;
   } finally {
     db?.close();
   }
 }
+
+/** What the three CLIs use as session ids (UUIDs), with room to spare; never an option. */
+const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export interface AgentStepInput {
   choice: AgentChoice;
@@ -111,7 +116,7 @@ export const PROMPT_PLACEHOLDER = '<prompt>';
 
 export function agentStep(input: AgentStepInput): AgentStep {
   const { adapter } = input.choice;
-  const built = adapter.command({
+  const invocation = {
     bin: input.choice.bin,
     prompt: input.prompt,
     resumeSessionId: input.resumeSessionId,
@@ -121,9 +126,10 @@ export function agentStep(input: AgentStepInput): AgentStep {
     env: input.grantedEnv,
     interactive: input.interactive,
     sandboxed: input.sandboxed,
-  });
+  };
+  const built = adapter.command(invocation);
   // The certificate attests the command without the prompt's text (the policy holds its digest).
-  const attestedArgv = built.argv.map((arg) => (input.prompt.length > 0 ? arg.split(input.prompt).join(PROMPT_PLACEHOLDER) : arg));
+  const attestedArgv = adapter.command({ ...invocation, prompt: input.prompt === '' ? '' : PROMPT_PLACEHOLDER }).argv;
   const attested = { agent: adapter.name, argv: [path.basename(attestedArgv[0]!), ...attestedArgv.slice(1)], resume_session: input.resumeSessionId };
   // Interactive: `script` runs the agent on a new pty inside the sandbox, relaying the caller's
   // terminal (the step has no controlling terminal of the caller's to abuse).

@@ -46,6 +46,7 @@ import { registerStore } from '../store/registry.js';
 import { Store } from '../store/store.js';
 import { writeOwnerFile } from './owner.js';
 import { inheritedEgress } from './inherit.js';
+import { redactText } from './redact.js';
 import { removeTree } from './remove-tree.js';
 import { copySeed, planSeed, sealSeed } from './seed.js';
 
@@ -194,6 +195,11 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     Object.assign(granted.env, secretGrants.env);
     granted.secrets.push(...secretGrants.values);
   }
+  // Agents write JSON: a value with a quote, a backslash or a newline appears there escaped.
+  for (const value of [...granted.secrets]) {
+    const escaped = JSON.stringify(value).slice(1, -1);
+    if (escaped !== value) granted.secrets.push(escaped);
+  }
   // Fail before the step runs if the operator's keys are unusable, not after.
   const signer = store.keys.signingKey;
   let parentKeys = store.keys.chainKeys(parent);
@@ -274,7 +280,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         // bwrap skips those that do not exist.
         hidden: privateDirs,
         inputs: { prompt: options.prompt !== undefined, script: command.script !== undefined },
-        readable: agent ? [...(options.readable ?? []), agent.installDir] : options.readable,
+        readable: [...(options.readable ?? []), ...(agent ? agentReadable(agent.installDir, mountPath, privateDirs) : [])],
         mountPath,
       }),
     );
@@ -508,9 +514,10 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     committed = true;
     fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
     fs.rmSync(paths.pendingObject, { force: true });
+    // The home is sealed, and what of it is never sealed (credentials, environment dumps) must not stay either.
+    removeTree(paths.homeDir);
     if (!options.keepWorkspace) {
       removeTree(paths.workspaceDir);
-      removeTree(paths.homeDir);
       removeTree(paths.stateDir);
     }
     const workspace = { path: paths.workspaceDir, kept: options.keepWorkspace ?? false, mount_path: egress.view.workspace };
@@ -543,8 +550,31 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         if (rowWritten) quietly(() => store.catalog.forgetRun(runId));
       }
     }
-    throw error;
+    throw redactError(error, granted.secrets);
   }
+}
+
+/**
+ * What fails after the step started may quote what the step wrote (a file name, a message); a
+ * granted value in it is redacted like in the log.
+ */
+function redactError(error: unknown, secrets: string[]): unknown {
+  if (!(error instanceof SwarmError) || secrets.length === 0) return error;
+  const message = redactText(error.message, secrets);
+  const details = error.details === undefined ? undefined : JSON.parse(redactText(JSON.stringify(error.details), secrets.map((s) => JSON.stringify(s).slice(1, -1))));
+  if (message === error.message && JSON.stringify(details) === JSON.stringify(error.details)) return error;
+  return new SwarmError(error.code, message, { details, hint: error.hint, cause: error });
+}
+
+/**
+ * The agent CLI's installation, when the sandbox would cover it (under /tmp, say): made readable,
+ * unless that would lay the host's copy over the workspace or uncover a hidden directory.
+ */
+function agentReadable(installDir: string, mountPath: string, hidden: string[]): string[] {
+  const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
+  const covered = ['/tmp', '/var/tmp', '/run', '/dev/shm', ...hidden].some((dir) => under(installDir, dir));
+  if (!covered || under(installDir, mountPath) || under(mountPath, installDir) || hidden.some((dir) => under(dir, installDir))) return [];
+  return [installDir];
 }
 
 const EMPTY_TRANSCRIPTS: TranscriptSummary = { sessions: [], tools: {}, unknown_events: 0 };

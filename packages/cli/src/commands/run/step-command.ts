@@ -57,6 +57,7 @@ export abstract class StepCommand extends BaseCommand {
         agent: this.agent,
         agentArgs: this.agentArgs,
         interactive: this.interactive,
+        quiet: this.quiet,
         secrets: this.secret,
         runId: this.runId,
         timeout: this.timeout,
