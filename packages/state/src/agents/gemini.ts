@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, sha256Hex } from '@swarm/core';
+import { sha256Hex } from '@swarm/core';
+import { endpointFrom } from './endpoint.js';
 import type { AgentAdapter, AgentCommand, AgentEndpoint, AgentInvocation, ParsedEvent, ParsedTranscript, TranscriptRecord, TranscriptSession } from './types.js';
 
 const DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com';
@@ -49,24 +50,7 @@ function command(invocation: AgentInvocation): AgentCommand {
 }
 
 function endpoint(env: Readonly<Record<string, string>>): AgentEndpoint {
-  const baseUrl = env.GOOGLE_GEMINI_BASE_URL || DEFAULT_BASE_URL;
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    url = new URL('invalid:');
-  }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.hostname === '') {
-    throw new SwarmError('INVALID_ARGUMENT', `GOOGLE_GEMINI_BASE_URL ${JSON.stringify(baseUrl)} is not an http(s) URL`, {
-      details: { variable: 'GOOGLE_GEMINI_BASE_URL' },
-      hint: 'give the base URL of the Gemini API, e.g. https://generativelanguage.googleapis.com or http://127.0.0.1:8080',
-    });
-  }
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  const isIp = /^\d+\.\d+\.\d+\.\d+$/.test(url.hostname) || url.hostname.startsWith('[');
-  // A name on its scheme's port is allowed by name; an address, or any other port, with its port.
-  const allowHost = isIp || url.port !== '' ? `${url.hostname}:${port}` : url.hostname;
-  return { baseUrl, allowHost };
+  return endpointFrom(env, 'GOOGLE_GEMINI_BASE_URL', DEFAULT_BASE_URL, 'http://127.0.0.1:8080');
 }
 
 /**
