@@ -7,7 +7,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -110,8 +109,8 @@ describe('what the step leaves where swarm writes after it', () => {
     const value = 'sk-e2e-trigger-0123456789';
     env.TEST_API_KEY = value;
     // The step's shell puts the granted value into the trigger; the command line holds only its name.
-    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-    const step = `node -e "const D=require('${sqlite}'); new D(process.env.SWARM_STATE_DB).exec(process.argv[1])" "CREATE TRIGGER t BEFORE INSERT ON run_history BEGIN SELECT RAISE(ABORT, '$TEST_API_KEY'); END;"`;
+    // (python3's sqlite3: the step sees the host's /usr, wherever this checkout is.)
+    const step = `python3 -c "import os, sqlite3; sqlite3.connect(os.environ['SWARM_STATE_DB']).executescript(\\"CREATE TRIGGER t BEFORE INSERT ON run_history BEGIN SELECT RAISE(ABORT, '$TEST_API_KEY'); END;\\")"`;
     const r = swarm(['run', 'launch', '--run-id', 'trigger', '--pass-env', 'TEST_API_KEY', '--step', step]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.stringify(r.envelope)).not.toContain(value);
