@@ -11,6 +11,7 @@ export default defineConfig({
       '@swarm/state': pkg('state'),
       '@swarm/verify': pkg('verify'),
       '@swarm/proxy': pkg('proxy'),
+      '@swarm/github': pkg('github'),
       '@swarm/test-utils': pkg('test-utils'),
     },
   },

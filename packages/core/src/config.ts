@@ -142,6 +142,14 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = Object.freeze({
     },
     check: (v) => typeof v === 'string' && /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(v),
   },
+  'github.action': {
+    description: 'The swarm action the worker workflow runs, pinned: owner/repo@<40-hex commit> (a swarm release you trust)',
+    parse: (raw) => {
+      if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+@[0-9a-f]{40}$/.test(raw)) throw new Error('must be owner/repo@<40 lowercase hex>');
+      return raw;
+    },
+    check: (v) => typeof v === 'string' && /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+@[0-9a-f]{40}$/.test(v),
+  },
   'github.workflow': {
     description: 'Worker workflow file name in .github/workflows/',
     parse: (raw) => {

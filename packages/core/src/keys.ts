@@ -153,3 +153,28 @@ export function loadSigningKey(home: string = swarmHome()): SigningKey {
 export function loadOrCreateSigningKey(home: string = swarmHome()): SigningKey {
   return fs.existsSync(path.join(keysDir(home), SIGNING_KEY_FILE)) ? loadSigningKey(home) : generateSigningKey(home).key;
 }
+
+export const SEALING_KEY_FILE = 'sealing.x25519';
+
+/** The operator's X25519 sealing key: what remote runners seal capabilities back to. Raw 32-byte keys. */
+export interface SealingKey {
+  /** base64url of the raw public key. */
+  publicKey: string;
+  privateKey: Buffer;
+}
+
+/** The sealing key, created on first use (32 random bytes, clamped by X25519 itself). */
+export function loadOrCreateSealingKey(home: string = swarmHome()): SealingKey {
+  const file = path.join(ensureKeysDir(home), SEALING_KEY_FILE);
+  if (!fs.existsSync(file)) createSecretFile(file, crypto.randomBytes(32));
+  const privateKey = readSecretFile(file);
+  if (privateKey.length !== 32) throw new SwarmError('KEYS_INVALID', `${file} must hold exactly 32 bytes`);
+  return { publicKey: x25519PublicKey(privateKey).toString('base64url'), privateKey };
+}
+
+/** The X25519 public key of a raw private key (node:crypto, no extra dependency). */
+export function x25519PublicKey(privateKey: Buffer): Buffer {
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), privateKey]);
+  const key = crypto.createPublicKey(crypto.createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
+  return Buffer.from((key.export({ format: 'jwk' }) as { x: string }).x, 'base64url');
+}

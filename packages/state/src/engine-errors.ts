@@ -21,6 +21,10 @@ export const ENGINE_ERROR_CODES = {
     category: 'interrupted',
     description: 'The run was interrupted (Ctrl-C / SIGTERM); the step was stopped, and a failed node recorded if the run got that far.',
   },
+  REMOTE_NODE_MISMATCH: {
+    category: 'verification',
+    description: "A collected remote node does not fit its parent: its bundle does not open under the capability the parent ratchets to, or the worker's next capabilities differ.",
+  },
   RESTORE_FAILED: {
     category: 'restore',
     description: 'The node could not be restored (missing object, wrong key, bad format) and --allow-cold-start was not given.',

@@ -3,11 +3,11 @@ export * from './engine-errors.js';
 export * from './crypto/index.js';
 export * from './bundle/index.js';
 export * from './state-db.js';
-export { Catalog, type NodeRow, type RunRow, type NodeKind } from './store/catalog.js';
+export { Catalog, type LedgerRow, type NodeRow, type RunRow, type NodeKind } from './store/catalog.js';
 export { storePaths, findProjectRoot, objectPath, runDir, STORE_DIR, type StorePaths } from './store/paths.js';
 export { Store, GENERATOR, ROOT_NODE_ID } from './store/store.js';
 export { type ChainKeys } from './store/keyring.js';
-export { launchRun, type LaunchOptions, type LaunchResult } from './run/launch.js';
+export { launchRun, type LaunchOptions, type LaunchResult, type RemoteRuntime } from './run/launch.js';
 export { forkNode, type ForkOptions, type ForkResult } from './run/fork.js';
 export {
   runStatus,
@@ -39,3 +39,7 @@ export * from './secrets/index.js';
 export { listSessions, showSession, searchSessions, renderSessionExport, type SessionRow, type EventRow, type SessionDetail, type SearchHit } from './agents/archive.js';
 export { AGENTS, isAgentName } from './agents/index.js';
 export type { AgentName, AgentAdapter } from './agents/types.js';
+export { adoptParent, importRemoteRun, type AdoptParentInput, type ImportRemoteRunInput, type RemoteRunFiles } from './run/remote.js';
+export { inheritedEgress, type InheritedEgress } from './run/inherit.js';
+export { unwrapNodeDataKey } from './store/keyring.js';
+export { DEFAULT_MOUNT_PATH } from './engine/egress.js';

@@ -8,6 +8,7 @@ import { ConfigShowCommand } from './config/show.js';
 import { DiffCommand } from './diff.js';
 import { DoctorCommand } from './doctor.js';
 import { GcCommand } from './gc.js';
+import { githubCommands } from './github/index.js';
 import { GraphCommand } from './graph.js';
 import { HelpCommand } from './help.js';
 import { QuickstartCommand } from './quickstart.js';
@@ -45,4 +46,5 @@ export const commands: Array<CommandClass<SwarmContext>> = [
   ...secretCommands,
   ...auditCommands,
   ...proxyCommands,
+  ...githubCommands,
 ];

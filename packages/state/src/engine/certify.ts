@@ -32,6 +32,8 @@ export interface CertifyInput {
   restoreReason: string | null;
   workflowRef: string;
   runnerClass: string;
+  /** More of `runtime` (a remote runner's identity: repository, run id, attempt, request id). */
+  runtimeExtra?: Record<string, unknown>;
   sandbox: SandboxKind;
   allowlist: string[];
   signer: SigningKey;
@@ -72,7 +74,7 @@ export function certify(input: CertifyInput): Certified {
       response_locator: 'step.log',
       new_state: { state_id: input.stateId, bundle_sha256: input.sealed.bundleSha256, bundle_manifest_sha256: input.sealed.manifestSha256, ratchet_step: input.ratchetStep },
     },
-    runtime: { workflow_ref: input.workflowRef, runner_class: input.runnerClass, started_at: facts.started_at, finished_at: facts.finished_at },
+    runtime: { workflow_ref: input.workflowRef, runner_class: input.runnerClass, started_at: facts.started_at, finished_at: facts.finished_at, ...input.runtimeExtra },
     // A replay window needs real time; a pinned clock (SOURCE_DATE_EPOCH) would make it already
     // expired for any verifier, so deterministic runs carry none.
     replay: input.clock.fixed

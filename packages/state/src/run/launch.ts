@@ -108,6 +108,19 @@ export interface LaunchOptions {
   discardFailed?: boolean;
   /** Include the new node's raw capability tokens in the result (secret; only on request). */
   reveal?: boolean;
+  /**
+   * A run executed on behalf of a remote backend (a GitHub worker): the pinned workflow ref and
+   * runner class it certifies, and what the certificate's runtime records of where it ran.
+   */
+  remote?: RemoteRuntime;
+}
+
+export interface RemoteRuntime {
+  backend: 'github';
+  workflowRef: string;
+  runnerClass: string;
+  /** Recorded as `runtime.<backend>` in the certificate (repository, run id, attempt, …). */
+  runtime: Record<string, unknown>;
 }
 
 export interface LaunchResult {
@@ -230,7 +243,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
   let seed: SeedInfo | null = null;
   let seedNode: NodeRow | undefined;
   try {
-    store.catalog.startRun({ run_id: runId, parent_node_id: parent.node_id, operation, started_at: startedAt, backend: 'local', step_json: stepJson });
+    store.catalog.startRun({ run_id: runId, parent_node_id: parent.node_id, operation, started_at: startedAt, backend: options.remote?.backend ?? 'local', step_json: stepJson });
     rowWritten = true;
 
     // 1. Restore.
@@ -303,10 +316,11 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed, sandbox: egress.sandbox });
 
     // 3. Policy.
-    const workflowRef = `local/swarm-local-run@${gitHead(store.paths.projectRoot) ?? 'unpinned'}`;
+    const workflowRef = options.remote?.workflowRef ?? `local/swarm-local-run@${gitHead(store.paths.projectRoot) ?? 'unpinned'}`;
+    const backend = options.remote?.backend ?? 'local';
     const policy = buildPolicy({
       routeMode,
-      backend: 'local',
+      backend,
       allowlist,
       sandbox: egress.sandbox,
       command: command.attested,
@@ -451,7 +465,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         sealed,
         restoreReason: restored.reason,
         workflowRef,
-        runnerClass: 'local',
+        runnerClass: options.remote?.runnerClass ?? 'local',
+        runtimeExtra: options.remote ? { [options.remote.backend]: options.remote.runtime } : undefined,
         sandbox: egress.sandbox,
         allowlist,
         signer,
@@ -506,7 +521,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     const runRow: RunRow = {
       ...facts,
       duration_ms: durationMs,
-      backend: 'local',
+      backend,
       artifact_hash: certified.artifactHash,
       step_json: JSON.stringify({ step: command.attested, prompt_sha256: policy.promptSha256, timeout_s: options.timeoutS ?? null }),
     };

@@ -108,6 +108,15 @@ CREATE TABLE IF NOT EXISTS ledger (
 );
 `;
 
+export interface LedgerRow {
+  request_id: string;
+  run_id: string | null;
+  backend: string;
+  status: string;
+  entry_json: string;
+  updated_at: string;
+}
+
 export class Catalog {
   readonly db: Database.Database;
 
@@ -252,6 +261,53 @@ export class Catalog {
       this.insertNode(node);
       if (alias) this.setAlias(alias.name, node.node_id, alias.at);
     });
+  }
+
+  /**
+   * Commits a run executed elsewhere (a GitHub runner), collected and verified: its node, its
+   * complete run row and its ledger entry, in one transaction.
+   */
+  commitRemoteRun(node: NodeRow, run: RunRow, ledger: LedgerRow): void {
+    this.write(() => {
+      if (!this.getNode(node.parent_node_id ?? '')) throw new SwarmError('NODE_NOT_FOUND', `the collected node's parent ${node.parent_node_id} is not in this store`);
+      this.insertNode(node);
+      this.db
+        .prepare(
+          `INSERT INTO runs (run_id, node_id, parent_node_id, operation, status, exit_code, signal, restore_mode, started_at, finished_at, duration_ms, backend, artifact_hash, step_json)
+           VALUES (@run_id, @node_id, @parent_node_id, @operation, @status, @exit_code, @signal, @restore_mode, @started_at, @finished_at, @duration_ms, @backend, @artifact_hash, @step_json)`,
+        )
+        .run(run);
+      this.putLedger(ledger);
+    });
+  }
+
+  /** A node a worker restores from: its parent is not in this (throwaway) store. */
+  adoptNode(node: NodeRow): void {
+    if (node.kind !== 'import' || node.parent_node_id !== null) throw new SwarmError('INTERNAL', 'adoptNode takes a parentless import node');
+    this.write(() => this.insertNode(node));
+  }
+
+  getLedger(requestId: string): LedgerRow | undefined {
+    return this.db.prepare('SELECT * FROM ledger WHERE request_id = ?').get(requestId) as LedgerRow | undefined;
+  }
+
+  /** The ledger entry of a run id (the swarm run id the request carries). */
+  findLedgerByRun(runId: string): LedgerRow | undefined {
+    return this.db.prepare('SELECT * FROM ledger WHERE run_id = ? ORDER BY updated_at DESC LIMIT 1').get(runId) as LedgerRow | undefined;
+  }
+
+  listLedger(): LedgerRow[] {
+    return this.db.prepare('SELECT * FROM ledger ORDER BY updated_at, request_id').all() as LedgerRow[];
+  }
+
+  /** Writes a ledger entry (atomically, like every catalog write). */
+  putLedger(row: LedgerRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO ledger (request_id, run_id, backend, status, entry_json, updated_at) VALUES (@request_id, @run_id, @backend, @status, @entry_json, @updated_at)
+         ON CONFLICT(request_id) DO UPDATE SET run_id = excluded.run_id, status = excluded.status, entry_json = excluded.entry_json, updated_at = excluded.updated_at`,
+      )
+      .run(row);
   }
 
   getRun(runId: string): RunRow | undefined {

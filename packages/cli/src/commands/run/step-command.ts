@@ -31,7 +31,10 @@ export abstract class StepCommand extends BaseCommand {
   passEnv = Option.Array('--pass-env', [], {
     description: "Pass the caller's variable NAME to the step (repeatable; its value is redacted from step.log, only the name is recorded)",
   });
-  backend = Option.String('--backend', { description: 'Where the run executes: local' });
+  backend = Option.String('--backend', { description: 'Where the run executes: local, or github (GitHub Actions: dispatch, watch, collect)' });
+  repo = Option.String('--repo', { description: 'With --backend github: the repository (owner/name); default github.repo' });
+  workflowRef = Option.String('--workflow-ref', { description: 'With --backend github: owner/repo/.github/workflows/<file>@<40-hex> (default: what `swarm github setup` pinned)' });
+  ghBin = Option.String('--gh-bin', { description: 'With --backend github: the gh binary (default: SWARM_GH_BIN, else gh on PATH)' });
   keepWorkspace = Option.Boolean('--keep-workspace', false, { description: "Keep the run's unpacked workspace after sealing (its path is printed)" });
   mountPath = Option.String('--mount-path', {
     description:
@@ -44,11 +47,62 @@ export abstract class StepCommand extends BaseCommand {
   reveal = Option.Boolean('--reveal', false, { description: "Print the new node's raw capability tokens (secret!)" });
 
   protected async launch(operation: 'launch' | 'resume', extra: { workspace?: string } = {}): Promise<number> {
-    const { resolveBackend, resolveRunOptions, loadEgressProvider } = await import('../../run/options.js');
+    const { resolveBackend } = await import('../../run/options.js');
+    const backend = resolveBackend(this.backend, this.env, this.profile);
+    if (backend.name === 'github') return this.launchOnGithub(operation, { wait: true, workspace: extra.workspace });
     const { runWithSignals } = await import('../../run/signals.js');
     const { describeLaunch } = await import('../../run/describe.js');
-    const backend = resolveBackend(this.backend, this.env, this.profile);
-    const options = resolveRunOptions(
+    const options = await this.runOptions(extra);
+    const { loadEgressProvider } = await import('../../run/options.js');
+    const egress = await loadEgressProvider(this.env, this.profile);
+    const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, (o) => backend.launch(o));
+    if (result.skipped.length > 0) {
+      const list = result.skipped.slice(0, 5).map((e) => `${e.path} (${e.reason})`).join(', ');
+      this.output.warn(`${result.skipped.length} workspace entr${result.skipped.length === 1 ? 'y was' : 'ies were'} not carried into the node: ${list}${result.skipped.length > 5 ? ', …' : ''}`);
+    }
+    this.output.ok(`run ${result.run_id} ${result.status}`, result, describeLaunch(result));
+    return 0;
+  }
+
+  /** On GitHub Actions: dispatch, then (with `wait`) watch with progress and collect. */
+  protected async launchOnGithub(operation: 'launch' | 'resume', how: { wait: boolean; workspace?: string }): Promise<number> {
+    const { clockFromEnv } = await import('@swarm/core');
+    const { resolveRepo } = await import('../../github/context.js');
+    const { dispatchRemote, watchRemote, collectRemote } = await import('../../github/remote.js');
+    const options = await this.runOptions({ workspace: how.workspace });
+    const clock = clockFromEnv(this.env);
+    const repo = resolveRepo(this.repo, this.env, this.profile);
+    const progress = (line: string) => this.output.progress(line);
+    const dispatched = await dispatchRemote({
+      launch: { ...options, reveal: this.reveal, keepWorkspace: this.keepWorkspace },
+      operation,
+      repo,
+      workflowRef: this.workflowRef,
+      ghBin: this.ghBin,
+      env: this.env,
+      clock,
+      onProgress: progress,
+    });
+    this.output.progressDone();
+    if (!how.wait) {
+      this.output.ok(`dispatched ${dispatched.request_id} as run ${dispatched.remote_run_id}`, dispatched, `dispatched run ${dispatched.run_id}\n  request    ${dispatched.request_id}\n  remote run ${dispatched.html_url}`);
+      return 0;
+    }
+    this.output.info(`swarm: run ${dispatched.run_id} dispatched to ${repo} (${dispatched.html_url})`);
+    await watchRemote({ cwd: this.cwd, id: dispatched.request_id, env: this.env, clock, ghBin: this.ghBin, timeoutMs: (options.timeoutS ?? 3600) * 1000 + 15 * 60_000, onProgress: progress });
+    const collected = await collectRemote({ cwd: this.cwd, id: dispatched.request_id, env: this.env, clock, ghBin: this.ghBin, onProgress: progress });
+    this.output.progressDone();
+    const { SwarmError } = await import('@swarm/core');
+    if (collected.status !== 'succeeded') {
+      throw new SwarmError('STEP_FAILED', `the remote step failed; failed node ${collected.node_id} recorded`, { details: collected, hint: `inspect it with \`swarm state inspect --node ${collected.node_id}\`` });
+    }
+    this.output.ok(`run ${collected.run_id} succeeded on GitHub Actions`, collected, `run ${collected.run_id} succeeded on GitHub Actions\n  node       ${collected.node_id}\n  remote run ${collected.remote_run_id}`);
+    return 0;
+  }
+
+  private async runOptions(extra: { workspace?: string }) {
+    const { resolveRunOptions } = await import('../../run/options.js');
+    return resolveRunOptions(
       {
         node: this.node,
         step: this.step,
@@ -78,13 +132,5 @@ export abstract class StepCommand extends BaseCommand {
       this.env,
       this.cwd,
     );
-    const egress = await loadEgressProvider(this.env, this.profile);
-    const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, (o) => backend.launch(o));
-    if (result.skipped.length > 0) {
-      const list = result.skipped.slice(0, 5).map((e) => `${e.path} (${e.reason})`).join(', ');
-      this.output.warn(`${result.skipped.length} workspace entr${result.skipped.length === 1 ? 'y was' : 'ies were'} not carried into the node: ${list}${result.skipped.length > 5 ? ', …' : ''}`);
-    }
-    this.output.ok(`run ${result.run_id} ${result.status}`, result, describeLaunch(result));
-    return 0;
   }
 }
