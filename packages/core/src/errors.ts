@@ -40,10 +40,11 @@ export function registerErrorCodes(owner: string, table: Record<string, ErrorCod
   for (const [code, info] of Object.entries(table)) {
     if (!/^[A-Z][A-Z0-9_]+$/.test(code)) throw new Error(`invalid error code ${code}`);
     const existing = registry.get(code);
-    if (existing && (existing.owner !== owner || existing.category !== info.category)) {
+    // Two packages may raise the same code (say, an unpinned workflow ref) only with one meaning.
+    if (existing && existing.category !== info.category) {
       throw new Error(`error code ${code} registered twice (${existing.owner}, ${owner})`);
     }
-    registry.set(code, { ...info, owner });
+    if (!existing) registry.set(code, { ...info, owner });
   }
 }
 

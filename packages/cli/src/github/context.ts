@@ -72,7 +72,7 @@ export function githubContext(options: { repo: string; env: NodeJS.ProcessEnv; g
   const timing = timingFromEnv(options.env);
   const gh = new GhClient({ repo: options.repo, env: options.env, bin: options.ghBin ?? options.env.SWARM_GH_BIN, timeoutMs: timing.callTimeoutMs });
   const api: GithubApi = {
-    request: (method, path, o = {}) => gh.request(method as GhMethod, path, { ...o, idempotent: o.retry }),
+    request: (method, path, o = {}) => gh.request(method as GhMethod, path, o),
     download: (path, file, o = {}) => gh.download(path, file, o),
   };
   return { repo: options.repo, gh, api, timing, env: options.env };

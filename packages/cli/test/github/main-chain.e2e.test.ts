@@ -1,0 +1,82 @@
+// The main chain on the github backend, with the real gh against the loopback GitHub and the
+// shipped workflow executed by the loopback runner with this checkout's built swarm:
+// local launch → github resume → local resume → github resume → github resume (remote parent,
+// artifact transport) → verify chain. Then a leak scan of everything GitHub saw.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GH_AVAILABLE, REPO, chainKeyForms, expectNoLeak, leakCorpus, standingSecrets, startHarness, type Harness } from './harness.js';
+
+let h: Harness;
+const reveals: Array<[string, string[]]> = [];
+
+describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and remote steps', () => {
+  beforeAll(async () => {
+    h = await startHarness('main');
+  }, 120_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('setup stored the runner key as an environment secret, committed the workflow and tagged the pin', async () => {
+    const record = JSON.parse(fs.readFileSync(path.join(h.env.SWARM_HOME!, 'github', 'acme__agents.json'), 'utf8'));
+    expect(record.workflow_ref).toMatch(/^acme\/agents\/\.github\/workflows\/swarm-run\.yml@[0-9a-f]{40}$/);
+    expect(h.emulator.refSha(REPO, `refs/tags/swarm-pin-${record.pin}`)).toBe(record.pin);
+    expect(h.emulator.secretValue(REPO, 'SWARM_RUNNER_KEY', 'swarm')).toBeTruthy();
+    expect(h.emulator.secretValue(REPO, 'SWARM_RUNNER_KEY')).toBeUndefined();
+    const trust = JSON.parse(fs.readFileSync(path.join(h.env.SWARM_HOME!, 'keys', 'trusted-keys.json'), 'utf8'));
+    expect(JSON.stringify(trust)).toContain(record.runner.signing_key);
+  });
+
+  it('runs the chain, each remote step on the runner, and verify chain walks through it', async () => {
+    const l1 = await h.swarm(['run', 'launch', '--node', 'root', '--run-id', 'l1', '--reveal', '--step', 'echo one > one.txt']);
+    expect(l1.code, l1.stderr).toBe(0);
+    h.outputs.splice(-2); // --reveal prints the tokens on purpose; the rest must never show them
+    reveals.push(['l1 state cap', chainKeyForms(l1.envelope.data.revealed.state_cap_next, 'state_cap')], ['l1 net cap', chainKeyForms(l1.envelope.data.revealed.net_cap_next, 'net_cap')]);
+
+    const g1 = await h.swarm(['run', 'resume', '--backend', 'github', '--repo', REPO, '--node', 'run:l1', '--run-id', 'g1', '--step', 'cat one.txt > two.txt && echo two >> two.txt']);
+    expect(g1.code, g1.stderr + g1.stdout).toBe(0);
+    expect(g1.envelope.data).toMatchObject({ run_id: 'g1', node_id: 'node-g1', status: 'succeeded' });
+
+    const l2 = await h.swarm(['run', 'resume', '--node', 'run:g1', '--run-id', 'l2', '--reveal', '--step', 'grep -q two two.txt && echo three > three.txt']);
+    expect(l2.code, l2.stderr).toBe(0);
+    h.outputs.splice(-2);
+    reveals.push(['l2 state cap', chainKeyForms(l2.envelope.data.revealed.state_cap_next, 'state_cap')], ['l2 net cap', chainKeyForms(l2.envelope.data.revealed.net_cap_next, 'net_cap')]);
+
+    const g2 = await h.swarm(['run', 'resume', '--backend', 'github', '--repo', REPO, '--node', 'run:l2', '--run-id', 'g2', '--step', 'cat three.txt > four.txt']);
+    expect(g2.code, g2.stderr + g2.stdout).toBe(0);
+    // The parent of g3 is a remote node: its bundle reaches the runner as g2's artifact.
+    const g3 = await h.swarm(['run', 'resume', '--backend', 'github', '--repo', REPO, '--node', 'run:g2', '--run-id', 'g3', '--step', 'ls > five.txt']);
+    expect(g3.code, g3.stderr + g3.stdout).toBe(0);
+
+    const chain = await h.swarm(['verify', 'chain', '--node', 'run:g3']);
+    expect(chain.code, chain.stdout).toBe(0);
+    expect(chain.envelope.data.verified).toBe(true);
+    expect(chain.envelope.data.links.map((l: any) => l.node_id)).toEqual(['node-g3', 'node-g2', 'node-l2', 'node-g1', 'node-l1', 'root']);
+
+    const out = path.join(h.tmp, 'export');
+    const exported = await h.swarm(['state', 'export', '--node', 'run:g3', '--out', out]);
+    expect(exported.code, exported.stderr).toBe(0);
+    const ws = path.join(out, 'workspace');
+    expect(fs.readFileSync(path.join(ws, 'two.txt'), 'utf8')).toBe('one\ntwo\n');
+    expect(fs.readFileSync(path.join(ws, 'four.txt'), 'utf8')).toBe('three\n');
+    expect(fs.readFileSync(path.join(ws, 'five.txt'), 'utf8').split('\n')).toEqual(expect.arrayContaining(['four.txt', 'one.txt', 'three.txt', 'two.txt']));
+
+    const runs = h.emulator.runs(REPO);
+    expect(runs.map((r) => r.conclusion)).toEqual(['success', 'success', 'success']);
+    // One run per request, and the input transports the design names.
+    const dispatches = h.emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/dispatches'));
+    expect(dispatches).toHaveLength(3);
+    expect(h.emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/git/blobs')).length).toBeGreaterThanOrEqual(2);
+    const ledger = await h.swarm(['run', 'list']);
+    expect(ledger.code).toBe(0);
+  }, 300_000);
+
+  it('leaves no capability, key or token anywhere GitHub or a log could show it', () => {
+    expect(reveals.length).toBe(4);
+    const corpus = leakCorpus(h);
+    // The scan can find what it looks for: the envelope inputs are in the corpus.
+    expect(corpus).toContain('swarm-pin-');
+    expectNoLeak(corpus, [...reveals, ...standingSecrets(h)]);
+  });
+});
