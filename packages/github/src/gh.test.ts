@@ -39,13 +39,26 @@ async function caught(promise: Promise<unknown>): Promise<SwarmError> {
 
 const details = (error: SwarmError) => error.details as GhErrorDetails;
 
+/**
+ * No member of the process group runs. kill(-pid, 0) alone is not enough here: this machine's
+ * init reaps orphans late, so a child killed with its group stays a zombie (dead) for a while.
+ */
 function groupGone(pid: number): boolean {
   try {
     process.kill(-pid, 0);
-    return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
+  return !fs.readdirSync('/proc').some((entry) => {
+    if (!/^\d+$/.test(entry)) return false;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(pgrp) === pid && state !== 'Z';
+    } catch {
+      return false;
+    }
+  });
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -199,16 +212,15 @@ describe.skipIf(!hasGh)(realGh, () => {
     expect(hits).toHaveLength(3);
   });
 
-  it('never retries without retry, and refuses to retry a POST not marked idempotent', async () => {
+  it('never retries a call the caller did not mark (a dispatch POST), retries a marked POST (cancel)', async () => {
     route = (_hit, res) => json(res, 502, { message: 'Server Error' });
     const error = await caught(client().request('POST', 'repos/o/r/actions/workflows/1/dispatches', { body: { ref: 'x' } }));
     expect(error.code).toBe('GH_HTTP_ERROR');
+    expect(error.retryable).toBe(true);
     expect(details(error).attempts).toBe(1);
     expect(hits).toHaveLength(1);
-    await expect(client().request('POST', 'repos/o/r/actions/workflows/1/dispatches', { body: { ref: 'x' }, retry: true })).rejects.toThrow(TypeError);
-    expect(hits).toHaveLength(1);
-    // An idempotent POST (cancel) is retried.
-    await caught(client().requestIdempotent('POST', 'repos/o/r/actions/runs/1/cancel'));
+    const cancel = await caught(client().request('POST', 'repos/o/r/actions/runs/1/cancel', { retry: true }));
+    expect(details(cancel).attempts).toBe(5);
     expect(hits).toHaveLength(6);
   });
 
@@ -332,6 +344,15 @@ describe.skipIf(!hasGh)(realGh, () => {
     const untrusted = await caught(client().request('GET', 'repos/o/r'));
     expect(untrusted.code).toBe('GH_TRANSPORT_FAILED');
     expect(untrusted.message).not.toContain(token);
+  });
+
+  it('reports GH_AUTH_FAILED when gh has no credentials at all (its exit code 4, nothing sent)', async () => {
+    // No GH_HOST and no token: gh refuses before any request (so nothing leaves this machine).
+    env = { PATH: env.PATH, HOME: env.HOME, GH_CONFIG_DIR: env.GH_CONFIG_DIR };
+    const error = await caught(client().requestIdempotent('GET', 'user'));
+    expect(error.code).toBe('GH_AUTH_FAILED');
+    expect(details(error)).toMatchObject({ http_status: null, attempts: 1 });
+    expect(hits).toHaveLength(0);
   });
 
   it('downloads 2 MiB of binary through a 302 to another host into a file', async () => {
@@ -498,7 +519,10 @@ describe('GhClient with a stub gh', () => {
     const pids: number[] = [];
     const gh = new GhClient({ repo: 'o/r', env: { PATH: '/usr/bin:/bin', SWARM_GH_BIN: bin }, timeoutMs: 300, killGraceMs: 300, onSpawn: (pid) => pids.push(pid) });
     const started = Date.now();
-    const error = await caught(gh.request('GET', 'repos/o/r'));
+    const pending = caught(gh.request('GET', 'repos/o/r'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(groupGone(pids[0]!)).toBe(false); // the probe sees the running group
+    const error = await pending;
     expect(error.code).toBe('GH_COMMAND_TIMEOUT');
     expect(error.retryable).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(600);
