@@ -1,4 +1,4 @@
-// Package boundaries: cli → {state, verify, proxy} → core, nothing else. Reads every manifest and
+// Package boundaries: cli → {state, verify, proxy, github} → core, nothing else. Reads every manifest and
 // every import in packages/*/src and fails on a cycle, an undeclared or forbidden edge, or a deep
 // import into another package.
 import fs from 'node:fs';
@@ -14,7 +14,8 @@ const ALLOWED: Record<string, string[]> = {
   state: ['core'],
   verify: ['core'],
   proxy: ['core'],
-  cli: ['core', 'state', 'verify', 'proxy'],
+  github: ['core'],
+  cli: ['core', 'state', 'verify', 'proxy', 'github'],
   'test-utils': ['core'],
 };
 /** Test files may also import these, undeclared. */

@@ -12,7 +12,7 @@ import { blake2b } from '@noble/hashes/blake2.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isSwarmError, type SwarmError } from '@swarm/core';
 import { makeTempDir } from '@swarm/test-utils';
-import { testPki } from '../../test-utils/src/github/pki.js';
+import { testPki } from '@swarm/test-utils';
 import { GhClient, ghEnv, type GhClientOptions, type GhErrorDetails } from './gh.js';
 
 const GH = '/usr/bin/gh';

@@ -405,3 +405,4 @@ export function thrown(fn: () => unknown): unknown {
   }
   throw new Error('expected the function to throw');
 }
+export { testPki, type TestPki } from './github/pki.js';

@@ -98,7 +98,8 @@ export async function checkGit(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
 }
 
 export async function checkGh(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
-  const version = await exec('gh', ['--version'], env);
+  const bin = env.SWARM_GH_BIN || 'gh';
+  const version = await exec(bin, ['--version'], env);
   if (!version.ok) {
     return {
       name: 'gh',
@@ -108,7 +109,8 @@ export async function checkGh(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
       hint: 'install the GitHub CLI to use the github backend',
     };
   }
-  const auth = await exec('gh', ['auth', 'status'], env);
+  // Its output holds a token prefix: only the exit code is used.
+  const auth = await exec(bin, ['auth', 'status'], env);
   const first = version.stdout.split('\n')[0]?.trim() ?? 'gh';
   if (!auth.ok) {
     return { name: 'gh', status: 'warn', required: false, detail: `${first}, not logged in`, hint: 'run `gh auth login` to use the github backend' };
@@ -179,13 +181,15 @@ export async function checkSandbox(env: NodeJS.ProcessEnv): Promise<DoctorCheck[
   return checks;
 }
 
-export async function runDoctor(options: { env: NodeJS.ProcessEnv; cwd: string }): Promise<DoctorReport> {
+export async function runDoctor(options: { env: NodeJS.ProcessEnv; cwd: string; repo?: string; repoRequired?: boolean }): Promise<DoctorReport> {
   const checks = await Promise.all([
     Promise.resolve(checkNode()),
     checkSqlite(),
     Promise.resolve(checkHome(options.env)),
     checkGit(options.env),
-    checkGh(options.env),
+    options.repo ? Promise.resolve(null) : checkGh(options.env),
   ]);
-  return { checks: [...checks, ...(await checkSandbox(options.env))] };
+  // With a repository (--repo, or github.repo configured) the github section replaces the gh line.
+  const github = options.repo ? await (await import('./github.js')).githubChecks({ repo: options.repo, env: options.env, required: options.repoRequired ?? false }) : [];
+  return { checks: [...checks.filter((c): c is DoctorCheck => c !== null), ...github, ...(await checkSandbox(options.env))] };
 }

@@ -144,5 +144,10 @@ function readAll(dir: string): string {
 }
 
 export function expectNoLeak(corpus: string, secrets: Array<[string, string[]]>): void {
-  for (const [what, list] of secrets) for (const form of list) expect(corpus.includes(form), `${what} leaked (${form.slice(0, 6)}…)`).toBe(false);
+  for (const [what, list] of secrets) {
+    for (const form of list) {
+      const at = corpus.indexOf(form);
+      expect(at, `${what} leaked (${form.slice(0, 6)}…) in: ${at >= 0 ? JSON.stringify(corpus.slice(Math.max(0, at - 300), at + 80)) : ''}`).toBe(-1);
+    }
+  }
 }

@@ -68,8 +68,9 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     const dispatches = h.emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/dispatches'));
     expect(dispatches).toHaveLength(3);
     expect(h.emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/git/blobs')).length).toBeGreaterThanOrEqual(2);
-    const ledger = await h.swarm(['run', 'list']);
-    expect(ledger.code).toBe(0);
+    // g3's parent came back from GitHub: the runner fetched it as g2's artifact, with the job's token.
+    expect(h.emulator.requests.filter((r) => r.credential === 'job' && /\/actions\/artifacts\/\d+\/zip$/.test(r.path))).toHaveLength(1);
+    expect(h.emulator.requests.filter((r) => r.credential === 'job' && /\/git\/blobs\/[0-9a-f]{40}$/.test(r.path)).length).toBeGreaterThanOrEqual(2);
   }, 300_000);
 
   it('leaves no capability, key or token anywhere GitHub or a log could show it', () => {
@@ -78,5 +79,26 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     // The scan can find what it looks for: the envelope inputs are in the corpus.
     expect(corpus).toContain('swarm-pin-');
     expectNoLeak(corpus, [...reveals, ...standingSecrets(h)]);
+  });
+
+  it('doctor checks the repository, and fails when the pin tag moved', async () => {
+    const ok = await h.swarm(['doctor', '--repo', REPO]);
+    expect(ok.code, ok.stdout).toBe(0);
+    const status = Object.fromEntries(ok.envelope.data.checks.map((c: any) => [c.name, c.status]));
+    for (const name of ['github.gh', 'github.auth', 'github.scopes', 'github.setup', 'github.workflow', 'github.pin', 'github.tag', 'github.secret', 'github.trust']) expect(status[name], name).toBe('ok');
+    // gh auth status prints a token prefix; doctor never shows gh's output.
+    expect(ok.stdout).not.toContain(h.emulator.token.slice(0, 8));
+    const record = JSON.parse(fs.readFileSync(path.join(h.env.SWARM_HOME!, 'github', 'acme__agents.json'), 'utf8'));
+    const other = h.emulator.commit(REPO, 'main', { 'README.md': 'moved' });
+    h.emulator.moveRef(REPO, `refs/tags/${record.tag}`, other);
+    try {
+      const bad = await h.swarm(['doctor', '--repo', REPO]);
+      expect(bad.code).toBe(4);
+      const checks = bad.envelope.error.details.checks;
+      expect(checks.find((c: any) => c.name === 'github.tag').status).toBe('fail');
+      expect(checks.filter((c: any) => c.status === 'fail').map((c: any) => c.name)).toEqual(['github.tag']);
+    } finally {
+      h.emulator.moveRef(REPO, `refs/tags/${record.tag}`, record.pin);
+    }
   });
 });
