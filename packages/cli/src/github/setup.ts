@@ -82,10 +82,12 @@ export async function githubSetup(options: SetupOptions): Promise<SetupResult> {
     const signer = loadOrCreateSigningKey(home);
     const sealing = loadOrCreateSealingKey(home);
     const generated = generateRunnerKey(options.repo, { ed25519: signer.publicKey, x25519: sealing.publicKey });
+    // Trusted here first: a key GitHub holds must never sign what this machine would refuse.
+    // Each key gets its own name, so a rotated key stays trusted for the certificates it signed.
+    const { trustKey } = await import('@swarm/verify');
+    trustKey(generated.public.signing_key, { name: `github-${options.repo.replace('/', '-').slice(0, 40)}-${generated.public.key_id.slice(0, 8)}`, home, env: options.env });
     progress(`swarm: storing the runner key as environment secret ${RUNNER_KEY_SECRET}`);
     await ctx.gh.setSecret(RUNNER_KEY_SECRET, encodeRunnerKey(generated.secret), { environment, retry: true });
-    const { trustKey } = await import('@swarm/verify');
-    trustKey(generated.public.signing_key, { name: `github-${options.repo.replace('/', '-')}`.slice(0, 64), home, env: options.env });
     runner = generated.public;
     keys = previous ? 'rotated' : 'created';
   }

@@ -53,6 +53,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const work = fs.mkdtempSync(path.join(env.RUNNER_TEMP || os.tmpdir(), 'swarm-worker-'));
   try {
     checkRequestId(requestId);
+    const api = new RunnerApi(env.GITHUB_API_URL ?? 'https://api.github.com', env.GITHUB_TOKEN ?? '');
+    await refuseDuplicate(api, env.GITHUB_REPOSITORY ?? '', requestId, Number(env.GITHUB_RUN_ID), log);
     stage = 'envelope';
     const key = parseRunnerKey(env.SWARM_RUNNER_KEY);
     mask(log, secrets, key.ed25519_sk, key.x25519_sk);
@@ -73,7 +75,6 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     log(`swarm worker: request ${requestId}, run ${runId}, parent ${payload.parent.node_id}`);
 
     stage = 'input';
-    const api = new RunnerApi(env.GITHUB_API_URL ?? 'https://api.github.com', env.GITHUB_TOKEN ?? '');
     const bundleFile = path.join(work, 'parent.bundle');
     await fetchInput(api, repo, opened, bundleFile, work);
     log(`swarm worker: parent bundle ${payload.input.size} bytes, ${payload.input.sha256}`);
@@ -173,6 +174,27 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     return EXIT_CODES[err.category] ?? 1;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Defence in depth against a dispatch that ran twice: a run of the same request with a lower id
+ * is the one that counts, so this one stops before the step. A listing that fails is no reason
+ * to refuse (the operator adopts only one run either way).
+ */
+async function refuseDuplicate(api: RunnerApi, repo: string, requestId: string, runId: number, log: (line: string) => void): Promise<void> {
+  let runs: Array<{ id: number; display_title: string }>;
+  try {
+    const since = new Date(Date.now() - 24 * 3600_000).toISOString();
+    const response = await api.request('GET', `repos/${repo}/actions/runs`, { query: { event: 'workflow_dispatch', created: `>=${since}`, per_page: 100 }, timeoutMs: 20_000, retry: true });
+    runs = (JSON.parse(response.body.toString('utf8')) as { workflow_runs?: Array<{ id: number; display_title: string }> }).workflow_runs ?? [];
+  } catch (error) {
+    log(`swarm worker: cannot list runs to rule out a duplicate (${isSwarmError(error) ? error.code : 'error'}); going on`);
+    return;
+  }
+  const earlier = runs.filter((r) => r.display_title === `swarm ${requestId}` && r.id < runId).map((r) => r.id);
+  if (earlier.length > 0) {
+    throw new SwarmError('GH_RUN_AMBIGUOUS', `run ${Math.min(...earlier)} already carries request ${requestId}; this duplicate does not run the step`, { details: { earlier } });
   }
 }
 

@@ -123,7 +123,7 @@ export function standingSecrets(h: Harness): Array<[string, string[]]> {
     const k = JSON.parse(Buffer.from(runnerKey, 'base64url').toString('utf8')) as { ed25519_sk: string; x25519_sk: string };
     out.push(['runner key', [...forms(runnerKey), ...forms(Buffer.from(k.ed25519_sk, 'base64url')), ...forms(Buffer.from(k.x25519_sk, 'base64url'))]]);
   }
-  out.push(['gh token', [h.emulator.token]]);
+  out.push(['gh token', [h.emulator.token]], ['job token', h.emulator.jobTokens()]);
   return out;
 }
 

@@ -2,10 +2,11 @@
 // shipped workflow executed by the loopback runner with this checkout's built swarm:
 // local launch → github resume → local resume → github resume → github resume (remote parent,
 // artifact transport) → verify chain. Then a leak scan of everything GitHub saw.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GH_AVAILABLE, REPO, chainKeyForms, expectNoLeak, leakCorpus, standingSecrets, startHarness, type Harness } from './harness.js';
+import { ACTION, GH_AVAILABLE, REPO, chainKeyForms, expectNoLeak, leakCorpus, standingSecrets, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
 const reveals: Array<[string, string[]]> = [];
@@ -101,4 +102,60 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
       h.emulator.moveRef(REPO, `refs/tags/${record.tag}`, record.pin);
     }
   });
+
+  it('a remote step sees no job token, runner key or worker environment, which a same-uid neighbour could read', async () => {
+    // The control: a process that holds a token in its environment, and a neighbour of the same
+    // uid without swarm's sandbox, which reads it through /proc.
+    const holder = spawn('sleep', ['30'], { env: { PATH: process.env.PATH, GITHUB_TOKEN: 'ghs_control_token_value_0123456789' } });
+    try {
+      const neighbour = fs.readFileSync(`/proc/${holder.pid}/environ`, 'latin1');
+      expect(neighbour).toContain('ghs_control_token_value_0123456789');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    const attack = "env > env.txt; for f in /proc/[0-9]*/environ; do cat \"$f\" 2>/dev/null | tr '\\0' '\\n'; done > procenv.txt; ls /proc | grep -c '^[0-9]' > pids.txt; true";
+    const r = await h.swarm(['run', 'resume', '--backend', 'github', '--repo', REPO, '--node', 'run:g3', '--run-id', 'g-env', '--step', attack]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const out = path.join(h.tmp, 'export-env');
+    expect((await h.swarm(['state', 'export', '--node', 'run:g-env', '--out', out])).code).toBe(0);
+    const seen = ['env.txt', 'procenv.txt'].map((f) => fs.readFileSync(path.join(out, 'workspace', f), 'utf8')).join('\n');
+    expect(seen).toContain('SWARM_RUN_ID=g-env'); // the step's own environment was captured
+    for (const name of ['GITHUB_TOKEN', 'SWARM_RUNNER_KEY', 'SWARM_ENVELOPE', 'ACTIONS_', 'GH_ENTERPRISE_TOKEN', 'RUNNER_TEMP']) expect(seen).not.toContain(name);
+    expectNoLeak(seen, standingSecrets(h));
+    // Its own PID namespace: only the sandbox's few processes are visible.
+    expect(Number(fs.readFileSync(path.join(out, 'workspace', 'pids.txt'), 'utf8'))).toBeLessThan(10);
+  }, 120_000);
+
+  it('setup --rotate replaces the runner key; the chain keeps verifying and runs on', async () => {
+    const before = JSON.parse(fs.readFileSync(path.join(h.env.SWARM_HOME!, 'github', 'acme__agents.json'), 'utf8'));
+    const rotated = await h.swarm(['github', 'setup', '--repo', REPO, '--action', ACTION, '--rotate']);
+    expect(rotated.code, JSON.stringify(rotated.envelope)).toBe(0);
+    expect(rotated.envelope.data.keys).toBe('rotated');
+    expect(rotated.envelope.data.runner_key_id).not.toBe(before.runner.key_id);
+    expect(rotated.envelope.data.workflow).toBe('unchanged');
+    const again = await h.swarm(['run', 'resume', '--backend', 'github', '--repo', REPO, '--node', 'run:g3', '--run-id', 'g4', '--step', 'echo after > after.txt']);
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    const chain = await h.swarm(['verify', 'chain', '--node', 'run:g4']);
+    expect(chain.envelope.data.verified, JSON.stringify(chain.envelope).slice(0, 2000)).toBe(true);
+    const certificate = JSON.parse(fs.readFileSync(path.join(h.project, '.swarm', 'runs', 'g4', 'certificate.json'), 'utf8'));
+    expect(certificate.swarm.signer).toBe(rotated.envelope.data.runner_key_id);
+  }, 120_000);
+
+  it('a second run of the same request refuses to run its step', async () => {
+    const first = h.emulator.runs(REPO).find((r) => r.display_title.startsWith('swarm g1-'))!;
+    expect(first.conclusion).toBe('success');
+    // The same dispatch again, as a retried POST would make it: same inputs, same request id.
+    const body = JSON.stringify({ ref: first.head_branch, inputs: first.inputs });
+    const gh = spawn('gh', ['api', '-X', 'POST', `repos/${REPO}/actions/workflows/swarm-run.yml/dispatches`, '--input', '-'], { env: h.env });
+    gh.stdin.end(body);
+    expect(await new Promise((resolve) => gh.on('close', resolve))).toBe(0);
+    await h.runner.idle();
+    const twins = h.emulator.runs(REPO).filter((r) => r.display_title === first.display_title);
+    expect(twins).toHaveLength(2);
+    const second = twins.find((r) => r.id !== first.id)!;
+    expect(second.conclusion).toBe('failure');
+    const log = h.emulator.log(second.id).join('\n');
+    expect(log).toContain('GH_RUN_AMBIGUOUS');
+    expect(log).not.toContain('swarm worker: step');
+  }, 60_000);
 });
