@@ -158,4 +158,22 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     expect(log).toContain('GH_RUN_AMBIGUOUS');
     expect(log).not.toContain('swarm worker: step');
   }, 60_000);
+
+  it('dispatch, status, collect one at a time', async () => {
+    const d = await h.swarm(['backend', 'github', 'dispatch', '--repo', REPO, '--node', 'run:g4', '--run-id', 'g5', '--step', 'echo five > five.txt']);
+    expect(d.code, d.stderr + d.stdout).toBe(0);
+    expect(d.envelope.data.request_id).toMatch(/^g5-[0-9a-f]{10}$/);
+    const pending = await h.swarm(['run', 'status', '--run-id', 'g5']);
+    expect(pending.code).toBe(0);
+    expect(pending.envelope.data.backend).toBe('github');
+    expect(['dispatched', 'running', 'completed']).toContain(pending.envelope.data.status);
+    expect(pending.envelope.data.ledger.remote_run_id).toBe(d.envelope.data.remote_run_id);
+    const c = await h.swarm(['backend', 'github', 'collect', '--run-id', d.envelope.data.request_id, '--wait']);
+    expect(c.code, c.stderr + c.stdout).toBe(0);
+    const done = await h.swarm(['run', 'status', '--run-id', 'g5']);
+    expect(done.envelope.data).toMatchObject({ run_id: 'g5', node_id: 'node-g5', backend: 'github' });
+    const again = await h.swarm(['backend', 'github', 'collect', '--run-id', 'g5']);
+    expect(again.code).toBe(2);
+    expect(again.envelope.error.code).toBe('RUN_LEDGER_STATE');
+  }, 60_000);
 });

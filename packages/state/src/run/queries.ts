@@ -42,6 +42,8 @@ export interface RunStatus {
   finished_at: string | null;
   duration_ms: number | null;
   artifact_hash: string | null;
+  /** Where the step ran: local, or github for a collected remote run (null for a row-less leftover). */
+  backend: string | null;
   run_dir: string;
   files: string[];
 }
@@ -68,6 +70,7 @@ export async function runStatus(options: StoreCall & { runId: string }): Promise
         finished_at: null,
         duration_ms: null,
         artifact_hash: null,
+        backend: null,
         run_dir: dir,
         files,
       };
@@ -98,6 +101,7 @@ function rowStatus(store: Store, row: RunRow): Omit<RunStatus, 'run_dir' | 'file
     finished_at: row.finished_at,
     duration_ms: row.duration_ms,
     artifact_hash: row.artifact_hash,
+    backend: row.backend,
   };
 }
 
