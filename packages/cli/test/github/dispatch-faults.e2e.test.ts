@@ -88,7 +88,8 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
     expect(e.dispatch.correlation).toBe('response');
     const posts = dispatchPosts(h, e.request_id, from);
     expect(posts.map((p) => p.status)).toEqual([502, 200]);
-    // Before re-posting it looked for the run, for the whole correlation window (4 s).
+    // Before re-posting it looked for the run, polling for a while (the window is 4 s; see 4b for
+    // why the last look comes early).
     const [first, second] = posts.map((p) => h.emulator.requests.indexOf(p));
     const looks = h.emulator.requests.slice(first! + 1, second!).filter((q) => q.credential === 'operator' && isRunsList(q.method, q.path));
     expect(looks.length).toBeGreaterThanOrEqual(3);
@@ -126,12 +127,19 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
     // The run is created, then the answer hangs for 30 s; gh's calls time out after 2 s here.
     h.emulator.fault({ method: 'POST', path: /\/dispatches$/, after: true, delayMs: 30_000 });
     const started = Date.now();
-    const r = await resume(h, 'f3', 'echo three > three.txt', { env: { ...h.env, SWARM_GH_TIMEOUT_S: '2' } });
+    const pending = resume(h, 'f3', 'echo three > three.txt', { env: { ...h.env, SWARM_GH_TIMEOUT_S: '2' } });
+    // While the POST hangs, its gh is there to see…
+    const [hung] = await until(() => {
+      const found = processesWith(h.tmp, /(^|\/)gh\s+api\b.*\/dispatches\b/);
+      return found.length > 0 ? found : undefined;
+    }, 20_000, 'the dispatching gh', 20);
+    const r = await pending;
     const took = Date.now() - started;
     expect(r.code, say(r)).toBe(0);
     expect(took).toBeLessThan(25_000);
-    // No gh of this harness is left (one still waiting for the POST's answer would be).
-    expect(processesWith(h.tmp, /(^|\/)gh\s+api\b/)).toEqual([]);
+    // …and once swarm is done, it and every other gh of this harness are gone.
+    expect(alive(hung!.pid)).toBe(false);
+    expect(processesWith(h.tmp, /(^|\/)gh\s/)).toEqual([]);
     const e = entryOf(h, 'f3');
     expect(e.status).toBe('collected');
     expect(e.attempts).toBe(1);
@@ -219,7 +227,13 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
     expect(runsOf(h, e.request_id)).toHaveLength(1);
   }, 60_000);
 
-  it('5d. a primary rate limit on the dispatch POST that resets in an hour fails soon with GH_RATE_LIMITED (exit 4)', async () => {
+  // PRODUCT BUG (packages/github/src/dispatch.ts, post(), the `rateLimited` branch, and
+  // dispatchRun()): a rate-limited dispatch POST waits retry_after_s, else a flat 60 s — it ignores
+  // the primary limit's x-ratelimit-reset (the wait_ms the gh client computed) and the client's
+  // maxRateLimitWaitMs — then looks once and POSTs again, and after a second 60 s ends with
+  // GH_DISPATCH_UNCONFIRMED (ledger left pending) ≥ 120 s later. Research §1.3/§7.7: a primary
+  // limit whose reset is past the wait is GH_RATE_LIMITED (retry later), and it is not re-posted.
+  it.fails('5d. a primary rate limit on the dispatch POST that resets in an hour fails soon with GH_RATE_LIMITED (exit 4)', async () => {
     const before = nodeIds(h);
     const from = h.emulator.requests.length;
     const reset = Math.floor(h.emulator.now().getTime() / 1000) + 3600;
@@ -232,18 +246,19 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
       body: { message: 'API rate limit exceeded for user ID 1.' },
     });
     const started = Date.now();
-    const r = await dispatch(h, 'f5d', 'echo no > no.txt', { timeoutMs: 25_000 });
+    // Killed after 15 s: today swarm sleeps 60 s here.
+    const r = await dispatch(h, 'f5d', 'echo no > no.txt', { timeoutMs: 15_000 });
     const took = Date.now() - started;
     const e = entryOf(h, 'f5d');
     expect(runsOf(h, e.request_id)).toHaveLength(0);
     expect(nodeIds(h)).toEqual(before);
-    expect(took, say(r)).toBeLessThan(20_000);
+    expect(dispatchPosts(h, e.request_id, from)).toHaveLength(1);
+    expect(took, say(r)).toBeLessThan(10_000);
     expect(r.code, say(r)).toBe(4);
     expect(errorOf(r).code).toBe('GH_RATE_LIMITED');
     expect(e.status).toBe('failed');
     expect(e.attempts).toBe(1);
-    expect(dispatchPosts(h, e.request_id, from)).toHaveLength(1);
-  }, 60_000);
+  }, 40_000);
 
   it('6. a 401 on the dispatch is GH_AUTH_FAILED (exit 4), not retried: one POST, no run, ledger failed', async () => {
     const before = nodeIds(h);
@@ -380,6 +395,7 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
     expect(e.status).toBe('failed');
     expect(e.attempts).toBe(0);
     expect(e.errors.map((x: any) => x.code)).toEqual(['GH_CLI_UNAVAILABLE']);
+    expect(runsOf(h, e.request_id)).toHaveLength(0);
     expect(nodeIds(h)).toEqual(before);
   }, 30_000);
 
@@ -410,6 +426,7 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
     expect(e.status).toBe('failed');
     expect(e.attempts).toBe(0);
     expect(e.errors.map((x: any) => x.code)).toEqual(['GH_COMMAND_TIMEOUT']);
+    expect(runsOf(h, e.request_id)).toHaveLength(0);
     expect(nodeIds(h)).toEqual(before);
   }, 120_000);
 
@@ -488,6 +505,9 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
       gstamp = stampRequests(g.emulator);
       await baseNode(g);
     }, 120_000);
+    afterEach(async () => {
+      if (g) await settle(g);
+    }, 60_000);
     afterAll(async () => {
       await g?.close();
     }, 60_000);
@@ -518,16 +538,23 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
       expect(nodeIds(g)).toEqual([...before, 'node-f4'].sort());
     }, 90_000);
 
-    it('4b. a run that shows up 3 s after the 204 is found within the 4 s correlation window, not dispatched again', async () => {
+    // PRODUCT BUG (packages/github/src/dispatch.ts, correlate()): the loop returns null as soon
+    // as `Date.now() + wait > deadline`, so the last look is up to one poll interval before the
+    // window ends (here ~2.5 s of a 4 s window; with the defaults up to 10 s of 90 s). A run that
+    // becomes visible in that gap is missed and the request is POSTed again: a second run of the
+    // same request id is created. The last look should happen at the deadline (sleep
+    // min(wait, deadline - now)).
+    it.fails('4b. a run that shows up 3 s after the 204 is found within the 4 s correlation window, not dispatched again', async () => {
       const from = g.emulator.requests.length;
       g.emulator.hideNewRuns(3000);
       const r = await dispatch(g, 'f4b', 'echo four > four.txt');
       g.emulator.hideNewRuns(0);
+      await Promise.race([g.runner.idle(), sleep(30_000)]);
       const e = entryOf(g, 'f4b');
-      const posts = dispatchPosts(g, e.request_id, from);
-      expect(posts.map((p) => p.status), say(r)).toEqual([400, 204]);
+      const runs = runsOf(g, e.request_id);
+      expect(runs.map((x) => [x.id, x.conclusion]), say(r)).toHaveLength(1);
+      expect(dispatchPosts(g, e.request_id, from).map((p) => p.status)).toEqual([400, 204]);
       expect(e.attempts).toBe(1);
-      expect(runsOf(g, e.request_id)).toHaveLength(1);
       expect(r.code, say(r)).toBe(0);
     }, 60_000);
 
