@@ -52,8 +52,10 @@ async function dispatch(runId: string, step: string, extra: string[] = [], node 
   return d;
 }
 
-function collect(runId: string): Promise<Swarm> {
-  return h.swarm(['backend', 'github', 'collect', '--run-id', runId]);
+async function collect(runId: string): Promise<Swarm> {
+  const r = await h.swarm(['backend', 'github', 'collect', '--run-id', runId]);
+  if (r.envelope?.error?.code === 'INTERNAL') console.error(`collect ${runId} failed inside swarm:\n${r.stdout}\n${r.stderr}`);
+  return r;
 }
 
 function artifactOf(runId: string): EmulatedArtifact {
@@ -85,6 +87,7 @@ function expectRefused(r: Swarm, runId: string, code: string, exit: number, befo
   expect(r.envelope?.status, r.stdout + r.stderr).toBe('error');
   expect(r.envelope.error.code, r.envelope.error.message).toBe(code);
   expect(r.code, r.envelope.error.message).toBe(exit);
+  expect(r.envelope.error.category).toBe(CATEGORY_OF_EXIT[exit]);
   const ledger = ledgerOf(h.project, runId);
   expect(ledger.status).toBe(ledgerStatus);
   expect(ledger.entry.errors.at(-1)?.code).toBe(code);
@@ -172,6 +175,12 @@ describe.skipIf(!GH_AVAILABLE)('github backend: collect refuses what it cannot v
     expect(r.envelope.error.details).toMatchObject({ run_id: 'fail', node_id: 'node-fail', status: 'failed' });
     expectCollected(r, 'fail', before, 'failed');
     expect(runRow(h.project, 'fail')).toMatchObject({ status: 'failed', exit_code: 3, backend: 'github' });
+    // The failed node holds what the step left, as a local failed run does.
+    const out = path.join(h.tmp, 'export-fail');
+    const exported = await h.swarm(['state', 'export', '--node', 'run:fail', '--out', out]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'workspace', 'p.txt'), 'utf8')).toBe('partial\n');
+    expect(fs.readFileSync(path.join(out, 'workspace', 'x.txt'), 'utf8')).toBe('x\n');
     // Collected once: a second collect is refused and imports nothing.
     const after = storeView(h.project);
     const again = await collect('fail');
@@ -184,13 +193,14 @@ describe.skipIf(!GH_AVAILABLE)('github backend: collect refuses what it cannot v
     const original = h.emulator.secretValue(REPO, 'SWARM_RUNNER_KEY', 'swarm')!;
     expect(original).toBeTruthy();
     h.emulator.setSecret(REPO, 'SWARM_RUNNER_KEY', 'garbage', 'swarm');
-    let d: Dispatched;
+    let dispatched: Dispatched | undefined;
     try {
-      d = await dispatch('badkey', 'echo never > n.txt');
+      dispatched = await dispatch('badkey', 'echo never > n.txt');
       await h.runner.idle();
     } finally {
       h.emulator.setSecret(REPO, 'SWARM_RUNNER_KEY', original, 'swarm');
     }
+    const d = dispatched!;
     expect(h.emulator.run(d.remote_run_id)).toMatchObject({ status: 'completed', conclusion: 'failure' });
     const files = readArtifactFiles(storedArtifact(h.emulator, d.remote_run_id, d.request_id).bytes);
     expect([...files.keys()].sort()).toEqual(['error.json', 'manifest.json']);
@@ -289,7 +299,7 @@ describe.skipIf(!GH_AVAILABLE)('github backend: collect refuses what it cannot v
       ['policy.json that allows more', (f) => editJson(f, 'policy.json', (p) => addHost(p)), 'VERIFY_FAILED', 3, 'VERIFY_POLICY_MISMATCH'],
       ['result.json with another artifact_hash', (f) => editJson(f, 'result.json', (r) => (r.artifact_hash = sha256('another certificate'))), 'VERIFY_FAILED', 3, 'VERIFY_CERT_HASH_MISMATCH'],
       ['result.json with another bundle_sha256', (f) => editJson(f, 'result.json', (r) => (r.bundle_sha256 = sha256('another bundle'))), 'VERIFY_FAILED', 3, "the artifact's bundle is"],
-      ['result.json that breaks its schema', (f) => editJson(f, 'result.json', (r) => (r.status = 'triumphant')), 'VERIFY_FAILED', 3, 'result.json of the artifact is invalid'],
+      ['result.json that breaks its schema (a required field gone)', (f) => editJson(f, 'result.json', (r) => delete r.certificate_ref), 'VERIFY_FAILED', 3, 'result.json of the artifact is invalid'],
       ['certificate.json that is not JSON', (f) => new Map([...f, ['certificate.json', Buffer.from('{"type":')]]), 'VERIFY_FAILED', 3, 'certificate.json of the artifact is not JSON'],
       ['certificate.dsse.json re-signed (same certificate) by an untrusted key', (f) => resign(f), 'VERIFY_FAILED', 3, 'VERIFY_SIGNATURE_UNTRUSTED'],
       ['a changed certificate re-signed by an untrusted key, result.json pointing at it', (f) => resign(editJson(f, 'certificate.json', (c) => (c.swarm.egress_allowlist = ['evil.example'])), true), 'VERIFY_FAILED', 3, 'VERIFY_SIGNATURE_UNTRUSTED'],
@@ -389,7 +399,7 @@ describe.skipIf(!GH_AVAILABLE)('github backend: collect refuses what it cannot v
         // The signed certificate says cold_start: either the forgery (3) or the policy (5) refuses it.
         expect(r.envelope?.status, r.stdout).toBe('error');
         const exit = ({ VERIFY_FAILED: 3, RESTORE_POLICY_VIOLATION: 5 } as Record<string, number>)[r.envelope.error.code];
-        expect(exit, r.envelope.error.code).toBeDefined();
+        expect(exit, JSON.stringify(r.envelope.error)).toBeDefined();
         expectRefused(r, 'cold2', r.envelope.error.code, exit!, before);
       } finally {
         undo('cold2');
@@ -409,6 +419,7 @@ describe.skipIf(!GH_AVAILABLE)('github backend: collect refuses what it cannot v
 });
 
 const BOMB_BYTES = 16 * 1024 * 1024;
+const CATEGORY_OF_EXIT: Record<number, string> = { 2: 'input', 3: 'verification', 4: 'backend', 5: 'restore', 7: 'step' };
 
 function without(files: Map<string, Buffer>, name: string): Map<string, Buffer> {
   const out = new Map(files);
