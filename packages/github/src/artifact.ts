@@ -103,7 +103,9 @@ export function unpackArtifact(zip: Buffer, expect: { requestId: string; runId: 
     throw mismatch('manifest.json is not JSON');
   }
   if (manifest.v !== 1 || typeof manifest.files !== 'object' || manifest.files === null) throw mismatch('manifest.json has no file list');
-  if (manifest.request_id !== expect.requestId || manifest.run_id !== expect.runId) {
+  // A worker that failed before it could open the envelope does not know the run id yet.
+  const runKnown = manifest.run_id === expect.runId || (manifest.run_id === '' && files.has('error.json') && !files.has('certificate.json'));
+  if (manifest.request_id !== expect.requestId || !runKnown) {
     throw new SwarmError('RUN_IDENTITY_MISMATCH', `the artifact is of request ${String(manifest.request_id)} / run ${String(manifest.run_id)}, not ${expect.requestId} / ${expect.runId}`);
   }
   for (const [name, data] of files) {

@@ -95,7 +95,21 @@ type PostOutcome =
   | { kind: 'created'; runId: number; response: ApiResponse }
   | { kind: 'accepted'; response: ApiResponse }
   | { kind: 'unsupported' }
-  | { kind: 'ambiguous'; error: SwarmError; rateLimited: boolean; retryAfterMs: number };
+  | { kind: 'ambiguous'; error: SwarmError; rateLimited: boolean; retryAfterMs: number }
+  | { kind: 'refused'; error: SwarmError };
+
+/** The longest a dispatch waits out a rate limit before it gives up (GitHub's reset can be an hour away). */
+export const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
+
+/** How long GitHub asked to wait: Retry-After, else until the reset (gh.ts works it out), else a minute. */
+function rateLimitWaitMs(error: SwarmError): number {
+  const d = (error.details ?? {}) as { retry_after_s?: unknown; wait_ms?: unknown };
+  const after = Number(d.retry_after_s);
+  if (Number.isFinite(after) && after > 0) return after * 1000;
+  const wait = Number(d.wait_ms);
+  if (Number.isFinite(wait) && wait > 0) return wait;
+  return 60_000;
+}
 
 async function post(ctx: DispatchContext, withDetails: boolean): Promise<PostOutcome> {
   const body = { ref: ctx.tag, inputs: ctx.inputs, ...(withDetails ? { return_run_details: true } : {}) };
@@ -111,15 +125,19 @@ async function post(ctx: DispatchContext, withDetails: boolean): Promise<PostOut
     const status = httpStatus(error);
     if ((status === 400 || status === 422) && /return_run_details/.test(error.message)) return { kind: 'unsupported' };
     if (status === 422 && /no ref found/i.test(error.message)) {
-      throw new SwarmError('WORKFLOW_REF_INVALID', `GitHub knows no ref ${ctx.tag} in ${ctx.repo}`, { hint: 'run `swarm github setup` to create the pin tag', details: { ref: ctx.tag }, cause: error });
+      return { kind: 'refused', error: new SwarmError('WORKFLOW_REF_INVALID', `GitHub knows no ref ${ctx.tag} in ${ctx.repo}`, { hint: 'run `swarm github setup` to create the pin tag', details: { ref: ctx.tag }, cause: error }) };
     }
     const rateLimited = error.code === 'GH_RATE_LIMITED';
     if (rateLimited || (status !== null && status >= 500) || error.code === 'GH_COMMAND_TIMEOUT' || error.code === 'GH_TRANSPORT_FAILED') {
-      const after = Number((error.details as { retry_after_s?: unknown } | undefined)?.retry_after_s);
-      return { kind: 'ambiguous', error, rateLimited, retryAfterMs: Number.isFinite(after) && after > 0 ? after * 1000 : rateLimited ? 60_000 : 0 };
+      return { kind: 'ambiguous', error, rateLimited, retryAfterMs: rateLimited ? rateLimitWaitMs(error) : 0 };
     }
-    throw error;
+    return { kind: 'refused', error };
   }
+}
+
+function githubRequestId(error: SwarmError): string | null {
+  const id = (error.details as { github_request_id?: unknown } | undefined)?.github_request_id;
+  return typeof id === 'string' ? id : null;
 }
 
 function httpStatus(error: SwarmError): number | null {
@@ -138,7 +156,7 @@ export async function dispatchRun(ctx: DispatchContext, start: LedgerEntry): Pro
   let run: RemoteRun | null = null;
   let correlation: 'response' | 'run-name' = 'run-name';
   for (let posts = 0; posts < 2 && !run; posts++) {
-    entry = { ...entry, attempts: entry.attempts + 1, status: 'pending', updated_at: ctx.now() };
+    entry = { ...entry, attempts: entry.attempts + 1, updated_at: ctx.now() };
     ctx.save(entry);
     let outcome = await post(ctx, withDetails);
     if (outcome.kind === 'unsupported') {
@@ -148,17 +166,36 @@ export async function dispatchRun(ctx: DispatchContext, start: LedgerEntry): Pro
       outcome = await post(ctx, false);
       if (outcome.kind === 'unsupported') throw new SwarmError('GH_HTTP_ERROR', 'GitHub refused the dispatch body twice', { details: { repo: ctx.repo } });
     }
+    if (outcome.kind === 'refused') {
+      // A 4xx other than a rate limit: nothing was created, and repeating it would not help.
+      entry = record(entry, ctx, 'refused', httpStatus(outcome.error), githubRequestId(outcome.error));
+      ctx.save(entry);
+      throw outcome.error;
+    }
+    if (outcome.kind === 'ambiguous' && outcome.rateLimited && outcome.retryAfterMs > MAX_RATE_LIMIT_WAIT_MS) {
+      // Refused before it was processed, and the limit resets too late to wait for.
+      entry = record(entry, ctx, 'rate-limited', httpStatus(outcome.error), githubRequestId(outcome.error));
+      ctx.save(entry);
+      throw new SwarmError('GH_RATE_LIMITED', `GitHub rate-limits the dispatch for ${Math.ceil(outcome.retryAfterMs / 1000)} s more; nothing was dispatched`, {
+        retryable: true,
+        details: { ...(outcome.error.details as object), request_id: ctx.requestId },
+        cause: outcome.error,
+      });
+    }
     if (outcome.kind === 'created') {
-      entry = record(entry, ctx, 'created', outcome.response.status, outcome.response.requestId);
+      // GitHub has the run: from here on the entry is never `failed` for want of reading it.
+      entry = advance(record(entry, ctx, 'created', outcome.response.status, outcome.response.requestId), 'dispatched', ctx.now(), { remote_run_id: outcome.runId });
       ctx.save(entry);
       run = await getRun(ctx.api, ctx.repo, outcome.runId, ctx.timing.callTimeoutMs);
       correlation = 'response';
+      // After a second POST the first may have run after all: the lowest id counts, as for the worker.
+      if (posts > 0) run = (await findRun(ctx, since)) ?? run;
       break;
     }
     if (outcome.kind === 'accepted') {
       entry = record(entry, ctx, 'accepted', outcome.response.status, outcome.response.requestId);
     } else {
-      entry = record(entry, ctx, outcome.rateLimited ? 'rate-limited' : 'ambiguous', httpStatus(outcome.error), (outcome.error.details as { github_request_id?: string } | undefined)?.github_request_id ?? null);
+      entry = record(entry, ctx, outcome.rateLimited ? 'rate-limited' : 'ambiguous', httpStatus(outcome.error), githubRequestId(outcome.error));
       ctx.onProgress?.(`dispatch answer unclear (${outcome.error.code}); looking for the run before any retry`);
     }
     ctx.save(entry);
@@ -209,8 +246,10 @@ async function correlate(ctx: DispatchContext, since: string): Promise<RemoteRun
   for (;;) {
     const run = await findRun(ctx, since);
     if (run) return run;
-    if (Date.now() + wait > deadline) return null;
-    await ctx.sleep(wait);
+    const left = deadline - Date.now();
+    if (left <= 0) return null;
+    // The last look is at the deadline itself, not one interval before it.
+    await ctx.sleep(Math.min(wait, left));
     wait = Math.min(wait * 2, ctx.timing.maxPollMs);
   }
 }

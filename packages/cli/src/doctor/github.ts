@@ -57,6 +57,9 @@ export async function githubChecks(options: { repo: string; env: NodeJS.ProcessE
   const tag = await probe(() => ctx.api.request('GET', `repos/${repo}/git/ref/tags/${PIN_TAG_PREFIX}${setup.pin}`, { retry: true }));
   const tagSha = tag instanceof SwarmError ? null : jsonOf<{ object?: { sha?: string } }>(tag).object?.sha;
   add('github.tag', tagSha === setup.pin, tagSha === setup.pin ? `${setup.tag} points at the pin` : tagSha ? `${setup.tag} points at ${tagSha}, not at the pin` : `${setup.tag} does not exist`, 'run `swarm github setup` again');
+  const rulesets = await probe(() => ctx.api.request('GET', `repos/${repo}/rulesets`, { retry: true }));
+  const protectedTags = !(rulesets instanceof SwarmError) && (jsonOf<Array<{ name?: string; target?: string; enforcement?: string }>>(rulesets) ?? []).some((r) => r.name === 'swarm pin tags' && r.target === 'tag' && r.enforcement === 'active');
+  add('github.tags', protectedTags ? true : 'warn', protectedTags ? `only admins may create or move ${PIN_TAG_PREFIX}* tags` : `no active ruleset protects ${PIN_TAG_PREFIX}* tags: whoever can push one can have the runner key`, 'run `swarm github setup` again, or protect the tags in the repository settings');
   const secret = await probe(() => ctx.api.request('GET', `repos/${repo}/environments/${setup.environment}/secrets/${RUNNER_KEY_SECRET}`, { retry: true }));
   add('github.secret', !(secret instanceof SwarmError), secret instanceof SwarmError ? `environment ${setup.environment} has no ${RUNNER_KEY_SECRET}` : `environment ${setup.environment} holds ${RUNNER_KEY_SECRET}`, 'run `swarm github setup --rotate`');
   const { resolveTrustedKeys } = await import('@swarm/verify');

@@ -19,6 +19,7 @@ import {
   findArtifact,
   findRun,
   getRun,
+  jsonOf,
   openToken,
   parseWorkflowRef,
   remoteOf,
@@ -180,11 +181,11 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
       );
       return { request_id: requestId, run_id: runId, remote_run_id: run.id, html_url: run.html_url, status: entry.status, ledger: entry };
     } catch (error) {
-      // An entry whose POST may have gone out stays pending (watch can still find its run).
-      if (entry.status !== 'failed' && !(entry.status === 'pending' && entry.attempts > 0 && isAmbiguous(error))) {
-        save(advance(withError(entry, now(), error), 'failed', now()));
-      } else if (entry.status !== 'failed') {
-        save(withError(entry, now(), error));
+      // Failed only when no run can exist: nothing was sent, or every POST was refused outright.
+      // Otherwise the entry stays as it is (watch and cancel can still find its run by name).
+      if (entry.status !== 'failed') {
+        const noRun = entry.attempts === 0 || entry.dispatch.posts.every((p) => ['refused', 'unsupported-field', 'rate-limited'].includes(p.outcome));
+        save(noRun && entry.status === 'pending' ? advance(withError(entry, now(), error), 'failed', now()) : withError(entry, now(), error));
       }
       throw error;
     }
@@ -193,16 +194,12 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
   }
 }
 
-function isAmbiguous(error: unknown): boolean {
-  return error instanceof SwarmError && error.code === 'GH_DISPATCH_UNCONFIRMED';
-}
-
 async function inputFor(ctx: GithubContext, store: Store, parent: NodeRow, onProgress?: (line: string) => void): Promise<InputLocator> {
   // A parent collected from an earlier remote run is already an artifact of this repository.
   const fromRemote = parent.run_id ? store.catalog.findLedgerByRun(parent.run_id) : undefined;
   if (fromRemote?.status === 'collected') {
     const e = JSON.parse(fromRemote.entry_json) as LedgerEntry;
-    if (e.repo === ctx.repo && e.artifact && e.artifact.digest && e.remote_run_id !== null) {
+    if (e.repo === ctx.repo && e.artifact && e.artifact.digest && e.remote_run_id !== null && (await artifactAlive(ctx, e.artifact.id))) {
       return {
         transport: 'gh-artifact',
         run_id: e.remote_run_id,
@@ -220,6 +217,17 @@ async function inputFor(ctx: GithubContext, store: Store, parent: NodeRow, onPro
     timeoutMs: Math.max(ctx.timing.callTimeoutMs, 120_000),
     onProgress: (done, total) => onProgress?.(`swarm: uploading parent bundle ${Math.round((done / Math.max(total, 1)) * 100)}%`),
   });
+}
+
+/** Artifacts expire (the worker keeps them 7 days): an expired one is replaced by blobs from the local object. */
+async function artifactAlive(ctx: GithubContext, id: number): Promise<boolean> {
+  try {
+    const artifact = jsonOf<{ expired?: boolean }>(await ctx.api.request('GET', `repos/${ctx.repo}/actions/artifacts/${id}`, { timeoutMs: ctx.timing.callTimeoutMs, retry: true }));
+    return artifact.expired === false;
+  } catch (error) {
+    if (error instanceof SwarmError && (error.code === 'GH_NOT_FOUND' || error.code === 'GH_HTTP_ERROR')) return false;
+    throw error;
+  }
 }
 
 function saveLedger(store: Store, entry: LedgerEntry): void {
@@ -293,17 +301,24 @@ export async function cancelRemote(options: { cwd: string; id: string; env: Node
   try {
     let entry = ledgerEntry(store, options.id);
     const now = () => isoTime(options.clock);
-    if (entry.status === 'collected') throw new SwarmError('RUN_LEDGER_STATE', `request ${entry.request_id} is already collected; there is nothing to cancel`);
+    if (entry.status === 'collected' || entry.status === 'failed' || entry.status === 'cancelled') {
+      throw new SwarmError('RUN_LEDGER_STATE', `request ${entry.request_id} is already ${entry.status}; there is nothing to cancel`, { details: { status: entry.status } });
+    }
     const ctx = githubContext({ repo: entry.repo, env: options.env, ghBin: options.ghBin });
     let accepted = false;
     let conclusion: string | null = null;
+    if (entry.remote_run_id === null) {
+      // The answer to the dispatch was lost: find the run by its name before declaring it cancelled.
+      const found = await findRun({ ...ctx, workflowFile: entry.dispatch.workflow, tag: entry.dispatch.ref, requestId: entry.request_id }, entry.created_at);
+      if (found) entry = { ...entry, remote_run_id: found.id };
+    }
     if (entry.remote_run_id !== null) {
       accepted = await cancelRun(ctx.api, entry.repo, entry.remote_run_id, ctx.timing.callTimeoutMs);
       const run = await getRun(ctx.api, entry.repo, entry.remote_run_id, ctx.timing.callTimeoutMs);
       conclusion = run.conclusion;
       if (!accepted && run.status === 'completed') {
         // Too late: the run finished; the ledger shows its real outcome.
-        entry = advance(entry, entry.status === 'completed' ? 'completed' : 'completed', now(), { remote: remoteOf(run) });
+        entry = advance(entry, 'completed', now(), { remote: remoteOf(run) });
         saveLedger(store, entry);
         return { request_id: entry.request_id, remote_run_id: run.id, accepted, status: entry.status, conclusion };
       }
@@ -344,6 +359,8 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
   let entry: LedgerEntry | undefined;
   const now = () => isoTime(options.clock);
   try {
+    // The verify package registers VERIFY_FAILED (exit 3), which the checks below raise.
+    const { verifyCertificate } = await import('@swarm/verify');
     entry = ledgerEntry(store, options.id);
     if (entry.status === 'collected') throw new SwarmError('RUN_LEDGER_STATE', `request ${entry.request_id} is already collected as ${entry.node_id}`);
     if (entry.status === 'cancelled' || entry.status === 'failed') throw new SwarmError('RUN_LEDGER_STATE', `request ${entry.request_id} is ${entry.status}; nothing is imported from it`);
@@ -416,7 +433,6 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
         details: { mismatched: wrong.map(([k]) => k) },
       });
     }
-    const { verifyCertificate } = await import('@swarm/verify');
     const report = verifyCertificate(
       { certificate: need('certificate.json'), policy: need('policy.json'), signature: need('certificate.dsse.json') },
       {
@@ -444,33 +460,61 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
     if (bundleSha !== newState.bundle_sha256 || bundleSha !== result.bundle_sha256) {
       throw new SwarmError('VERIFY_FAILED', `the artifact's bundle is ${bundleSha}, the certificate says ${newState.bundle_sha256}`);
     }
-    if (newState.state_id !== `state-${entry.run_id}`) throw new SwarmError('RUN_IDENTITY_MISMATCH', `the new state is ${newState.state_id}, not state-${entry.run_id}`);
+    if (newState.state_id !== `state-${entry.run_id}` || newState.ratchet_step !== parent.ratchet_step + 1 || (certificate.swarm as { node_id?: unknown } | undefined)?.node_id !== `node-${entry.run_id}`) {
+      throw new SwarmError('RUN_IDENTITY_MISMATCH', `the new state is ${newState.state_id} at step ${String(newState.ratchet_step)}, not state-${entry.run_id} at step ${parent.ratchet_step + 1}`);
+    }
+    // What the run was is what the runner signed: result.json (unsigned) must agree with it, and
+    // the step log must be the one the certificate hashes.
+    const signed = outcomeOf(certificate);
+    const stepLog = need('step.log');
+    const stepLogSha = `sha256:${crypto.createHash('sha256').update(stepLog).digest('hex')}`;
+    const disagree: string[] = [];
+    if ((certificate.result as { response_sha256?: unknown }).response_sha256 !== stepLogSha) disagree.push('step.log');
+    for (const [field, value] of [
+      ['status', signed.status],
+      ['restore_mode', signed.restore_mode],
+      ['node_id', `node-${entry.run_id}`],
+      ['parent_node_id', entry.parent_node_id],
+      ['state_id', newState.state_id],
+      ['exit_code', signed.exit_code],
+      ['signal', signed.signal],
+    ] as const) {
+      if (field in result && result[field] !== value) disagree.push(`result.${field}`);
+    }
+    if (disagree.length > 0) {
+      throw new SwarmError('VERIFY_FAILED', `the artifact does not agree with its signed certificate: ${disagree.join(', ')}`, { details: { mismatched: disagree } });
+    }
 
-    // 7. Restore policy, and the next tokens the runner sealed to this operator.
-    if (result.restore_mode === 'cold_start' && !entry.allow_cold_start) {
-      throw new SwarmError('RESTORE_POLICY_VIOLATION', `the runner started ${entry.request_id} cold (${String(result.restore_reason ?? 'no reason given')}), which this run did not allow`, {
-        details: { restore_mode: 'cold_start', reason: result.restore_reason ?? null },
+    // 7. Restore policy (from the certificate), and the next tokens the runner sealed to this operator.
+    if (signed.restore_mode === 'cold_start' && !entry.allow_cold_start) {
+      throw new SwarmError('RESTORE_POLICY_VIOLATION', `the runner started ${entry.request_id} cold (${String(signed.restore_reason ?? 'no reason given')}), which this run did not allow`, {
+        details: { restore_mode: 'cold_start', reason: signed.restore_reason },
       });
     }
     const sealing = loadOrCreateSealingKey(store.home);
     const tokens = docs['next_tokens.json']!;
     const opened = ['state_cap_next', 'net_cap_next'].map((k) => openToken(String(tokens[k]), sealing.privateKey));
     if (opened.some((t) => t === null)) throw new SwarmError('VERIFY_FAILED', 'the next tokens are not sealed to this operator');
-    const [stateCap, netCap] = [decodeCapability(opened[0]!, 'state_cap'), decodeCapability(opened[1]!, 'net_cap')];
+    let stateCap, netCap;
+    try {
+      [stateCap, netCap] = [decodeCapability(opened[0]!, 'state_cap'), decodeCapability(opened[1]!, 'net_cap')];
+    } catch (cause) {
+      throw new SwarmError('VERIFY_FAILED', 'the next tokens sealed to this operator are not capabilities', { cause });
+    }
 
     // 8. Import: one transaction for node, run and ledger.
     const bundleFile = path.join(staging, 'bundle.swarm');
     fs.writeFileSync(bundleFile, bundle, { mode: 0o600 });
     const collectedEntry = advance(entry, 'collected', now(), { node_id: `node-${entry.run_id}` });
-    const status = result.status === 'succeeded' ? 'succeeded' : 'failed';
+    const status = signed.status;
     const row = await importRemoteRun(store, {
       parent,
       runId: entry.run_id,
       operation: entry.operation,
       status,
-      exitCode: typeof result.exit_code === 'number' ? result.exit_code : null,
-      signal: typeof result.signal === 'string' ? result.signal : null,
-      restoreMode: result.restore_mode === 'cold_start' ? 'cold_start' : 'checkpoint',
+      exitCode: signed.exit_code,
+      signal: signed.signal,
+      restoreMode: signed.restore_mode,
       startedAt: String((certificate.runtime as { started_at: string }).started_at),
       finishedAt: String((certificate.runtime as { finished_at: string }).finished_at),
       durationMs: typeof result.duration_ms === 'number' ? result.duration_ms : 0,
@@ -479,7 +523,7 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
       artifactHash: String(result.artifact_hash),
       routeMode: ((docs['policy.json']!.route_mode as string) === 'client_exit' ? 'client_exit' : 'direct'),
       stepJson: JSON.stringify({ step: entry.step, backend: 'github', remote_run_id: run.id }),
-      files: { certificate: need('certificate.json'), envelope: need('certificate.dsse.json'), result: need('result.json'), policy: need('policy.json'), stepLog: need('step.log') },
+      files: { certificate: need('certificate.json'), envelope: need('certificate.dsse.json'), result: need('result.json'), policy: need('policy.json'), stepLog },
       bundleFile,
       ledger: { request_id: collectedEntry.request_id, run_id: collectedEntry.run_id, backend: 'github', status: 'collected', entry_json: JSON.stringify(collectedEntry), updated_at: collectedEntry.updated_at },
       workerChainKeys: { state: Buffer.from(stateCap.chain_key, 'hex'), net: Buffer.from(netCap.chain_key, 'hex') },
@@ -496,7 +540,8 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
   } catch (error) {
     if (entry && store.catalog.getLedger(entry.request_id)?.status !== 'collected') {
       const latest = entry;
-      const failedOut = error instanceof SwarmError && (error.code === 'GH_RUN_FAILED');
+      // The run itself is not ours to import (it failed, or ran elsewhere than the pin): final.
+      const failedOut = error instanceof SwarmError && (error.code === 'GH_RUN_FAILED' || error.code === 'WORKFLOW_REF_MISMATCH');
       saveLedger(store, failedOut ? advance(withError(latest, now(), error), 'failed', now()) : withError(latest, now(), error));
     }
     throw error;
@@ -504,6 +549,29 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
     if (!options.keepStaging) fs.rmSync(staging, { recursive: true, force: true });
     store.close();
   }
+}
+
+/** The run's outcome as the certificate (signed) states it; anything else in it is refused. */
+function outcomeOf(certificate: Record<string, unknown>): {
+  status: 'succeeded' | 'failed';
+  exit_code: number | null;
+  signal: string | null;
+  restore_mode: 'checkpoint' | 'cold_start';
+  restore_reason: string | null;
+} {
+  const s = (certificate.swarm ?? {}) as Record<string, unknown>;
+  const bad = (field: string) => new SwarmError('VERIFY_FAILED', `the certificate states no valid ${field}`, { details: { field } });
+  if (s.status !== 'succeeded' && s.status !== 'failed') throw bad('status');
+  if (s.restore_mode !== 'checkpoint' && s.restore_mode !== 'cold_start') throw bad('restore_mode');
+  if (!(s.exit_code === null || Number.isInteger(s.exit_code))) throw bad('exit_code');
+  if (!(s.signal === null || typeof s.signal === 'string')) throw bad('signal');
+  return {
+    status: s.status,
+    exit_code: s.exit_code as number | null,
+    signal: s.signal as string | null,
+    restore_mode: s.restore_mode,
+    restore_reason: typeof s.restore_reason === 'string' ? s.restore_reason : null,
+  };
 }
 
 function sha256(text: string): string {

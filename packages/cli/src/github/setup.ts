@@ -40,6 +40,8 @@ export interface SetupResult {
   runner_key_id: string;
   keys: 'created' | 'rotated' | 'kept';
   workflow: 'committed' | 'unchanged';
+  /** Whether a ruleset keeps non-admins from creating, moving or deleting pin tags. */
+  tag_protection: string;
   record: string;
 }
 
@@ -75,6 +77,15 @@ export async function githubSetup(options: SetupOptions): Promise<SetupResult> {
   if (!(policies.branch_policies ?? []).some((p) => p.name === `${PIN_TAG_PREFIX}*` && (p.type ?? 'branch') === 'tag')) {
     await ctx.api.request('POST', `repos/${options.repo}/environments/${environment}/deployment-branch-policies`, { body: { name: `${PIN_TAG_PREFIX}*`, type: 'tag' }, retry: true });
   }
+  // Exactly that one: any other branch or tag pattern would release the key to other refs.
+  for (const other of (policies.branch_policies ?? []) as Array<{ id?: number; name: string; type?: string }>) {
+    if (other.name === `${PIN_TAG_PREFIX}*` && (other.type ?? 'branch') === 'tag') continue;
+    if (typeof other.id === 'number') {
+      progress(`swarm: removing deployment policy ${other.name} from ${environment}`);
+      await ctx.api.request('DELETE', `repos/${options.repo}/environments/${environment}/deployment-branch-policies/${other.id}`, { retry: true });
+    }
+  }
+  const tagProtection = await protectPinTags(ctx, options.repo, progress);
 
   let keys: SetupResult['keys'] = 'kept';
   let runner = previous?.runner;
@@ -89,6 +100,8 @@ export async function githubSetup(options: SetupOptions): Promise<SetupResult> {
     progress(`swarm: storing the runner key as environment secret ${RUNNER_KEY_SECRET}`);
     await ctx.gh.setSecret(RUNNER_KEY_SECRET, encodeRunnerKey(generated.secret), { environment, retry: true });
     runner = generated.public;
+    // GitHub holds the new key now: dispatches must seal to it even if a later step fails.
+    if (previous) writeSetup(options.env, { ...previous, runner });
     keys = previous ? 'rotated' : 'created';
   }
 
@@ -131,7 +144,37 @@ export async function githubSetup(options: SetupOptions): Promise<SetupResult> {
     created_at: isoTime(options.clock),
   };
   writeSetup(options.env, record);
-  return { repo: options.repo, workflow_ref: record.workflow_ref, pin, tag, environment, runner_key_id: runner.key_id, keys, workflow, record: setupFile(options.env, options.repo) };
+  return { repo: options.repo, workflow_ref: record.workflow_ref, pin, tag, environment, runner_key_id: runner.key_id, keys, workflow, tag_protection: tagProtection, record: setupFile(options.env, options.repo) };
+}
+
+export const PIN_RULESET = 'swarm pin tags';
+
+/**
+ * The environment releases the runner key to jobs of `swarm-pin-*` tags, so whoever may create
+ * such a tag may have the key: a tag ruleset leaves that to repository admins. Plans without
+ * rulesets for this repository get a warning (and doctor says so), not a failure.
+ */
+async function protectPinTags(ctx: ReturnType<typeof githubContext>, repo: string, progress: (line: string) => void): Promise<string> {
+  try {
+    const existing = jsonOf<Array<{ name?: string; target?: string }>>(await ctx.api.request('GET', `repos/${repo}/rulesets`, { retry: true }));
+    if ((existing ?? []).some((r) => r.name === PIN_RULESET && r.target === 'tag')) return 'ruleset';
+    progress(`swarm: ruleset "${PIN_RULESET}" (only admins create, move or delete ${PIN_TAG_PREFIX}* tags)`);
+    await ctx.api.request('POST', `repos/${repo}/rulesets`, {
+      body: {
+        name: PIN_RULESET,
+        target: 'tag',
+        enforcement: 'active',
+        // Repository role 5 is the admin role.
+        bypass_actors: [{ actor_id: 5, actor_type: 'RepositoryRole', bypass_mode: 'always' }],
+        conditions: { ref_name: { include: [`refs/tags/${PIN_TAG_PREFIX}*`], exclude: [] } },
+        rules: [{ type: 'creation' }, { type: 'update' }, { type: 'deletion' }],
+      },
+    });
+    return 'ruleset';
+  } catch (error) {
+    if (error instanceof SwarmError && ['GH_NOT_FOUND', 'GH_FORBIDDEN', 'GH_HTTP_ERROR'].includes(error.code)) return `unavailable (${error.code})`;
+    throw error;
+  }
 }
 
 /** The workflow file is already right: the pin stays where it was, else the branch's head. */

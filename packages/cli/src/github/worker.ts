@@ -54,7 +54,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   try {
     checkRequestId(requestId);
     const api = new RunnerApi(env.GITHUB_API_URL ?? 'https://api.github.com', env.GITHUB_TOKEN ?? '');
-    await refuseDuplicate(api, env.GITHUB_REPOSITORY ?? '', requestId, Number(env.GITHUB_RUN_ID), log);
+    await refuseDuplicate(api, env, requestId, log);
     stage = 'envelope';
     const key = parseRunnerKey(env.SWARM_RUNNER_KEY);
     mask(log, secrets, key.ed25519_sk, key.x25519_sk);
@@ -132,6 +132,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         egress,
         env: stepEnv,
         home,
+        // The runner's own home (its tools' credentials, the runner's files) and the job's temp.
+        hidden: [env.HOME, env.RUNNER_TEMP].filter((d): d is string => typeof d === 'string' && d.startsWith('/') && d !== '/'),
         reveal: true,
         onProgress: (phase) => log(`swarm worker: ${phase}`),
         remote: {
@@ -178,27 +180,35 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 }
 
 /**
- * Defence in depth against a dispatch that ran twice: a run of the same request with a lower id
- * is the one that counts, so this one stops before the step. A listing that fails is no reason
- * to refuse (the operator adopts only one run either way).
+ * Defence in depth against a dispatch that ran twice (or a writer re-dispatching a public
+ * envelope): a run of the same request with a lower id is the one that counts, so this one stops
+ * before the step; so does a re-run. A listing that keeps failing stops it too (fail closed).
  */
-async function refuseDuplicate(api: RunnerApi, repo: string, requestId: string, runId: number, log: (line: string) => void): Promise<void> {
-  let runs: Array<{ id: number; display_title: string }>;
-  try {
-    const since = new Date(Date.now() - 24 * 3600_000).toISOString();
-    const response = await api.request('GET', `repos/${repo}/actions/runs`, { query: { event: 'workflow_dispatch', created: `>=${since}`, per_page: 100 }, timeoutMs: 20_000, retry: true });
-    runs = (JSON.parse(response.body.toString('utf8')) as { workflow_runs?: Array<{ id: number; display_title: string }> }).workflow_runs ?? [];
-  } catch (error) {
-    log(`swarm worker: cannot list runs to rule out a duplicate (${isSwarmError(error) ? error.code : 'error'}); going on`);
-    return;
+async function refuseDuplicate(api: RunnerApi, env: NodeJS.ProcessEnv, requestId: string, log: (line: string) => void): Promise<void> {
+  const runId = Number(env.GITHUB_RUN_ID);
+  // A re-run would execute the step again with the operator's keys; swarm never asks for one.
+  if (Number(env.GITHUB_RUN_ATTEMPT ?? '1') > 1) {
+    throw new SwarmError('GH_RUN_AMBIGUOUS', `this is attempt ${env.GITHUB_RUN_ATTEMPT} of run ${runId}; a re-run does not run the step again`, { details: { run_attempt: Number(env.GITHUB_RUN_ATTEMPT) } });
   }
+  const since = new Date(Date.now() - 48 * 3600_000).toISOString();
+  // Runs of the same pin tag only (the envelope's pin is GITHUB_SHA): a short list.
+  const response = await api.request('GET', `repos/${env.GITHUB_REPOSITORY ?? ''}/actions/runs`, {
+    query: { event: 'workflow_dispatch', branch: env.GITHUB_REF_NAME ?? '', created: `>=${since}`, per_page: 100 },
+    timeoutMs: 20_000,
+    retry: true,
+  });
+  const runs = (JSON.parse(response.body.toString('utf8')) as { workflow_runs?: Array<{ id: number; display_title: string }> }).workflow_runs ?? [];
   const earlier = runs.filter((r) => r.display_title === `swarm ${requestId}` && r.id < runId).map((r) => r.id);
   if (earlier.length > 0) {
     throw new SwarmError('GH_RUN_AMBIGUOUS', `run ${Math.min(...earlier)} already carries request ${requestId}; this duplicate does not run the step`, { details: { earlier } });
   }
 }
 
-/** `::add-mask::` for a secret and the encodings a log could show it in. */
+/**
+ * `::add-mask::` for a secret, the encodings a log could show it in, and each of its lines (a log
+ * line never holds more than one). The value is escaped as workflow command data, so the runner
+ * registers exactly it (a `%` or a newline would otherwise change or cut it).
+ */
 function mask(log: (line: string) => void, secrets: string[], ...values: string[]): void {
   for (const value of values) {
     if (!value || value.length < 4) continue;
@@ -207,9 +217,10 @@ function mask(log: (line: string) => void, secrets: string[], ...values: string[
       const bytes = Buffer.from(value, 'hex');
       forms.add(bytes.toString('base64')).add(bytes.toString('base64url'));
     }
+    for (const line of value.split(/\r?\n/)) if (line.trim().length >= 4) forms.add(line);
     for (const form of forms) {
       secrets.push(form);
-      log(`::add-mask::${form}`);
+      log(`::add-mask::${form.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}`);
     }
   }
 }

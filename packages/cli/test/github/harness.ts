@@ -40,16 +40,16 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(name: string, options: { returnRunDetails?: boolean; setup?: boolean } = {}): Promise<Harness> {
+export async function startHarness(name: string, options: { returnRunDetails?: boolean; setup?: boolean; path?: string } = {}): Promise<Harness> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `swarm-gh-${name}-`));
   const project = path.join(tmp, 'project');
   fs.mkdirSync(project);
-  const runner = createLoopbackRunner({ actions: { [ACTION]: ROOT }, workDir: path.join(tmp, 'runner'), env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, killGraceMs: 2000 });
+  const runner = createLoopbackRunner({ actions: { [ACTION]: ROOT }, workDir: path.join(tmp, 'runner'), env: { PATH: options.path ?? process.env.PATH ?? '/usr/bin:/bin' }, killGraceMs: 2000 });
   const emulator = await startEmulator({ runner, returnRunDetails: options.returnRunDetails });
   emulator.createRepo(REPO, { defaultBranch: 'main' });
   const env: NodeJS.ProcessEnv = {
     ...emulator.env(),
-    PATH: process.env.PATH,
+    PATH: options.path ?? process.env.PATH,
     HOME: path.join(tmp, 'user'),
     SWARM_HOME: path.join(tmp, 'swarm-home'),
     NO_COLOR: '1',

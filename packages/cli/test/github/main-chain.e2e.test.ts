@@ -25,6 +25,9 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     expect(h.emulator.refSha(REPO, `refs/tags/swarm-pin-${record.pin}`)).toBe(record.pin);
     expect(h.emulator.secretValue(REPO, 'SWARM_RUNNER_KEY', 'swarm')).toBeTruthy();
     expect(h.emulator.secretValue(REPO, 'SWARM_RUNNER_KEY')).toBeUndefined();
+    expect(h.emulator.rulesets(REPO)).toEqual([
+      expect.objectContaining({ name: 'swarm pin tags', target: 'tag', enforcement: 'active', conditions: { ref_name: { include: ['refs/tags/swarm-pin-*'], exclude: [] } } }),
+    ]);
     const trust = JSON.parse(fs.readFileSync(path.join(h.env.SWARM_HOME!, 'keys', 'trusted-keys.json'), 'utf8'));
     expect(JSON.stringify(trust)).toContain(record.runner.signing_key);
   });
@@ -86,7 +89,7 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     const ok = await h.swarm(['doctor', '--repo', REPO]);
     expect(ok.code, ok.stdout).toBe(0);
     const status = Object.fromEntries(ok.envelope.data.checks.map((c: any) => [c.name, c.status]));
-    for (const name of ['github.gh', 'github.auth', 'github.scopes', 'github.setup', 'github.workflow', 'github.pin', 'github.tag', 'github.secret', 'github.trust']) expect(status[name], name).toBe('ok');
+    for (const name of ['github.gh', 'github.auth', 'github.scopes', 'github.setup', 'github.workflow', 'github.pin', 'github.tag', 'github.tags', 'github.secret', 'github.trust']) expect(status[name], name).toBe('ok');
     // gh auth status prints a token prefix; doctor never shows gh's output.
     expect(ok.stdout).not.toContain(h.emulator.token.slice(0, 8));
     const record = JSON.parse(fs.readFileSync(path.join(h.env.SWARM_HOME!, 'github', 'acme__agents.json'), 'utf8'));

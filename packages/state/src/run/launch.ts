@@ -82,6 +82,8 @@ export interface LaunchOptions {
   passEnv?: string[];
   /** More host paths the step may read although the sandbox covers them (say, tools under /tmp). */
   readable?: string[];
+  /** More host paths the step must not see (a worker hides the runner's home and temp). */
+  hidden?: string[];
   /**
    * Start from an empty allowlist and the default route mode instead of the parent run's (by
    * default a run inherits them; `allowHosts` adds to what it inherits).
@@ -222,7 +224,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     : inheritedEgress(store, parent);
   // Every store of this operator and SWARM_HOME stay out of a seed (as out of the sandbox).
   // ... and the operator's credential directories, for a seed from the home directory itself.
-  const privateDirs = [store.home, ...registerStore(store.home, store.paths.root), ...operatorSecretDirs(env.HOME || os.homedir())];
+  const privateDirs = [store.home, ...registerStore(store.home, store.paths.root), ...operatorSecretDirs(env.HOME || os.homedir()), ...(options.hidden ?? [])];
   const seedPlan = options.workspace !== undefined ? planSeed(options.workspace, privateDirs) : null;
   // The same absolute path in every run of a chain: agents key their sessions by directory.
   const mountPath = options.mountPath ?? inherited.mount_path ?? seedPlan?.source ?? DEFAULT_MOUNT_PATH;

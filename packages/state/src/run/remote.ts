@@ -131,8 +131,10 @@ export async function importRemoteRun(store: Store, input: ImportRemoteRunInput)
   });
   const dir = runDir(store.paths, input.runId);
   fs.mkdirSync(path.dirname(dir), { recursive: true });
-  fs.mkdirSync(dir, { mode: 0o700 });
+  // No run row means a directory here is what an import that never committed left (a crash).
+  fs.rmSync(dir, { recursive: true, force: true });
   try {
+    fs.mkdirSync(dir, { mode: 0o700 });
     writeFilesAtomic(dir, [
       { name: 'certificate.json', data: input.files.certificate },
       { name: 'certificate.dsse.json', data: input.files.envelope },

@@ -171,6 +171,8 @@ export interface GithubEmulator {
   log(runId: number): string[];
   /** Every job token handed out (for leak scans). */
   jobTokens(): string[];
+  /** The rulesets created through the API. */
+  rulesets(repo: string): Array<Record<string, unknown>>;
 
   fault(spec: FaultSpec): FaultHandle;
   clearFaults(): void;
@@ -531,6 +533,7 @@ class Emulator implements GithubEmulator {
   readonly #server: https.Server;
   readonly #configDir: string;
   readonly #repos = new Map<string, RepoState>();
+  readonly #rulesets = new Map<string, Array<Record<string, unknown> & { id: number; name: string; target: string; enforcement: string }>>();
   readonly #runs = new Map<number, RunState>();
   readonly #artifacts = new Map<number, EmulatedArtifact>();
   readonly #jobTokens = new Map<string, { repo: string; runId: number }>();
@@ -887,6 +890,10 @@ class Emulator implements GithubEmulator {
 
   log(runId: number): string[] {
     return [...(this.#runs.get(runId)?.log ?? [])];
+  }
+
+  rulesets(fullName: string): Array<Record<string, unknown>> {
+    return structuredClone(this.#rulesets.get(fullName) ?? []);
   }
 
   jobTokens(): string[] {
@@ -1702,6 +1709,24 @@ class Emulator implements GithubEmulator {
       if (ref === `refs/heads/${repo.defaultBranch}`) throw new ApiError(422, 'Cannot delete the default branch');
       repo.refs.delete(ref);
       return emptyReply(204);
+    });
+
+    // Rulesets (stored and listed; the emulator's only caller is an admin, who bypasses them)
+    r('GET', 'rulesets', (_ctx, repo) => jsonReply(200, (this.#rulesets.get(repo.fullName) ?? []).map((x) => ({ id: x.id, name: x.name, target: x.target, enforcement: x.enforcement, source_type: 'Repository', source: repo.fullName }))));
+    r('POST', 'rulesets', (ctx, repo) => {
+      const body = this.#json(ctx);
+      if (typeof body.name !== 'string' || !['branch', 'tag', 'push'].includes(String(body.target ?? 'branch'))) throw new ApiError(422, 'Invalid request.');
+      const list = this.#rulesets.get(repo.fullName) ?? [];
+      if (list.some((x) => x.name === body.name)) throw new ApiError(422, 'Validation Failed: Name must be unique');
+      const ruleset = { ...body, id: 4000 + list.length + 1, target: String(body.target ?? 'branch'), enforcement: String(body.enforcement ?? 'disabled'), name: body.name };
+      list.push(ruleset);
+      this.#rulesets.set(repo.fullName, list);
+      return jsonReply(201, ruleset);
+    });
+    r('GET', 'rulesets/:id', (_ctx, repo, p) => {
+      const found = (this.#rulesets.get(repo.fullName) ?? []).find((x) => String(x.id) === p.id);
+      if (!found) throw new ApiError(404, 'Not Found');
+      return jsonReply(200, found);
     });
 
     // Blobs

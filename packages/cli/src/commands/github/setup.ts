@@ -45,6 +45,9 @@ export class GithubSetupCommand extends BaseCommand {
       onProgress: (line) => this.output.progress(line),
     });
     this.output.progressDone();
+    if (result.tag_protection !== 'ruleset') {
+      this.output.warn(`pin tags are not protected by a ruleset here (${result.tag_protection}): anyone who can push a swarm-pin-* tag can have the runner key; protect the tags in the repository settings`);
+    }
     this.output.ok(`${repo} is set up; workflow ref ${result.workflow_ref}`, result, `${repo} runs swarm steps\n  workflow ref  ${result.workflow_ref}\n  runner key    ${result.runner_key_id} (${result.keys}, trusted here)\n  workflow      ${result.workflow}, tag ${result.tag}`);
     return 0;
   }
