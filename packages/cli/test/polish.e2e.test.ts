@@ -117,7 +117,7 @@ describe('run list', () => {
     for (const row of rows) for (const at of columns) expect(row[at - 1]).toBe(' ');
     const list = json(['run', 'list']);
     expect(list.envelope.data.runs.map((run: Record<string, unknown>) => Object.keys(run).sort())).toEqual(
-      Array(2).fill(['artifact_hash', 'duration_ms', 'exit_code', 'finished_at', 'node_id', 'parent_node_id', 'restore_mode', 'run_id', 'signal', 'started_at', 'state', 'status'].sort()),
+      Array(2).fill(['artifact_hash', 'backend', 'duration_ms', 'exit_code', 'finished_at', 'node_id', 'parent_node_id', 'restore_mode', 'run_id', 'signal', 'started_at', 'state', 'status'].sort()),
     );
   });
 });

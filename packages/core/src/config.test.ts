@@ -49,6 +49,7 @@ const SAMPLES: Record<string, { good: Array<[string, ConfigValue]>; bad: string[
     bad: ['https://proxy.corp:3128', 'socks5://p:1080', 'http://proxy.corp:3128/path', 'proxy.corp:3128', ''],
   },
   'github.repo': { good: [['acme/agents', 'acme/agents']], bad: ['acme', 'acme/agents/x', 'a b/c'] },
+  'github.action': { good: [[`acme/swarm@${'a'.repeat(40)}`, `acme/swarm@${'a'.repeat(40)}`]], bad: ['acme/swarm@main', `acme/swarm@${'A'.repeat(40)}`, `acme@${'a'.repeat(40)}`] },
   'github.workflow': { good: [['swarm-worker.yml', 'swarm-worker.yml'], ['w.yaml', 'w.yaml']], bad: ['worker', 'dir/w.yml', 'w.json'] },
   'output.color': { good: [['auto', 'auto'], ['never', 'never']], bad: ['sometimes'] },
 };

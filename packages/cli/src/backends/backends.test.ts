@@ -3,9 +3,10 @@ import { SwarmError } from '@swarm/core';
 import { backendFor } from './index.js';
 
 describe('backends', () => {
-  it('runs on local, and refuses a backend this build has not got before anything starts', () => {
+  it('runs on local and github, and refuses a backend this build has not got before anything starts', () => {
     expect(backendFor('local').name).toBe('local');
-    for (const name of ['github', 'gitlab', 'nope']) {
+    expect(backendFor('github').name).toBe('github');
+    for (const name of ['gitlab', 'nope']) {
       const error = (() => {
         try {
           backendFor(name);
