@@ -44,7 +44,8 @@ export interface ParentRef {
 export interface StepSpec {
   operation: 'launch' | 'resume';
   step?: string;
-  step_file?: string;
+  /** A step file's content (base64): the runner writes it to a file and runs that, as `--step-file` does. */
+  script?: string;
   prompt?: string;
   agent?: string;
   agent_args?: string[];

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, decodeCapability, isoTime, loadOrCreateSealingKey, validateDocument, type Clock } from '@swarm/core';
+import { SwarmError, canonicalBytes, decodeCapability, isoTime, loadOrCreateSealingKey, sha256Digest, validateDocument, type Clock } from '@swarm/core';
 import {
   advance,
   artifactName,
@@ -95,9 +95,17 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
       allow_cold_start: options.launch.allowColdStart ?? false,
       discard_failed: options.launch.discardFailed,
     };
+    let commandSha256: string | null = null;
     if (options.launch.stepFile !== undefined) {
-      // The script travels sealed; the runner writes it back where the step can read it.
-      step.step = fs.readFileSync(path.resolve(options.launch.cwd, options.launch.stepFile), 'utf8');
+      // The script travels sealed; the runner writes it to a file and runs that, as locally.
+      if (step.step !== undefined) throw new SwarmError('INVALID_ARGUMENT', 'give either --step or --step-file, not both');
+      const script = readStepFile(options.launch.cwd, options.launch.stepFile);
+      step.script = script.toString('base64');
+      commandSha256 = sha256Digest(canonicalBytes({ shell: '/bin/sh', script_sha256: sha256Digest(script) }));
+    } else if (step.step !== undefined) {
+      commandSha256 = sha256Digest(canonicalBytes(['/bin/sh', '-c', step.step]));
+    } else if (step.agent === undefined) {
+      throw new SwarmError('STEP_MISSING', 'no step given', { hint: 'pass --step "<command>", --step-file <file> or --agent' });
     }
     const grantEnv: Record<string, string> = { ...(options.launch.grantEnv ?? {}) };
     for (const name of options.launch.passEnv ?? []) {
@@ -124,7 +132,8 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
       input: { transport: 'gh-blobs', sha256: parent.bundle_sha256, size: 0 },
       allow_cold_start: step.allow_cold_start,
       operation: options.operation,
-      step: { step: step.step !== undefined ? { sha256: sha256(step.step) } : null, agent: step.agent ?? null, prompt_sha256: step.prompt !== undefined ? sha256(step.prompt) : null },
+      // What collect holds the certificate's policy to (an agent's command line is the runner's to build).
+      step: { command_sha256: commandSha256, agent: step.agent ?? null, prompt_sha256: step.prompt !== undefined ? sha256(step.prompt) : null, allow_hosts: step.allow_hosts },
     };
     const save = (e: LedgerEntry) => {
       entry = e;
@@ -484,6 +493,22 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
     if (disagree.length > 0) {
       throw new SwarmError('VERIFY_FAILED', `the artifact does not agree with its signed certificate: ${disagree.join(', ')}`, { details: { mismatched: disagree } });
     }
+    // What ran is what was dispatched: the policy (bound by the certificate) against the ledger.
+    const policyDoc = docs['policy.json']! as { backend?: unknown; workflow_ref?: unknown; egress?: { allowlist?: unknown; sandbox?: unknown }; step?: { command_sha256?: unknown; prompt_sha256?: unknown } };
+    const asked = entry.step as { command_sha256: string | null; prompt_sha256: string | null; agent: string | null; allow_hosts: string[] };
+    const off: string[] = [];
+    if (policyDoc.backend !== 'github') off.push('backend');
+    if (policyDoc.workflow_ref !== entry.workflow_ref) off.push('workflow_ref');
+    if (policyDoc.egress?.sandbox === 'unsandboxed' || policyDoc.egress?.sandbox === 'bwrap-open-network') off.push('sandbox');
+    if ((policyDoc.step?.prompt_sha256 ?? null) !== asked.prompt_sha256) off.push('prompt');
+    if (asked.agent === null && policyDoc.step?.command_sha256 !== asked.command_sha256) off.push('step');
+    const allowlist = Array.isArray(policyDoc.egress?.allowlist) ? (policyDoc.egress!.allowlist as string[]) : [];
+    // An agent's endpoint host joins the allowlist on the runner; anything else must have been asked for.
+    const extra = allowlist.filter((h) => !asked.allow_hosts.includes(h));
+    if (asked.agent === null ? extra.length > 0 : extra.length > 1) off.push('allowlist');
+    if (off.length > 0) {
+      throw new SwarmError('VERIFY_FAILED', `the certificate attests another run than was dispatched: ${off.join(', ')}`, { details: { mismatched: off } });
+    }
 
     // 7. Restore policy (from the certificate), and the next tokens the runner sealed to this operator.
     if (signed.restore_mode === 'cold_start' && !entry.allow_cold_start) {
@@ -572,6 +597,16 @@ function outcomeOf(certificate: Record<string, unknown>): {
     restore_mode: s.restore_mode,
     restore_reason: typeof s.restore_reason === 'string' ? s.restore_reason : null,
   };
+}
+
+function readStepFile(cwd: string, file: string): Buffer {
+  try {
+    const abs = path.resolve(cwd, file);
+    if (!fs.statSync(abs).isFile()) throw new Error('not a regular file');
+    return fs.readFileSync(abs);
+  } catch (cause) {
+    throw new SwarmError('FILE_NOT_FOUND', `step file ${file} is not a readable file`, { details: { path: file }, cause });
+  }
 }
 
 function sha256(text: string): string {

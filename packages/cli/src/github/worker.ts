@@ -117,7 +117,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         runId,
         operation: spec.operation,
         step: spec.step,
-        stepFile: spec.step_file,
+        stepFile: spec.script !== undefined ? writeScript(work, spec.script) : undefined,
         prompt: spec.prompt,
         agent: spec.agent,
         agentArgs: spec.agent_args,
@@ -247,6 +247,12 @@ async function fetchInput(api: RunnerApi, repo: string, opened: OpenedEnvelope, 
   if (digest !== input.sha256 || digest !== opened.payload.parent.bundle_sha256) {
     throw transportFailed(`the parent bundle is ${digest}; the envelope says ${input.sha256} for node ${opened.payload.parent.node_id} (${opened.payload.parent.bundle_sha256})`);
   }
+}
+
+function writeScript(work: string, base64: string): string {
+  const file = path.join(work, 'step.sh');
+  fs.writeFileSync(file, Buffer.from(base64, 'base64'), { mode: 0o600 });
+  return file;
 }
 
 /** The runner key's Ed25519 half as this throwaway installation's signing key: certificates are signed with it. */

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { ACTION, GH_AVAILABLE, REPO, chainKeyForms, expectNoLeak, leakCorpus, standingSecrets, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -179,4 +180,48 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     expect(again.code).toBe(2);
     expect(again.envelope.error.code).toBe('RUN_LEDGER_STATE');
   }, 60_000);
+
+  it('a step file runs remotely as it would locally, and collect holds the certificate to the step that was dispatched', async () => {
+    fs.writeFileSync(path.join(h.tmp, 'step.sh'), 'echo "from a script" > s.txt\n');
+    const d = await h.swarm(['backend', 'github', 'dispatch', '--repo', REPO, '--node', 'run:g5', '--run-id', 'g6', '--allow-host', 'example.com', '--step-file', path.join(h.tmp, 'step.sh')]);
+    expect(d.code, d.stderr + d.stdout).toBe(0);
+    await h.runner.idle();
+    const catalog = path.join(h.project, '.swarm', 'catalog.sqlite');
+    const edit = (fn: (entry: any) => void) => {
+      const db = new Database(catalog);
+      try {
+        const row = db.prepare('SELECT entry_json FROM ledger WHERE run_id = ?').get('g6') as { entry_json: string };
+        const entry = JSON.parse(row.entry_json);
+        fn(entry);
+        db.prepare('UPDATE ledger SET entry_json = ? WHERE run_id = ?').run(JSON.stringify(entry), 'g6');
+      } finally {
+        db.close();
+      }
+    };
+    // As if another step had been asked for (or the runner ran another one): refused, nothing imported.
+    let original = '';
+    edit((e) => {
+      original = e.step.command_sha256;
+      e.step.command_sha256 = `sha256:${'0'.repeat(64)}`;
+    });
+    const refused = await h.swarm(['backend', 'github', 'collect', '--run-id', 'g6']);
+    expect(refused.code, refused.stdout).toBe(3);
+    expect(refused.envelope.error.details.mismatched).toEqual(['step']);
+    expect(fs.existsSync(path.join(h.project, '.swarm', 'runs', 'g6'))).toBe(false);
+    edit((e) => {
+      e.step.command_sha256 = original;
+      e.step.allow_hosts = [];
+    });
+    const narrower = await h.swarm(['backend', 'github', 'collect', '--run-id', 'g6']);
+    expect(narrower.code).toBe(3);
+    expect(narrower.envelope.error.details.mismatched).toEqual(['allowlist']);
+    edit((e) => {
+      e.step.allow_hosts = ['example.com'];
+    });
+    const ok = await h.swarm(['backend', 'github', 'collect', '--run-id', 'g6']);
+    expect(ok.code, ok.stdout).toBe(0);
+    const out = path.join(h.tmp, 'export-g6');
+    expect((await h.swarm(['state', 'export', '--node', 'run:g6', '--out', out])).code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'workspace', 's.txt'), 'utf8')).toBe('from a script\n');
+  }, 120_000);
 });
