@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Runner } from '../../../test-utils/src/github/types.js';
 import { alive, dispatchPosts, errorOf, ledgerOf, nodeIds, processesWith, runsOf, stampRequests, until } from './fault-helpers.js';
-import { GH_AVAILABLE, REPO, expectNoLeak, leakCorpus, standingSecrets, startHarness, type Harness, type Swarm } from './harness.js';
+import { GH_AVAILABLE, REPO, chainKeyForms, expectNoLeak, leakCorpus, standingSecrets, startHarness, type Harness, type Swarm } from './harness.js';
 
 let h: Harness;
 let stamp: (r: Harness['emulator']['requests'][number]) => number;
@@ -54,9 +54,17 @@ async function settle(x: Harness): Promise<void> {
   await Promise.race([x.runner.idle(), sleep(40_000)]);
 }
 
+/** The base node's capabilities (what every scenario's envelope seals), for the leak scans. */
+const baseCaps = new Map<Harness, Array<[string, string[]]>>();
+
 async function baseNode(x: Harness): Promise<void> {
-  const base = await x.swarm(['run', 'launch', '--node', 'root', '--run-id', 'base', '--step', 'echo x > x.txt']);
+  const base = await x.swarm(['run', 'launch', '--node', 'root', '--run-id', 'base', '--reveal', '--step', 'echo x > x.txt']);
   expect(base.code, say(base)).toBe(0);
+  x.outputs.splice(-2); // --reveal prints them on purpose
+  baseCaps.set(x, [
+    ['base state cap', chainKeyForms(base.envelope.data.revealed.state_cap_next, 'state_cap')],
+    ['base net cap', chainKeyForms(base.envelope.data.revealed.net_cap_next, 'net_cap')],
+  ]);
 }
 
 describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and cancel under faults', () => {
@@ -563,7 +571,7 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
       await settle(g);
       const corpus = leakCorpus(g);
       expect(corpus).toContain(ledgerOf(g, 'f4').request_id);
-      expectNoLeak(corpus, standingSecrets(g));
+      expectNoLeak(corpus, [...baseCaps.get(g)!, ...standingSecrets(g)]);
     }, 60_000);
   });
 
@@ -573,8 +581,8 @@ describe.skipIf(!GH_AVAILABLE)('github backend: dispatch, watch, collect and can
     // The scan sees what it should: every request that was posted went to GitHub and into the output.
     for (const runId of ['f1', 'f2', 'f3', 'f5a', 'f6', 'f7b', 'f7c', 'f10a', 'f10b', 'f11']) expect(corpus, runId).toContain(ledgerOf(h, runId).request_id);
     expect(corpus).toContain(`swarm-pin-${pin}`);
-    const secrets = standingSecrets(h);
-    expect(secrets.map(([what]) => what)).toEqual(expect.arrayContaining(['runner key', 'gh token']));
+    const secrets = [...baseCaps.get(h)!, ...standingSecrets(h)];
+    expect(secrets.map(([what]) => what)).toEqual(expect.arrayContaining(['base state cap', 'runner key', 'gh token']));
     expectNoLeak(corpus, secrets);
   }, 60_000);
 });

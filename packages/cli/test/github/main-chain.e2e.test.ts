@@ -117,7 +117,8 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     } finally {
       holder.kill('SIGKILL');
     }
-    const attack = "env > env.txt; for f in /proc/[0-9]*/environ; do cat \"$f\" 2>/dev/null | tr '\\0' '\\n'; done > procenv.txt; ls /proc | grep -c '^[0-9]' > pids.txt; true";
+    // It also prints its egress ticket (in its proxy variables) to its log: redacted there, never on GitHub.
+    const attack = "env > env.txt; echo \"$HTTPS_PROXY\" > proxy.txt; echo \"proxy $HTTPS_PROXY\"; for f in /proc/[0-9]*/environ; do cat \"$f\" 2>/dev/null | tr '\\0' '\\n'; done > procenv.txt; ls /proc | grep -c '^[0-9]' > pids.txt; true";
     const r = await h.swarm(['run', 'resume', '--backend', 'github', '--repo', REPO, '--node', 'run:g3', '--run-id', 'g-env', '--step', attack]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const out = path.join(h.tmp, 'export-env');
@@ -126,6 +127,11 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     expect(seen).toContain('SWARM_RUN_ID=g-env'); // the step's own environment was captured
     for (const name of ['GITHUB_TOKEN', 'SWARM_RUNNER_KEY', 'SWARM_ENVELOPE', 'ACTIONS_', 'GH_ENTERPRISE_TOKEN', 'RUNNER_TEMP']) expect(seen).not.toContain(name);
     expectNoLeak(seen, standingSecrets(h));
+    const ticket = /\/\/([^:@/]+):([^@/]+)@/.exec(fs.readFileSync(path.join(out, 'workspace', 'proxy.txt'), 'utf8'));
+    expect(ticket, 'the step saw a ticket in its proxy URL').not.toBeNull();
+    const ticketSecret = decodeURIComponent(ticket![2]!);
+    expect(ticketSecret.length).toBeGreaterThanOrEqual(16);
+    expectNoLeak(leakCorpus(h), [['ticket secret', [ticketSecret]], ...standingSecrets(h)]);
     // Its own PID namespace: only the sandbox's few processes are visible.
     expect(Number(fs.readFileSync(path.join(out, 'workspace', 'pids.txt'), 'utf8'))).toBeLessThan(10);
   }, 120_000);

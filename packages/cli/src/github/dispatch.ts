@@ -1,0 +1,262 @@
+/**
+ * Dispatching a step to GitHub Actions from the operator's side: the ledger entry first, then
+ * the parent's sealed bundle to the repository, one signed envelope, and the run correlated.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  SwarmError,
+  canonicalBytes,
+  isoTime,
+  loadOrCreateSealingKey,
+  sha256Digest,
+  type Clock,
+} from '@swarm/core';
+import {
+  advance,
+  buildEnvelope,
+  dispatchRun,
+  ensurePinTag,
+  getRun,
+  jsonOf,
+  parseWorkflowRef,
+  uploadBundleBlobs,
+  withError,
+  PIN_TAG_PREFIX,
+  type InputLocator,
+  type LedgerEntry,
+  type StepSpec,
+} from '@swarm/github';
+import { DEFAULT_MOUNT_PATH, Store, inheritedEgress, type LaunchOptions, type NodeRow } from '@swarm/state';
+import { githubContext, readSetup, sleep, type GithubContext } from './context.js';
+import { saveLedger } from './ledger-store.js';
+
+export interface RemoteLaunchOptions {
+  launch: Omit<LaunchOptions, 'operation'>;
+  operation: 'launch' | 'resume';
+  repo: string;
+  workflowRef?: string;
+  ghBin?: string;
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  onProgress?: (line: string) => void;
+}
+
+export interface Dispatched {
+  request_id: string;
+  run_id: string;
+  remote_run_id: number;
+  html_url: string;
+  status: string;
+  ledger: LedgerEntry;
+}
+
+/** What a run may not ask of a remote runner (yet): each is refused before anything is sent. */
+function refuseUnsupported(o: Omit<LaunchOptions, 'operation'>): void {
+  const refuse = (flag: string, why: string) => {
+    throw new SwarmError('INVALID_ARGUMENT', `${flag} does not work with --backend github: ${why}`, { details: { flag } });
+  };
+  if (o.secrets && o.secrets.length > 0) refuse('--secret', 'the secret store is on this machine; grant the value with --env, which is sealed to the runner');
+  if (o.interactive) refuse('--interactive', 'a runner has no terminal for you');
+  if (o.workspace !== undefined) refuse('--workspace', 'seed the chain with a local launch first, then resume it remotely');
+  if (o.unsandboxedEgress) refuse('--unsandboxed-egress', 'the worker always sandboxes the step');
+  if (o.keepWorkspace) refuse('--keep-workspace', 'the workspace stays on the runner');
+  if (o.reveal) refuse('--reveal', 'collect never reveals tokens');
+}
+
+export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Dispatched> {
+  refuseUnsupported(options.launch);
+  const setup = readSetup(options.env, options.repo);
+  const ref = parseWorkflowRef(options.workflowRef ?? setup.workflow_ref);
+  if (ref.fullName !== options.repo) throw new SwarmError('WORKFLOW_REF_INVALID', `the workflow ref is of ${ref.fullName}, not of ${options.repo}`);
+  const ctx = githubContext({ repo: options.repo, env: options.env, ghBin: options.ghBin });
+  const store = Store.open(options.launch.cwd, { home: options.launch.home, env: options.env, clock: options.clock });
+  try {
+    const parent = await store.resolve(options.launch.node);
+    const runId = options.launch.runId ?? newRunId();
+    if (store.catalog.getRun(runId) || store.catalog.findLedgerByRun(runId)) throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
+    const requestId = requestIdFor(runId);
+    const keys = store.keys.chainKeys(parent);
+    const inherited = options.launch.noInheritEgress ? { allowlist: [], route_mode: null, mount_path: null } : inheritedEgress(store, parent);
+    const step: StepSpec = {
+      operation: options.operation,
+      step: options.launch.step,
+      prompt: options.launch.prompt,
+      agent: options.launch.agent,
+      agent_args: options.launch.agentArgs,
+      timeout_s: options.launch.timeoutS,
+      allow_hosts: [...new Set([...inherited.allowlist, ...(options.launch.allowHosts ?? [])])].sort(),
+      route_mode: options.launch.routeMode ?? inherited.route_mode ?? 'direct',
+      mount_path: options.launch.mountPath ?? inherited.mount_path ?? DEFAULT_MOUNT_PATH,
+      allow_cold_start: options.launch.allowColdStart ?? false,
+      discard_failed: options.launch.discardFailed,
+    };
+    let commandSha256: string | null = null;
+    if (options.launch.stepFile !== undefined) {
+      // The script travels sealed; the runner writes it to a file and runs that, as locally.
+      if (step.step !== undefined) throw new SwarmError('INVALID_ARGUMENT', 'give either --step or --step-file, not both');
+      const script = readStepFile(options.launch.cwd, options.launch.stepFile);
+      step.script = script.toString('base64');
+      commandSha256 = sha256Digest(canonicalBytes({ shell: '/bin/sh', script_sha256: sha256Digest(script) }));
+    } else if (step.step !== undefined) {
+      commandSha256 = sha256Digest(canonicalBytes(['/bin/sh', '-c', step.step]));
+    } else if (step.agent === undefined) {
+      throw new SwarmError('STEP_MISSING', 'no step given', { hint: 'pass --step "<command>", --step-file <file> or --agent' });
+    }
+    const grantEnv: Record<string, string> = { ...(options.launch.grantEnv ?? {}) };
+    for (const name of options.launch.passEnv ?? []) {
+      const value = options.env[name];
+      if (value !== undefined) grantEnv[name] = value;
+    }
+    const now = () => isoTime(options.clock);
+    const tag = `${PIN_TAG_PREFIX}${ref.pin}`;
+    let entry: LedgerEntry = {
+      schema_version: 'swarm-ledger-v1',
+      request_id: requestId,
+      run_id: runId,
+      backend: 'github',
+      repo: options.repo,
+      workflow_ref: ref.text,
+      parent_node_id: parent.node_id,
+      remote_run_id: null,
+      status: 'pending',
+      attempts: 0,
+      created_at: now(),
+      updated_at: now(),
+      errors: [],
+      dispatch: { ref: tag, pin: ref.pin, workflow: ref.file, correlation: null, posts: [] },
+      input: { transport: 'gh-blobs', sha256: parent.bundle_sha256, size: 0 },
+      allow_cold_start: step.allow_cold_start,
+      operation: options.operation,
+      // What collect holds the certificate's policy to (an agent's command line is the runner's to build).
+      step: { command_sha256: commandSha256, agent: step.agent ?? null, prompt_sha256: step.prompt !== undefined ? sha256(step.prompt) : null, allow_hosts: step.allow_hosts },
+    };
+    const save = (e: LedgerEntry) => {
+      entry = e;
+      saveLedger(store, e);
+    };
+    // Nothing has gone out yet; the entry exists before anything does.
+    save(entry);
+    try {
+      options.onProgress?.(`swarm: checking pin tag ${tag}`);
+      await ensurePinTag(ctx.api, options.repo, tag, ref.pin, ctx.timing.callTimeoutMs);
+      const input = await inputFor(ctx, store, parent, options.onProgress);
+      save({ ...entry, input: { transport: input.transport, sha256: input.sha256, size: input.size }, updated_at: now() });
+      const sealing = loadOrCreateSealingKey(store.home);
+      const envelope = buildEnvelope(
+        {
+          request_id: requestId,
+          run_id: runId,
+          repo: options.repo,
+          workflow_ref: ref.text,
+          pin: ref.pin,
+          parent: {
+            node_id: parent.node_id,
+            state_id: parent.state_id,
+            ratchet_step: parent.ratchet_step,
+            bundle_sha256: parent.bundle_sha256,
+            manifest_sha256: parent.manifest_sha256,
+            wrapped_key: parent.wrapped_key,
+          },
+          input,
+          reply_to: sealing.publicKey,
+          secret: { state_key: keys.state.toString('hex'), net_key: keys.net.toString('hex'), env: grantEnv, step },
+          runnerSealingKey: setup.runner.sealing_key,
+          nowS: Math.floor(Date.now() / 1000),
+        },
+        store.keys.signingKey,
+      );
+      options.onProgress?.(`swarm: dispatching ${requestId} to ${options.repo}`);
+      const { run } = await dispatchRun(
+        {
+          api: ctx.api,
+          repo: options.repo,
+          workflowFile: ref.file,
+          tag,
+          pin: ref.pin,
+          requestId,
+          inputs: { request_id: requestId, envelope },
+          timing: ctx.timing,
+          save,
+          now,
+          sleep,
+          onProgress: options.onProgress,
+        },
+        entry,
+      );
+      return { request_id: requestId, run_id: runId, remote_run_id: run.id, html_url: run.html_url, status: entry.status, ledger: entry };
+    } catch (error) {
+      // Failed only when no run can exist: nothing was sent, or every POST was refused outright.
+      // Otherwise the entry stays as it is (watch and cancel can still find its run by name).
+      if (entry.status !== 'failed') {
+        const noRun = entry.attempts === 0 || entry.dispatch.posts.every((p) => ['refused', 'unsupported-field', 'rate-limited'].includes(p.outcome));
+        save(noRun && entry.status === 'pending' ? advance(withError(entry, now(), error), 'failed', now()) : withError(entry, now(), error));
+      }
+      throw error;
+    }
+  } finally {
+    store.close();
+  }
+}
+
+async function inputFor(ctx: GithubContext, store: Store, parent: NodeRow, onProgress?: (line: string) => void): Promise<InputLocator> {
+  // A parent collected from an earlier remote run is already an artifact of this repository.
+  const fromRemote = parent.run_id ? store.catalog.findLedgerByRun(parent.run_id) : undefined;
+  if (fromRemote?.status === 'collected') {
+    const e = JSON.parse(fromRemote.entry_json) as LedgerEntry;
+    if (e.repo === ctx.repo && e.artifact && e.artifact.digest && e.remote_run_id !== null && (await artifactAlive(ctx, e.artifact.id))) {
+      return {
+        transport: 'gh-artifact',
+        run_id: e.remote_run_id,
+        artifact_id: e.artifact.id,
+        digest: e.artifact.digest,
+        request_id: e.request_id,
+        swarm_run_id: e.run_id,
+        sha256: parent.bundle_sha256,
+        size: fs.statSync(store.objects.file(parent.bundle_sha256)).size,
+      };
+    }
+  }
+  onProgress?.(`swarm: uploading the parent bundle of ${parent.node_id}`);
+  return uploadBundleBlobs(ctx.api, ctx.repo, store.objects.file(parent.bundle_sha256), {
+    timeoutMs: Math.max(ctx.timing.callTimeoutMs, 120_000),
+    onProgress: (done, total) => onProgress?.(`swarm: uploading parent bundle ${Math.round((done / Math.max(total, 1)) * 100)}%`),
+  });
+}
+
+/** Artifacts expire (the worker keeps them 7 days): an expired one is replaced by blobs from the local object. */
+async function artifactAlive(ctx: GithubContext, id: number): Promise<boolean> {
+  try {
+    const artifact = jsonOf<{ expired?: boolean }>(await ctx.api.request('GET', `repos/${ctx.repo}/actions/artifacts/${id}`, { timeoutMs: ctx.timing.callTimeoutMs, retry: true }));
+    return artifact.expired === false;
+  } catch (error) {
+    if (error instanceof SwarmError && (error.code === 'GH_NOT_FOUND' || error.code === 'GH_HTTP_ERROR')) return false;
+    throw error;
+  }
+}
+
+function readStepFile(cwd: string, file: string): Buffer {
+  try {
+    const abs = path.resolve(cwd, file);
+    if (!fs.statSync(abs).isFile()) throw new Error('not a regular file');
+    return fs.readFileSync(abs);
+  } catch (cause) {
+    throw new SwarmError('FILE_NOT_FOUND', `step file ${file} is not a readable file`, { details: { path: file }, cause });
+  }
+}
+
+function sha256(text: string): string {
+  return `sha256:${crypto.createHash('sha256').update(text).digest('hex')}`;
+}
+
+function newRunId(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+  return `r-${stamp}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+/** `^[a-z0-9][a-z0-9-]{0,62}$`: the run id, lowercased, and a random suffix (a re-run is a new request). */
+export function requestIdFor(runId: string): string {
+  const base = runId.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '').slice(0, 50);
+  return `${base || 'run'}-${crypto.randomBytes(5).toString('hex').slice(0, 10)}`;
+}
