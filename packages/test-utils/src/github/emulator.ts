@@ -345,6 +345,45 @@ const RATE_LIMIT = 5000;
 const BLOB_URL_TTL_MS = 60_000;
 const MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 const DAY_MS = 86_400_000;
+/** `<key>_url` → the path after the repository's API URL. */
+const REPO_URL_TEMPLATES: Record<string, string> = {
+  forks: 'forks',
+  keys: 'keys{/key_id}',
+  collaborators: 'collaborators{/collaborator}',
+  teams: 'teams',
+  hooks: 'hooks',
+  issue_events: 'issues/events{/number}',
+  events: 'events',
+  assignees: 'assignees{/user}',
+  branches: 'branches{/branch}',
+  tags: 'tags',
+  blobs: 'git/blobs{/sha}',
+  git_tags: 'git/tags{/sha}',
+  git_refs: 'git/refs{/sha}',
+  trees: 'git/trees{/sha}',
+  statuses: 'statuses/{sha}',
+  languages: 'languages',
+  stargazers: 'stargazers',
+  contributors: 'contributors',
+  subscribers: 'subscribers',
+  subscription: 'subscription',
+  commits: 'commits{/sha}',
+  git_commits: 'git/commits{/sha}',
+  comments: 'comments{/number}',
+  issue_comment: 'issues/comments{/number}',
+  contents: 'contents/{+path}',
+  compare: 'compare/{base}...{head}',
+  merges: 'merges',
+  archive: '{archive_format}{/ref}',
+  downloads: 'downloads',
+  issues: 'issues{/number}',
+  pulls: 'pulls{/number}',
+  milestones: 'milestones{/number}',
+  notifications: 'notifications{?since,all,participating}',
+  labels: 'labels{/name}',
+  releases: 'releases{/id}',
+  deployments: 'deployments',
+};
 const RUN_STATUSES = new Set(['queued', 'in_progress', 'completed', 'requested', 'waiting', 'pending']);
 
 function sha1Hex(data: Buffer | string): string {
@@ -1339,14 +1378,59 @@ class Emulator implements GithubEmulator {
   // JSON shapes
 
   #ownerJson(login: string): JsonObject {
-    return { login, id: login === this.#options.login ? 1 : 2, node_id: nodeId('User', login), type: 'User', site_admin: false, url: `${this.apiUrl}/users/${login}`, html_url: `${this.serverUrl}/${login}`, avatar_url: `${this.serverUrl}/avatars/u/1` };
+    const url = `${this.apiUrl}/users/${login}`;
+    return {
+      login,
+      id: login === this.#options.login ? 1 : 2,
+      node_id: nodeId('User', login),
+      type: 'User',
+      site_admin: false,
+      url,
+      html_url: `${this.serverUrl}/${login}`,
+      avatar_url: `${this.serverUrl}/avatars/u/1`,
+      gravatar_id: '',
+      followers_url: `${url}/followers`,
+      following_url: `${url}/following{/other_user}`,
+      gists_url: `${url}/gists{/gist_id}`,
+      starred_url: `${url}/starred{/owner}{/repo}`,
+      subscriptions_url: `${url}/subscriptions`,
+      organizations_url: `${url}/orgs`,
+      repos_url: `${url}/repos`,
+      events_url: `${url}/events{/privacy}`,
+      received_events_url: `${url}/received_events`,
+    };
   }
 
+  /** GET /user: the authenticated (private) form. */
   #userJson(): JsonObject {
-    return { ...this.#ownerJson(this.#options.login), name: 'Monalisa Octocat', email: null, created_at: '2008-01-14T04:33:35Z', updated_at: '2008-01-14T04:33:35Z' };
+    const owned = [...this.#repos.values()].filter((r) => r.owner === this.#options.login);
+    const privateRepos = owned.filter((r) => r.private).length;
+    return {
+      ...this.#ownerJson(this.#options.login),
+      name: 'Monalisa Octocat',
+      email: null,
+      company: null,
+      blog: '',
+      location: null,
+      hireable: null,
+      bio: null,
+      public_repos: owned.length - privateRepos,
+      public_gists: 0,
+      followers: 0,
+      following: 0,
+      created_at: '2008-01-14T04:33:35Z',
+      updated_at: '2008-01-14T04:33:35Z',
+      private_gists: 0,
+      total_private_repos: privateRepos,
+      owned_private_repos: privateRepos,
+      disk_usage: 0,
+      collaborators: 0,
+      two_factor_authentication: true,
+    };
   }
 
   #repoJson(repo: RepoState, full = true): JsonObject {
+    const url = `${this.apiUrl}/repos/${repo.fullName}`;
     const base: JsonObject = {
       id: repo.id,
       node_id: nodeId('Repository', repo.id),
@@ -1355,13 +1439,34 @@ class Emulator implements GithubEmulator {
       private: repo.private,
       owner: this.#ownerJson(repo.owner),
       html_url: `${this.serverUrl}/${repo.fullName}`,
-      url: `${this.apiUrl}/repos/${repo.fullName}`,
+      url,
       fork: false,
+      description: null,
     };
+    // The hypermedia URL templates GitHub sends with every repository, minimal or full.
+    for (const [key, suffix] of Object.entries(REPO_URL_TEMPLATES)) base[`${key}_url`] = `${url}/${suffix}`;
     if (!full) return base;
     return {
       ...base,
-      description: null,
+      homepage: null,
+      language: null,
+      size: 0,
+      forks: 0,
+      forks_count: 0,
+      stargazers_count: 0,
+      watchers: 0,
+      watchers_count: 0,
+      open_issues: 0,
+      open_issues_count: 0,
+      network_count: 0,
+      subscribers_count: 1,
+      has_issues: true,
+      has_projects: false,
+      has_wiki: false,
+      has_pages: false,
+      has_discussions: false,
+      mirror_url: null,
+      license: null,
       visibility: repo.private ? 'private' : 'public',
       default_branch: repo.defaultBranch,
       archived: false,
@@ -1371,6 +1476,8 @@ class Emulator implements GithubEmulator {
       pushed_at: this.#iso(),
       clone_url: `${this.serverUrl}/${repo.fullName}.git`,
       git_url: `git://localhost:${this.port}/${repo.fullName}.git`,
+      ssh_url: `git@localhost:${repo.fullName}.git`,
+      svn_url: `${this.serverUrl}/${repo.fullName}`,
       permissions: { admin: true, maintain: true, push: true, triage: true, pull: true },
     };
   }
@@ -1382,6 +1489,7 @@ class Emulator implements GithubEmulator {
       node_id: nodeId('Commit', commit.sha),
       url: `${this.apiUrl}/repos/${repo.fullName}/commits/${commit.sha}`,
       html_url: `${this.serverUrl}/${repo.fullName}/commit/${commit.sha}`,
+      comments_url: `${this.apiUrl}/repos/${repo.fullName}/commits/${commit.sha}/comments`,
       commit: {
         author: person,
         committer: person,
@@ -1389,7 +1497,7 @@ class Emulator implements GithubEmulator {
         tree: { sha: commit.treeSha, url: `${this.apiUrl}/repos/${repo.fullName}/git/trees/${commit.treeSha}` },
         url: `${this.apiUrl}/repos/${repo.fullName}/git/commits/${commit.sha}`,
         comment_count: 0,
-        verification: { verified: false, reason: 'unsigned', signature: null, payload: null },
+        verification: { verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null },
       },
       author: this.#ownerJson(this.#options.login),
       committer: this.#ownerJson(this.#options.login),
@@ -1409,7 +1517,7 @@ class Emulator implements GithubEmulator {
       message: commit.message,
       tree: { sha: commit.treeSha, url: `${this.apiUrl}/repos/${repo.fullName}/git/trees/${commit.treeSha}` },
       parents: commit.parents.map((sha) => ({ sha, url: `${this.apiUrl}/repos/${repo.fullName}/git/commits/${sha}`, html_url: `${this.serverUrl}/${repo.fullName}/commit/${sha}` })),
-      verification: { verified: false, reason: 'unsigned', signature: null, payload: null },
+      verification: { verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null },
     };
   }
 
@@ -1718,7 +1826,7 @@ class Emulator implements GithubEmulator {
       if (typeof body.name !== 'string' || !['branch', 'tag', 'push'].includes(String(body.target ?? 'branch'))) throw new ApiError(422, 'Invalid request.');
       const list = this.#rulesets.get(repo.fullName) ?? [];
       if (list.some((x) => x.name === body.name)) throw new ApiError(422, 'Validation Failed: Name must be unique');
-      const ruleset = { ...body, id: 4000 + list.length + 1, target: String(body.target ?? 'branch'), enforcement: String(body.enforcement ?? 'disabled'), name: body.name };
+      const ruleset = { ...body, id: 4000 + list.length + 1, target: String(body.target ?? 'branch'), enforcement: String(body.enforcement ?? 'disabled'), name: body.name, source_type: 'Repository', source: repo.fullName };
       list.push(ruleset);
       this.#rulesets.set(repo.fullName, list);
       return jsonReply(201, ruleset);
