@@ -23,6 +23,7 @@ export const ARTIFACT_FILES = [
   'step.log',
   'next_tokens.json',
   'error.json',
+  'oidc.jwt',
   'manifest.json',
 ] as const;
 export type ArtifactFile = (typeof ARTIFACT_FILES)[number];

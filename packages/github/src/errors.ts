@@ -37,6 +37,7 @@ export const GITHUB_ERROR_CODES = {
   ARTIFACT_ARCHIVE_UNSAFE: { category: 'verification', description: 'The artifact zip has an unsafe entry (.., absolute path, link, duplicate, bomb) or is malformed.' },
   ARTIFACT_MANIFEST_MISMATCH: { category: 'verification', description: "The artifact's files differ from its manifest (missing, extra, or another sha256)." },
   RUN_IDENTITY_MISMATCH: { category: 'verification', description: 'The artifact belongs to another request, run, repository or attempt than the one collected.' },
+  OIDC_INVALID: { category: 'verification', description: "The run's OIDC token is missing, not signed by the GitHub issuer, expired, or names another audience (certificate), repository, workflow, commit or run." },
   ENVELOPE_INVALID: { category: 'verification', description: 'The dispatch envelope is malformed, not signed by a trusted operator, expired, or for another request, repository or pin.' },
   RUNNER_KEY_INVALID: { category: 'input', description: 'The runner key (SWARM_RUNNER_KEY) is missing or malformed.' },
   RESTORE_POLICY_VIOLATION: { category: 'restore', description: 'The remote run started from an empty workspace (cold start) although the run did not allow it; nothing was imported.' },

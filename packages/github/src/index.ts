@@ -12,3 +12,4 @@ export * from './runner-api.js';
 export * from './artifact.js';
 export * from './gh.js';
 export * from './zip.js';
+export * from './oidc.js';

@@ -60,6 +60,8 @@ export function workerWorkflow(options: WorkflowOptions): string {
     'permissions:',
     '  contents: read',
     '  actions: read',
+    // An OIDC token whose audience is the certificate's digest binds it to this job.
+    '  id-token: write',
     'concurrency:',
     '  group: swarm-${{ inputs.request_id }}',
     '  cancel-in-progress: false',

@@ -17,11 +17,15 @@ import {
   advance,
   artifactName,
   downloadArtifact,
+  fetchJwks,
   findArtifact,
   getRun,
+  oidcAudience,
+  oidcIssuer,
   openToken,
   remoteOf,
   unpackArtifact,
+  verifyIdToken,
   withError,
   type ArtifactFile,
   type LedgerEntry,
@@ -115,6 +119,8 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
       });
     }
     const workerChainKeys = openNextTokens(art.docs.next_tokens, loadOrCreateSealingKey(store.home).privateKey);
+    // The job vouches for the certificate too, when the setup asks for it.
+    const evidence = setup.oidc === false ? [] : await checkOidc(files, art.need('certificate.json'), run, entry, options.env);
 
     // 8. Import: one transaction for node, run and ledger.
     const bundleFile = path.join(staging, 'bundle.swarm');
@@ -137,7 +143,7 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
       artifactHash: String(result.artifact_hash),
       routeMode: art.docs.policy.route_mode === 'client_exit' ? 'client_exit' : 'direct',
       stepJson: JSON.stringify({ step: entry.step, backend: 'github', remote_run_id: run.id }),
-      files: { certificate: art.need('certificate.json'), envelope: art.need('certificate.dsse.json'), result: art.need('result.json'), policy: art.need('policy.json'), stepLog: art.need('step.log') },
+      files: { certificate: art.need('certificate.json'), envelope: art.need('certificate.dsse.json'), result: art.need('result.json'), policy: art.need('policy.json'), stepLog: art.need('step.log'), extra: evidence },
       bundleFile,
       ledger: { request_id: collectedEntry.request_id, run_id: collectedEntry.run_id, backend: 'github', status: 'collected', entry_json: JSON.stringify(collectedEntry), updated_at: collectedEntry.updated_at },
       workerChainKeys,
@@ -304,6 +310,30 @@ function checkAgainstDispatch(policy: Doc, entry: LedgerEntry): void {
   if (off.length > 0) {
     throw new SwarmError('VERIFY_FAILED', `the certificate attests another run than was dispatched: ${off.join(', ')}`, { details: { mismatched: off } });
   }
+}
+
+/** The OIDC token: the issuer's signature, this certificate as audience, this run and pin as claims. */
+async function checkOidc(files: Map<ArtifactFile, Buffer>, certificate: Buffer, run: RemoteRun, entry: LedgerEntry, env: NodeJS.ProcessEnv): Promise<Array<{ name: string; data: Buffer }>> {
+  const token = files.get('oidc.jwt');
+  if (!token) throw new SwarmError('OIDC_INVALID', "the artifact has no OIDC token, which this repository's setup requires", { hint: 'the workflow needs `id-token: write` (run `swarm github setup` again), or set up with --no-oidc' });
+  const issuer = oidcIssuer(env.GH_HOST);
+  const jwks = await fetchJwks(issuer);
+  verifyIdToken(token.toString('utf8'), jwks, {
+    issuer,
+    audience: oidcAudience(crypto.createHash('sha256').update(certificate).digest('hex')),
+    repository: entry.repo,
+    workflowPath: `.github/workflows/${entry.dispatch.workflow}`,
+    pin: entry.dispatch.pin,
+    runId: run.id,
+    runAttempt: run.run_attempt,
+    // Token lifetimes are real time, whatever clock the run records.
+    nowS: Math.floor(Date.now() / 1000),
+  });
+  // Kept with the node: the keys rotate, and the token can be checked again offline against these.
+  return [
+    { name: 'oidc.jwt', data: token },
+    { name: 'oidc-jwks.json', data: Buffer.from(JSON.stringify(jwks)) },
+  ];
 }
 
 /** The next capabilities, opened with the operator's sealing key (import checks them against the ratchet). */

@@ -19,6 +19,8 @@ export interface SetupRecord {
   tag: string;
   action: string;
   runner: RunnerPublic;
+  /** Whether collect requires each certificate's OIDC token (absent in records of older setups: required). */
+  oidc?: boolean;
   created_at: string;
 }
 

@@ -25,6 +25,8 @@ export interface SetupOptions {
   action: string | undefined;
   environment?: string;
   rotate: boolean;
+  /** Require an OIDC token with every certificate (default true). */
+  oidc?: boolean;
   env: NodeJS.ProcessEnv;
   ghBin?: string;
   clock: Clock;
@@ -141,6 +143,7 @@ export async function githubSetup(options: SetupOptions): Promise<SetupResult> {
     tag,
     action: options.action,
     runner,
+    oidc: options.oidc ?? true,
     created_at: isoTime(options.clock),
   };
   writeSetup(options.env, record);

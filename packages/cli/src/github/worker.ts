@@ -18,8 +18,10 @@ import {
   checkRequestId,
   downloadArtifact,
   fetchBundleBlobs,
+  oidcAudience,
   openEnvelope,
   parseRunnerKey,
+  requestIdToken,
   runnerSealingSecret,
   runnerSigner,
   sealToken,
@@ -162,6 +164,14 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     stage = 'package';
     const packaged = packageRun(project, result, payload.reply_to, out);
     for (const v of [result.revealed?.state_cap_next, result.revealed?.net_cap_next]) if (v) mask(log, secrets, v);
+    // The certificate bound to this job: an OIDC token whose audience is its digest.
+    if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
+      mask(log, secrets, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+      const jwt = await requestIdToken(env.ACTIONS_ID_TOKEN_REQUEST_URL, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN, oidcAudience(packaged.certificateSha256));
+      fs.writeFileSync(path.join(out, 'oidc.jwt'), jwt);
+    } else {
+      log('swarm worker: no OIDC token for this job (the workflow lacks `id-token: write`)');
+    }
     writeArtifactManifest(out, requestId, runId);
     if (env.GITHUB_OUTPUT) fs.appendFileSync(env.GITHUB_OUTPUT, `certificate-sha256=${packaged.certificateSha256}\n`);
     log(`swarm worker: sealed ${result.bundle_sha256}; certificate ${packaged.certificateSha256}`);

@@ -66,6 +66,8 @@ export interface RemoteRunFiles {
   result: Buffer;
   policy: Buffer;
   stepLog: Buffer;
+  /** More evidence kept beside the contract files (the OIDC token and the issuer keys it was checked with). */
+  extra?: Array<{ name: string; data: Buffer }>;
 }
 
 export interface ImportRemoteRunInput {
@@ -142,6 +144,7 @@ export async function importRemoteRun(store: Store, input: ImportRemoteRunInput)
       { name: 'next_tokens.json', data: nextTokensDocument(row) },
       { name: 'policy.json', data: input.files.policy },
       { name: 'step.log', data: input.files.stepLog },
+      ...(input.files.extra ?? []),
     ]);
     store.objects.adopt(input.bundleFile, input.bundleSha256);
     const run: RunRow = {

@@ -7,7 +7,7 @@
  *
  * Loopback only; the Authorization header and decrypted secret values are never recorded.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -173,6 +173,10 @@ export interface GithubEmulator {
   jobTokens(): string[];
   /** The rulesets created through the API. */
   rulesets(repo: string): Array<Record<string, unknown>>;
+  /** Claims that replace the real ones in OIDC tokens issued from now on; `{}` restores them. */
+  oidcOverride(claims: Record<string, unknown>): void;
+  /** The OIDC request tokens handed to jobs (for leak scans). */
+  oidcRequestTokens(): string[];
 
   fault(spec: FaultSpec): FaultHandle;
   clearFaults(): void;
@@ -1038,7 +1042,92 @@ class Emulator implements GithubEmulator {
       appendLog(runId, line) {
         self.#runState(runId).log.push(line);
       },
+      idTokenRequest(run, job) {
+        const token = randomToken('oidcreq_');
+        self.#oidcRequests.set(token, { runId: run.id, job });
+        return { url: `${self.serverUrl}/_services/token/idtoken?api-version=2.0`, token };
+      },
     };
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // OIDC issuer (GHES-style: https://HOST/_services/token), RS256
+
+  readonly #oidcKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  readonly #oidcKid = randomBytes(8).toString('hex');
+  readonly #oidcRequests = new Map<string, { runId: number; job: string }>();
+  #oidcOverride: Record<string, unknown> = {};
+
+  /** Claims that replace the real ones in tokens issued from now on (tests of a wrong token). */
+  oidcOverride(claims: Record<string, unknown>): void {
+    this.#oidcOverride = { ...claims };
+  }
+
+  oidcRequestTokens(): string[] {
+    return [...this.#oidcRequests.keys()];
+  }
+
+  #oidc(ctx: Ctx, pathname: string): Reply {
+    const issuer = `${this.serverUrl}/_services/token`;
+    const rest = pathname.slice('/_services/token/'.length);
+    if (rest === '.well-known/openid-configuration') {
+      return jsonReply(200, {
+        issuer,
+        jwks_uri: `${issuer}/.well-known/jwks`,
+        subject_types_supported: ['public', 'pairwise'],
+        response_types_supported: ['id_token'],
+        claims_supported: ['sub', 'aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'ref', 'repository', 'repository_id', 'run_id', 'run_attempt', 'job_workflow_ref', 'job_workflow_sha', 'workflow_sha', 'event_name'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        scopes_supported: ['openid'],
+      });
+    }
+    if (rest === '.well-known/jwks') {
+      const jwk = this.#oidcKey.publicKey.export({ format: 'jwk' }) as JsonObject;
+      return jsonReply(200, { keys: [{ ...jwk, kid: this.#oidcKid, alg: 'RS256', use: 'sig' }] });
+    }
+    if (rest === 'idtoken' && ctx.method === 'GET') {
+      const auth = String(ctx.headers.authorization ?? '');
+      const grant = this.#oidcRequests.get(auth.replace(/^Bearer\s+/i, ''));
+      if (!grant) throw new ApiError(401, 'Bad credentials');
+      const state = this.#runState(grant.runId);
+      const run = state.run;
+      const repo = this.#repos.get(run.repo.toLowerCase());
+      const isTag = run.head_branch.startsWith('swarm-pin-') || (repo?.refs.has(`refs/tags/${run.head_branch}`) ?? false);
+      const ref = `refs/${isTag ? 'tags' : 'heads'}/${run.head_branch}`;
+      const now = Math.floor(this.#nowMs() / 1000);
+      const claims: Record<string, unknown> = {
+        jti: randomBytes(16).toString('hex'),
+        sub: `repo:${run.repo}:ref:${ref}`,
+        aud: ctx.url.searchParams.get('audience') ?? `${this.serverUrl}/${run.repo.split('/')[0]}`,
+        ref,
+        sha: run.head_sha,
+        repository: run.repo,
+        repository_owner: run.repo.split('/')[0],
+        repository_id: String(repo?.id ?? 0),
+        run_id: String(run.id),
+        run_number: String(run.run_number),
+        run_attempt: String(run.run_attempt),
+        actor: this.#options.login,
+        workflow: run.name,
+        event_name: run.event,
+        ref_type: isTag ? 'tag' : 'branch',
+        workflow_ref: `${run.repo}/${run.path}@${ref}`,
+        workflow_sha: run.head_sha,
+        job_workflow_ref: `${run.repo}/${run.path}@${ref}`,
+        job_workflow_sha: run.head_sha,
+        runner_environment: 'github-hosted',
+        iss: issuer,
+        nbf: now - 5,
+        iat: now,
+        exp: now + 300,
+        ...this.#oidcOverride,
+      };
+      const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const signingInput = `${b64({ typ: 'JWT', alg: 'RS256', kid: this.#oidcKid })}.${b64(claims)}`;
+      const signature = cryptoSign('sha256', Buffer.from(signingInput), this.#oidcKey.privateKey).toString('base64url');
+      return jsonReply(200, { count: 1, value: `${signingInput}.${signature}` });
+    }
+    throw new ApiError(404, 'Not Found');
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -1298,6 +1387,7 @@ class Emulator implements GithubEmulator {
   #route(ctx: Ctx): Reply {
     const pathname = ctx.url.pathname;
     if (pathname.startsWith('/_blob/')) return this.#serveBlobUrl(ctx, pathname.slice('/_blob/'.length));
+    if (pathname.startsWith('/_services/token/')) return this.#oidc(ctx, pathname);
     if (pathname !== '/api/graphql' && pathname !== '/api/v3' && !pathname.startsWith('/api/v3/')) throw new ApiError(404, 'Not Found');
     if (ctx.credential.kind === 'none') throw new ApiError(401, 'Requires authentication');
     if (ctx.credential.kind === 'invalid') throw new ApiError(401, 'Bad credentials');

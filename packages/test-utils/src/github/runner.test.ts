@@ -364,7 +364,7 @@ describe('the shipped workflow and action, end to end with a stub worker', () =>
       ['completed', 'success'],
     ]);
     expect(record.jobs[0]!.environment).toBe('swarm');
-    expect(record.jobs[0]!.permissions).toEqual({ contents: 'read', actions: 'read' });
+    expect(record.jobs[0]!.permissions).toEqual({ contents: 'read', actions: 'read', 'id-token': 'write' });
     expect(record.jobs[0]!.timeoutMinutes).toBe(60);
     expect(host.secretsCalls).toEqual(['swarm']);
 

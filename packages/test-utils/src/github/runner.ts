@@ -494,6 +494,8 @@ interface ProcessHandle {
 }
 
 interface RunState {
+  /** The OIDC request variables, for a job with `id-token: write`. */
+  idToken?: { url: string; token: string };
   record: LoopbackRunRecord;
   run: EmulatedRun;
   host: RunnerHost;
@@ -917,6 +919,12 @@ class LoopbackRunnerImpl implements LoopbackRunner {
 
     const token = host.jobToken(run);
     state.github.token = token;
+    // GitHub hands a job the OIDC request variables only with `id-token: write`.
+    const granted = jobRecord.permissions;
+    if (host.idTokenRequest && granted && typeof granted === 'object' && (granted as Record<string, unknown>)['id-token'] === 'write') {
+      state.idToken = host.idTokenRequest(run, jobId);
+      state.masker.add(state.idToken.token);
+    }
     const released = host.secretsFor(run, environment);
     state.secrets = { ...released, GITHUB_TOKEN: token };
     state.masker.add(token);
@@ -1270,6 +1278,7 @@ class LoopbackRunnerImpl implements LoopbackRunner {
       RUNNER_WORKSPACE: dirs.runnerWorkspace,
       NODE_EXTRA_CA_CERTS: host.caFile,
       SSL_CERT_FILE: host.caFile,
+      ...(state.idToken ? { ACTIONS_ID_TOKEN_REQUEST_URL: state.idToken.url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: state.idToken.token } : {}),
     };
   }
 

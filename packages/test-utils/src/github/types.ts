@@ -55,6 +55,11 @@ export interface RunnerHost {
   addArtifact(runId: number, name: string, zip: Buffer, retentionDays?: number): { id: number; digest: string };
   /** One line of the run's job log, as a runner would show it (already masked). */
   appendLog(runId: number, line: string): void;
+  /**
+   * Where a job with `id-token: write` asks for OIDC tokens (ACTIONS_ID_TOKEN_REQUEST_URL) and the
+   * bearer token it asks with (ACTIONS_ID_TOKEN_REQUEST_TOKEN). Absent: the host has no issuer.
+   */
+  idTokenRequest?(run: EmulatedRun, job: string): { url: string; token: string };
 }
 
 export interface Runner {

@@ -28,6 +28,9 @@ export class GithubSetupCommand extends BaseCommand {
   action = Option.String('--action', { description: 'The swarm action to run, pinned: owner/repo@<40-hex commit>; default: github.action' });
   environment = Option.String('--environment', { description: 'The GitHub environment that holds the runner key (default swarm)' });
   rotate = Option.Boolean('--rotate', false, { description: "Replace the runner's keys (old certificates stay verifiable)" });
+  oidc = Option.Boolean('--oidc', true, {
+    description: "Require each remote certificate to come with the job's OIDC token, whose audience is the certificate's digest (--no-oidc: the runner key alone vouches)",
+  });
   ghBin = Option.String('--gh-bin', { description: 'The gh binary (default: SWARM_GH_BIN, else gh on PATH)' });
 
   async run(): Promise<number> {
@@ -39,6 +42,7 @@ export class GithubSetupCommand extends BaseCommand {
       action: configuredAction(this.action, this.env, this.profile),
       environment: this.environment,
       rotate: this.rotate,
+      oidc: this.oidc,
       env: this.env,
       ghBin: this.ghBin,
       clock: clockFromEnv(this.env),
