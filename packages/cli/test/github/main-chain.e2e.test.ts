@@ -230,4 +230,15 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     expect((await h.swarm(['state', 'export', '--node', 'run:g6', '--out', out])).code).toBe(0);
     expect(fs.readFileSync(path.join(out, 'workspace', 's.txt'), 'utf8')).toBe('from a script\n');
   }, 120_000);
+
+  it('a chain can start on GitHub: launch from root with --backend github', async () => {
+    const r = await h.swarm(['run', 'launch', '--backend', 'github', '--repo', REPO, '--node', 'root', '--run-id', 'groot', '--step', 'echo first > first.txt']);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.envelope.data).toMatchObject({ node_id: 'node-groot', status: 'succeeded' });
+    const out = path.join(h.tmp, 'export-groot');
+    expect((await h.swarm(['state', 'export', '--node', 'run:groot', '--out', out])).code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'workspace', 'first.txt'), 'utf8')).toBe('first\n');
+    const chain = await h.swarm(['verify', 'chain', '--node', 'run:groot']);
+    expect(chain.envelope.data.verified).toBe(true);
+  }, 60_000);
 });
