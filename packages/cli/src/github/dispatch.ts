@@ -8,6 +8,7 @@ import path from 'node:path';
 import {
   SwarmError,
   canonicalBytes,
+  isValidName,
   isoTime,
   loadOrCreateSealingKey,
   sha256Digest,
@@ -75,6 +76,7 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
   try {
     const parent = await store.resolve(options.launch.node);
     const runId = options.launch.runId ?? newRunId();
+    if (!isValidName(runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
     if (store.catalog.getRun(runId) || store.catalog.findLedgerByRun(runId)) throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
     const requestId = requestIdFor(runId);
     const keys = store.keys.chainKeys(parent);

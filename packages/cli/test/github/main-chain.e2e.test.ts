@@ -241,4 +241,12 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     const chain = await h.swarm(['verify', 'chain', '--node', 'run:groot']);
     expect(chain.envelope.data.verified).toBe(true);
   }, 60_000);
+
+  it('refuses a run id that is not a plain name before anything is sent', async () => {
+    const sent = h.emulator.requests.length;
+    const r = await h.swarm(['backend', 'github', 'dispatch', '--repo', REPO, '--node', 'run:groot', '--run-id', '../escape', '--step', 'true']);
+    expect(r.code).toBe(2);
+    expect(r.envelope.error.code).toBe('INVALID_ARGUMENT');
+    expect(h.emulator.requests.length).toBe(sent);
+  });
 });

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, writeFilesAtomic, type RouteMode } from '@swarm/core';
+import { SwarmError, isValidName, writeFilesAtomic, type RouteMode } from '@swarm/core';
 import { readBundleManifest } from '../bundle/index.js';
 import { deriveDataKey, type ChainKeys } from '../crypto/index.js';
 import { nextTokensDocument } from '../engine/documents.js';
@@ -100,6 +100,8 @@ export interface ImportRemoteRunInput {
  * them, then files, object, node, run and ledger committed (the catalog in one transaction).
  */
 export async function importRemoteRun(store: Store, input: ImportRemoteRunInput): Promise<NodeRow> {
+  // The run id names a directory of the store: only a plain name (what the ledger recorded).
+  if (!isValidName(input.runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(input.runId)}`);
   const nodeId = `node-${input.runId}`;
   if (store.catalog.getRun(input.runId) || store.catalog.getNode(nodeId)) {
     throw new SwarmError('RUN_ID_EXISTS', `run ${input.runId} is already in this store`, { details: { run_id: input.runId } });
