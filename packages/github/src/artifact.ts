@@ -63,6 +63,8 @@ export async function findArtifact(api: GithubApi, repo: string, runId: number, 
   if (named.length === 0) throw new SwarmError('ARTIFACT_MISSING', `run ${runId} has no artifact ${name}`, { details, hint: 'the worker may have failed before uploading; see the run log' });
   if (named.length > 1) throw new SwarmError('ARTIFACT_AMBIGUOUS', `run ${runId} has ${named.length} artifacts named ${name}`, { details: { ...details, ids: named.map((a) => a.id) } });
   const artifact = named[0]!;
+  // The id becomes a path and a file name: only a positive integer.
+  if (!Number.isSafeInteger(artifact.id) || artifact.id <= 0) throw new SwarmError('GH_RESPONSE_INVALID', `GitHub answered an artifact id ${JSON.stringify(artifact.id)}`);
   if (artifact.expired) throw new SwarmError('ARTIFACT_EXPIRED', `artifact ${name} of run ${runId} has expired`, { details });
   if (artifact.workflow_run?.id !== undefined && artifact.workflow_run.id !== runId) {
     throw new SwarmError('RUN_IDENTITY_MISMATCH', `artifact ${artifact.id} belongs to run ${artifact.workflow_run.id}, not ${runId}`, { details });
@@ -75,6 +77,7 @@ export async function findArtifact(api: GithubApi, repo: string, runId: number, 
 
 /** Downloads by id into `dir` and returns the zip's bytes once they match the digest. */
 export async function downloadArtifact(api: GithubApi, repo: string, artifact: RemoteArtifact, dir: string, timeoutMs: number): Promise<Buffer> {
+  if (!Number.isSafeInteger(artifact.id) || artifact.id <= 0) throw new SwarmError('GH_RESPONSE_INVALID', `not an artifact id: ${JSON.stringify(artifact.id)}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `artifact-${artifact.id}.zip`);
   fs.rmSync(file, { force: true });

@@ -263,14 +263,16 @@ export async function findRun(ctx: Pick<DispatchContext, 'api' | 'repo' | 'workf
       retry: true,
     }),
   );
-  const matches = (list.workflow_runs ?? []).filter((r) => r.display_title === runName(ctx.requestId)).sort((a, b) => a.id - b.id);
+  const matches = (list.workflow_runs ?? []).filter((r) => r.display_title === runName(ctx.requestId) && Number.isSafeInteger(r.id) && r.id > 0).sort((a, b) => a.id - b.id);
   if (matches.length === 0) return null;
   for (const extra of matches.slice(1)) await cancelQuietly(ctx.api, ctx.repo, extra.id, ctx.timing.callTimeoutMs);
   return matches[0]!;
 }
 
 export async function getRun(api: GithubApi, repo: string, runId: number, timeoutMs: number): Promise<RemoteRun> {
-  return jsonOf<RemoteRun>(await api.request('GET', `repos/${repo}/actions/runs/${runId}`, { timeoutMs, retry: true }));
+  const run = jsonOf<RemoteRun>(await api.request('GET', `repos/${repo}/actions/runs/${runId}`, { timeoutMs, retry: true }));
+  if (run?.id !== runId) throw new SwarmError('GH_RESPONSE_INVALID', `GitHub answered run ${JSON.stringify(run?.id)} for run ${runId}`);
+  return run;
 }
 
 /** Cancels a run; 409 means it already completed. Returns whether the cancel was accepted. */
