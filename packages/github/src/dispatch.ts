@@ -117,7 +117,7 @@ async function post(ctx: DispatchContext, withDetails: boolean): Promise<PostOut
     const response = await ctx.api.request('POST', `repos/${ctx.repo}/actions/workflows/${ctx.workflowFile}/dispatches`, { body, timeoutMs: ctx.timing.callTimeoutMs });
     if (response.status === 200) {
       const id = jsonOf<{ workflow_run_id?: unknown }>(response).workflow_run_id;
-      if (typeof id === 'number' && Number.isSafeInteger(id)) return { kind: 'created', runId: id, response };
+      if (typeof id === 'number' && Number.isSafeInteger(id) && id > 0) return { kind: 'created', runId: id, response };
     }
     return { kind: 'accepted', response };
   } catch (error) {
@@ -205,6 +205,8 @@ export async function dispatchRun(ctx: DispatchContext, start: LedgerEntry): Pro
       run = await findRun(ctx, since);
     } else {
       run = await correlate(ctx, since);
+      // GitHub accepted this dispatch: its run will show, and another POST could only make a second one.
+      if (!run && outcome.kind === 'accepted') break;
     }
   }
   if (!run) {

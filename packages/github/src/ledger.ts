@@ -42,6 +42,10 @@ export interface LedgerEntry {
   allow_cold_start: boolean;
   operation: 'launch' | 'resume';
   step: unknown;
+  /** GH_HOST when it was dispatched (null: github.com); collect talks to the same host. */
+  host?: string | null;
+  /** Whether collect requires the job's OIDC token with the certificate (absent: required). */
+  oidc?: boolean;
 }
 
 const NEXT: Record<LedgerStatus, LedgerStatus[]> = {

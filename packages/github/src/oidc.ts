@@ -36,17 +36,26 @@ export interface Jwks {
 /** The issuer's keys, through its discovery document (TLS as the host trusts it). */
 export async function fetchJwks(issuer: string): Promise<Jwks> {
   const get = async (url: string) => {
-    const response = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+    // No redirects (the origin check below is of the URL asked), and a bounded body.
+    const response = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(30_000) });
     if (!response.ok) throw new SwarmError('OIDC_INVALID', `${url} answered ${response.status}`);
-    return (await response.json()) as Record<string, unknown>;
+    const body = Buffer.from(await response.arrayBuffer());
+    if (body.length > 1024 * 1024) throw new SwarmError('OIDC_INVALID', `${url} answered more than 1 MiB`);
+    try {
+      const value = JSON.parse(body.toString('utf8')) as unknown;
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+      return value as Record<string, unknown>;
+    } catch {
+      throw new SwarmError('OIDC_INVALID', `${url} answered something that is not a JSON object`);
+    }
   };
   const config = await get(`${issuer}/.well-known/openid-configuration`);
   const jwksUri = String(config.jwks_uri ?? '');
-  if (config.issuer !== issuer || new URL(jwksUri).origin !== new URL(issuer).origin) {
+  if (config.issuer !== issuer || !URL.canParse(jwksUri) || new URL(jwksUri).origin !== new URL(issuer).origin) {
     throw new SwarmError('OIDC_INVALID', `the discovery document of ${issuer} names another issuer or key host`);
   }
   const jwks = (await get(jwksUri)) as unknown as Jwks;
-  if (!Array.isArray(jwks.keys)) throw new SwarmError('OIDC_INVALID', `${jwksUri} holds no keys`);
+  if (!Array.isArray(jwks.keys) || !jwks.keys.every((k) => typeof k === 'object' && k !== null)) throw new SwarmError('OIDC_INVALID', `${jwksUri} holds no keys`);
   return jwks;
 }
 
@@ -56,9 +65,16 @@ export interface ExpectedClaims {
   repository: string;
   workflowPath: string;
   pin: string;
+  /** The tag the run was dispatched to (the token's `ref` is `refs/tags/<tag>`). */
+  tag: string;
   runId: number;
   runAttempt: number;
-  nowS: number;
+  /**
+   * When the token must have been issued: after the certificate was made, before the run ended
+   * (unix seconds). Not the time of collect: a run may be collected days later.
+   */
+  issuedAfter: number;
+  issuedBefore: number;
 }
 
 /** Verifies the token's signature and claims; returns the claims. Every failure is OIDC_INVALID. */
@@ -66,16 +82,19 @@ export function verifyIdToken(token: string, jwks: Jwks, expect: ExpectedClaims)
   const invalid = (why: string) => new SwarmError('OIDC_INVALID', `the run's OIDC token is refused: ${why}`, { details: { reason: why } });
   const parts = token.trim().split('.');
   if (parts.length !== 3) throw invalid('not a JWT');
-  let header: { alg?: unknown; kid?: unknown };
-  let claims: Record<string, unknown>;
-  try {
-    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
-    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid('its header or claims are not JSON');
-  }
+  const object = (text: string): Record<string, unknown> | null => {
+    try {
+      const value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown;
+      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  };
+  const header = object(parts[0]!) as { alg?: unknown; kid?: unknown } | null;
+  const claims = object(parts[1]!);
+  if (!header || !claims) throw invalid('its header or claims are not JSON objects');
   if (header.alg !== 'RS256') throw invalid(`algorithm ${String(header.alg)}`);
-  const jwk = jwks.keys.find((k) => k.kid === header.kid && (k.kty === 'RSA'));
+  const jwk = typeof header.kid === 'string' ? jwks.keys.find((k) => k.kid === header.kid && k.kty === 'RSA') : undefined;
   if (!jwk) throw invalid('signed by a key the issuer does not publish');
   let key: crypto.KeyObject;
   try {
@@ -88,12 +107,17 @@ export function verifyIdToken(token: string, jwks: Jwks, expect: ExpectedClaims)
   const checks: Array<[string, boolean]> = [
     ['iss', claims.iss === expect.issuer],
     ['aud', claims.aud === expect.audience || (Array.isArray(claims.aud) && claims.aud.length === 1 && claims.aud[0] === expect.audience)],
-    ['exp', typeof claims.exp === 'number' && claims.exp + skew >= expect.nowS],
-    ['nbf', claims.nbf === undefined || (typeof claims.nbf === 'number' && claims.nbf - skew <= expect.nowS)],
+    // Issued while the run ran, after the certificate, and valid then (checked at that time, not now).
+    ['iat', typeof claims.iat === 'number' && claims.iat + skew >= expect.issuedAfter && claims.iat - skew <= expect.issuedBefore],
+    ['exp', typeof claims.exp === 'number' && typeof claims.iat === 'number' && claims.exp > claims.iat],
+    ['nbf', claims.nbf === undefined || (typeof claims.nbf === 'number' && typeof claims.iat === 'number' && claims.nbf - skew <= claims.iat)],
     ['repository', claims.repository === expect.repository],
     ['job_workflow_ref', typeof claims.job_workflow_ref === 'string' && claims.job_workflow_ref.startsWith(`${expect.repository}/${expect.workflowPath}@`)],
     ['job_workflow_sha', claims.job_workflow_sha === expect.pin],
     ['sha', claims.sha === expect.pin],
+    ['workflow_sha', claims.workflow_sha === expect.pin],
+    ['workflow_ref', claims.workflow_ref === claims.job_workflow_ref],
+    ['ref', claims.ref === `refs/tags/${expect.tag}`],
     ['run_id', String(claims.run_id) === String(expect.runId)],
     ['run_attempt', String(claims.run_attempt) === String(expect.runAttempt)],
     ['event_name', claims.event_name === 'workflow_dispatch'],

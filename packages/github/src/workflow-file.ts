@@ -28,6 +28,8 @@ export interface WorkflowOptions {
   /** `owner/repo@<40 hex>` of the swarm release whose action.yml runs the worker, or `./` in swarm's own repository. */
   action: string;
   environment?: string;
+  /** Grant the job OIDC tokens (`id-token: write`) to bind certificates to it (default true). */
+  oidc?: boolean;
 }
 
 export function workerWorkflow(options: WorkflowOptions): string {
@@ -61,7 +63,7 @@ export function workerWorkflow(options: WorkflowOptions): string {
     '  contents: read',
     '  actions: read',
     // An OIDC token whose audience is the certificate's digest binds it to this job.
-    '  id-token: write',
+    ...(options.oidc === false ? [] : ['  id-token: write']),
     'concurrency:',
     '  group: swarm-${{ inputs.request_id }}',
     '  cancel-in-progress: false',

@@ -19,6 +19,7 @@ import {
   downloadArtifact,
   fetchJwks,
   findArtifact,
+  findRun,
   getRun,
   oidcAudience,
   oidcIssuer,
@@ -66,7 +67,16 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
     const { verifyCertificate } = await import('@swarm/verify');
     entry = collectable(ledgerEntry(store, options.id));
     const setup = readSetup(options.env, entry.repo);
+    if (entry.host !== undefined && (options.env.GH_HOST ?? null) !== entry.host) {
+      throw new SwarmError('INVALID_ARGUMENT', `request ${entry.request_id} was dispatched to ${entry.host ?? 'github.com'}; collect it with GH_HOST=${entry.host ?? ''}`, { details: { host: entry.host } });
+    }
     const ctx = githubContext({ repo: entry.repo, env: options.env, ghBin: options.ghBin });
+    // The lowest run of a request is the one that counts (a later one refused to run its step).
+    const lowest = await findRun({ ...ctx, workflowFile: entry.dispatch.workflow, tag: entry.dispatch.ref, requestId: entry.request_id }, entry.created_at);
+    if (lowest && lowest.id < entry.remote_run_id!) {
+      entry = { ...entry, remote_run_id: lowest.id };
+      saveLedger(store, entry);
+    }
 
     // 1. The run: completed, ours, at the pin.
     const run = await getRun(ctx.api, entry.repo, entry.remote_run_id!, ctx.timing.callTimeoutMs);
@@ -96,7 +106,8 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
         requiredCommit: entry.dispatch.pin,
         requirePolicy: true,
         requireSignature: true,
-        trustedKeys: [setup.runner.signing_key],
+        // This repository's runner keys: the current one, and those it replaced (runs in flight at a rotation).
+        trustedKeys: [setup.runner.signing_key, ...(setup.previous_runners ?? []).map((r) => r.signing_key)],
         clock: options.clock,
         label: `certificate of ${entry.request_id}`,
       },
@@ -120,7 +131,7 @@ export async function collectRemote(options: CollectOptions): Promise<Collected>
     }
     const workerChainKeys = openNextTokens(art.docs.next_tokens, loadOrCreateSealingKey(store.home).privateKey);
     // The job vouches for the certificate too, when the setup asks for it.
-    const evidence = setup.oidc === false ? [] : await checkOidc(files, art.need('certificate.json'), run, entry, options.env);
+    const evidence = entry.oidc === false ? [] : await checkOidc(files, art.need('certificate.json'), certificate, run, entry);
 
     // 8. Import: one transaction for node, run and ledger.
     const bundleFile = path.join(staging, 'bundle.swarm');
@@ -188,7 +199,9 @@ function checkRun(run: RemoteRun, entry: LedgerEntry): void {
 
 /** A run that did not succeed, or whose worker reported a failure, is not imported. */
 function refuseFailedRun(run: RemoteRun, files: Map<ArtifactFile, Buffer>): void {
-  if (run.conclusion === 'success' && !files.has('error.json')) return;
+  // After a re-run (which refuses itself) the run's conclusion is the re-run's, not the first attempt's.
+  const conclusionIsOurs = run.run_attempt <= 1;
+  if ((run.conclusion === 'success' || !conclusionIsOurs) && !files.has('error.json')) return;
   const failure = files.get('error.json');
   type Reported = { stage?: string; code?: string; message?: string };
   let reported: Reported | null = null;
@@ -233,7 +246,8 @@ function checkIdentity(certificate: Doc, result: Doc, run: RemoteRun, entry: Led
   const identity: Array<[string, unknown, unknown]> = [
     ['repository', gh.repository, entry.repo],
     ['run_id', gh.run_id, run.id],
-    ['run_attempt', gh.run_attempt, run.run_attempt],
+    // swarm never re-runs a job: the first attempt is the run (a later one refuses to run its step).
+    ['run_attempt', gh.run_attempt, 1],
     ['request_id', gh.request_id, entry.request_id],
     ['workflow_sha', gh.workflow_sha, entry.dispatch.pin],
     ['job_id', certificate.job_id, entry.run_id],
@@ -296,38 +310,45 @@ function checkAgainstCertificate(certificate: Doc, result: Doc, stepLog: Buffer,
 /** What ran is what was dispatched: the policy (bound by the certificate) against the ledger. */
 function checkAgainstDispatch(policy: Doc, entry: LedgerEntry): void {
   const doc = policy as { backend?: unknown; workflow_ref?: unknown; egress?: { allowlist?: unknown; sandbox?: unknown }; step?: { command_sha256?: unknown; prompt_sha256?: unknown } };
-  const asked = entry.step as { command_sha256: string | null; prompt_sha256: string | null; agent: string | null; allow_hosts: string[] };
+  const asked = entry.step as { command_sha256: string | null; prompt_sha256: string | null; agent: string | null; allow_hosts: string[]; route_mode?: string; mount_path?: string | null };
   const off: string[] = [];
   if (doc.backend !== 'github') off.push('backend');
   if (doc.workflow_ref !== entry.workflow_ref) off.push('workflow_ref');
-  if (doc.egress?.sandbox === 'unsandboxed' || doc.egress?.sandbox === 'bwrap-open-network') off.push('sandbox');
+  // A real sandbox, named (a policy without egress says nothing of one).
+  if (doc.egress?.sandbox !== 'bwrap' && doc.egress?.sandbox !== 'netns') off.push('sandbox');
   if ((doc.step?.prompt_sha256 ?? null) !== asked.prompt_sha256) off.push('prompt');
   if (asked.agent === null && doc.step?.command_sha256 !== asked.command_sha256) off.push('step');
-  const allowlist = Array.isArray(doc.egress?.allowlist) ? (doc.egress!.allowlist as string[]) : [];
-  // An agent's endpoint host joins the allowlist on the runner; anything else must have been asked for.
-  const extra = allowlist.filter((h) => !asked.allow_hosts.includes(h));
-  if (asked.agent === null ? extra.length > 0 : extra.length > 1) off.push('allowlist');
+  // Exactly the hosts the dispatch named (with an agent's endpoint, which the operator computed too).
+  const allowlist = Array.isArray(doc.egress?.allowlist) ? [...(doc.egress!.allowlist as string[])].sort() : null;
+  if (!allowlist || JSON.stringify(allowlist) !== JSON.stringify([...asked.allow_hosts].sort())) off.push('allowlist');
+  const full = policy as { route_mode?: unknown; workspace?: { mount_path?: unknown } };
+  if (asked.route_mode !== undefined && full.route_mode !== asked.route_mode) off.push('route_mode');
+  if (asked.mount_path !== undefined && (full.workspace?.mount_path ?? null) !== asked.mount_path) off.push('mount_path');
   if (off.length > 0) {
     throw new SwarmError('VERIFY_FAILED', `the certificate attests another run than was dispatched: ${off.join(', ')}`, { details: { mismatched: off } });
   }
 }
 
 /** The OIDC token: the issuer's signature, this certificate as audience, this run and pin as claims. */
-async function checkOidc(files: Map<ArtifactFile, Buffer>, certificate: Buffer, run: RemoteRun, entry: LedgerEntry, env: NodeJS.ProcessEnv): Promise<Array<{ name: string; data: Buffer }>> {
+async function checkOidc(files: Map<ArtifactFile, Buffer>, certificateBytes: Buffer, certificate: Doc, run: RemoteRun, entry: LedgerEntry): Promise<Array<{ name: string; data: Buffer }>> {
   const token = files.get('oidc.jwt');
-  if (!token) throw new SwarmError('OIDC_INVALID', "the artifact has no OIDC token, which this repository's setup requires", { hint: 'the workflow needs `id-token: write` (run `swarm github setup` again), or set up with --no-oidc' });
-  const issuer = oidcIssuer(env.GH_HOST);
+  if (!token) throw new SwarmError('OIDC_INVALID', "the artifact has no OIDC token, which this run's dispatch requires", { hint: 'the worker workflow needs `id-token: write`: run `swarm github setup` again' });
+  const issuer = oidcIssuer(entry.host ?? undefined);
   const jwks = await fetchJwks(issuer);
+  const finished = Date.parse(String((certificate.runtime as { finished_at?: unknown }).finished_at));
+  const ended = Date.parse(run.updated_at);
   verifyIdToken(token.toString('utf8'), jwks, {
     issuer,
-    audience: oidcAudience(crypto.createHash('sha256').update(certificate).digest('hex')),
+    audience: oidcAudience(crypto.createHash('sha256').update(certificateBytes).digest('hex')),
     repository: entry.repo,
     workflowPath: `.github/workflows/${entry.dispatch.workflow}`,
     pin: entry.dispatch.pin,
+    tag: entry.dispatch.ref,
     runId: run.id,
-    runAttempt: run.run_attempt,
-    // Token lifetimes are real time, whatever clock the run records.
-    nowS: Math.floor(Date.now() / 1000),
+    runAttempt: 1,
+    // Issued after the certificate and before the run ended: the token's own time, not collect's.
+    issuedAfter: Number.isFinite(finished) ? Math.floor(finished / 1000) : 0,
+    issuedBefore: Number.isFinite(ended) ? Math.ceil(ended / 1000) : Math.floor(Date.now() / 1000),
   });
   // Kept with the node: the keys rotate, and the token can be checked again offline against these.
   return [

@@ -19,6 +19,8 @@ export interface SetupRecord {
   tag: string;
   action: string;
   runner: RunnerPublic;
+  /** Runner keys this one replaced (`--rotate`): what runs dispatched before the rotation were signed with. */
+  previous_runners?: RunnerPublic[];
   /** Whether collect requires each certificate's OIDC token (absent in records of older setups: required). */
   oidc?: boolean;
   created_at: string;

@@ -29,7 +29,7 @@ import {
   type LedgerEntry,
   type StepSpec,
 } from '@swarm/github';
-import { DEFAULT_MOUNT_PATH, Store, inheritedEgress, type LaunchOptions, type NodeRow } from '@swarm/state';
+import { AGENTS, DEFAULT_MOUNT_PATH, Store, inheritedEgress, isAgentName, type LaunchOptions, type NodeRow } from '@swarm/state';
 import { githubContext, readSetup, sleep, type GithubContext } from './context.js';
 import { saveLedger } from './ledger-store.js';
 
@@ -111,6 +111,12 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
       const value = options.env[name];
       if (value !== undefined) grantEnv[name] = value;
     }
+    // The allowlist the runner will build: the asked hosts, and an agent's endpoint host (from the granted env).
+    let expectedHosts = step.allow_hosts;
+    if (step.agent !== undefined) {
+      if (!isAgentName(step.agent)) throw new SwarmError('AGENT_UNKNOWN', `unknown agent ${JSON.stringify(step.agent)}`, { hint: 'claude, codex or gemini' });
+      expectedHosts = [...new Set([...step.allow_hosts, AGENTS[step.agent].endpoint(grantEnv).allowHost])].sort();
+    }
     const now = () => isoTime(options.clock);
     const tag = `${PIN_TAG_PREFIX}${ref.pin}`;
     let entry: LedgerEntry = {
@@ -132,7 +138,17 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
       allow_cold_start: step.allow_cold_start,
       operation: options.operation,
       // What collect holds the certificate's policy to (an agent's command line is the runner's to build).
-      step: { command_sha256: commandSha256, agent: step.agent ?? null, prompt_sha256: step.prompt !== undefined ? sha256(step.prompt) : null, allow_hosts: step.allow_hosts },
+      step: {
+        command_sha256: commandSha256,
+        agent: step.agent ?? null,
+        prompt_sha256: step.prompt !== undefined ? sha256(step.prompt) : null,
+        allow_hosts: expectedHosts,
+        route_mode: step.route_mode,
+        mount_path: step.mount_path,
+      },
+      // Where it was sent and whether its certificate must come with the job's OIDC token: fixed now.
+      host: options.env.GH_HOST ?? null,
+      oidc: setup.oidc !== false,
     };
     const save = (e: LedgerEntry) => {
       entry = e;
@@ -192,7 +208,9 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
       // Failed only when no run can exist: nothing was sent, or every POST was refused outright.
       // Otherwise the entry stays as it is (watch and cancel can still find its run by name).
       if (entry.status !== 'failed') {
-        const noRun = entry.attempts === 0 || entry.dispatch.posts.every((p) => ['refused', 'unsupported-field', 'rate-limited'].includes(p.outcome));
+        // Every POST sent has its outcome recorded, and each was a refusal (an unrecorded one may have created a run).
+        const refusals = entry.dispatch.posts.filter((p) => ['refused', 'rate-limited'].includes(p.outcome)).length;
+        const noRun = entry.attempts === 0 || (refusals >= entry.attempts && entry.dispatch.posts.every((p) => ['refused', 'unsupported-field', 'rate-limited'].includes(p.outcome)));
         save(noRun && entry.status === 'pending' ? advance(withError(entry, now(), error), 'failed', now()) : withError(entry, now(), error));
       }
       throw error;

@@ -91,6 +91,7 @@ export async function githubSetup(options: SetupOptions): Promise<SetupResult> {
 
   let keys: SetupResult['keys'] = 'kept';
   let runner = previous?.runner;
+  let previousRunners = previous?.previous_runners ?? [];
   if (!runner || options.rotate) {
     const signer = loadOrCreateSigningKey(home);
     const sealing = loadOrCreateSealingKey(home);
@@ -101,14 +102,15 @@ export async function githubSetup(options: SetupOptions): Promise<SetupResult> {
     trustKey(generated.public.signing_key, { name: `github-${options.repo.replace('/', '-').slice(0, 40)}-${generated.public.key_id.slice(0, 8)}`, home, env: options.env });
     progress(`swarm: storing the runner key as environment secret ${RUNNER_KEY_SECRET}`);
     await ctx.gh.setSecret(RUNNER_KEY_SECRET, encodeRunnerKey(generated.secret), { environment, retry: true });
+    if (previous?.runner) previousRunners = [previous.runner, ...previousRunners].slice(0, 8);
     runner = generated.public;
     // GitHub holds the new key now: dispatches must seal to it even if a later step fails.
-    if (previous) writeSetup(options.env, { ...previous, runner });
+    if (previous) writeSetup(options.env, { ...previous, runner, previous_runners: previousRunners });
     keys = previous ? 'rotated' : 'created';
   }
 
   // The worker workflow on the default branch (dispatch needs it there); its commit is the pin.
-  const content = workerWorkflow({ action: options.action, environment });
+  const content = workerWorkflow({ action: options.action, environment, oidc: options.oidc ?? true });
   let existing: { sha?: string; content?: string } | null = null;
   try {
     existing = jsonOf(await ctx.api.request('GET', `repos/${options.repo}/contents/${WORKFLOW_PATH}`, { query: { ref: branch }, retry: true }));
@@ -143,6 +145,7 @@ export async function githubSetup(options: SetupOptions): Promise<SetupResult> {
     tag,
     action: options.action,
     runner,
+    previous_runners: previousRunners,
     oidc: options.oidc ?? true,
     created_at: isoTime(options.clock),
   };
@@ -159,8 +162,9 @@ export const PIN_RULESET = 'swarm pin tags';
  */
 async function protectPinTags(ctx: ReturnType<typeof githubContext>, repo: string, progress: (line: string) => void): Promise<string> {
   try {
-    const existing = jsonOf<Array<{ name?: string; target?: string }>>(await ctx.api.request('GET', `repos/${repo}/rulesets`, { retry: true }));
-    if ((existing ?? []).some((r) => r.name === PIN_RULESET && r.target === 'tag')) return 'ruleset';
+    const existing = jsonOf<Array<{ name?: string; target?: string; enforcement?: string }>>(await ctx.api.request('GET', `repos/${repo}/rulesets`, { retry: true }));
+    const ours = (existing ?? []).find((r) => r.name === PIN_RULESET && r.target === 'tag');
+    if (ours) return ours.enforcement === 'active' ? 'ruleset' : `ruleset "${PIN_RULESET}" is ${String(ours.enforcement)}, not active`;
     progress(`swarm: ruleset "${PIN_RULESET}" (only admins create, move or delete ${PIN_TAG_PREFIX}* tags)`);
     await ctx.api.request('POST', `repos/${repo}/rulesets`, {
       body: {

@@ -59,7 +59,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     await refuseDuplicate(api, env, requestId, log);
     stage = 'envelope';
     const key = parseRunnerKey(env.SWARM_RUNNER_KEY);
-    mask(log, secrets, key.ed25519_sk, key.x25519_sk);
+    mask(log, secrets, key.ed25519_sk, key.x25519_sk, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? '');
     const repo = env.GITHUB_REPOSITORY ?? '';
     if (key.repo !== repo) throw new SwarmError('ENVELOPE_INVALID', `this runner key belongs to ${key.repo}, not to ${repo}`);
     const opened = openEnvelope(env.SWARM_ENVELOPE ?? '', {
@@ -135,7 +135,10 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         env: stepEnv,
         home,
         // The runner's own home (its tools' credentials, the runner's files) and the job's temp.
-        hidden: [env.HOME, env.RUNNER_TEMP].filter((d): d is string => typeof d === 'string' && d.startsWith('/') && d !== '/'),
+        // On a self-hosted runner its root (credentials, _diag) is two levels above RUNNER_TEMP (<root>/_work/_temp).
+        hidden: [env.HOME, env.RUNNER_TEMP, env.RUNNER_TEMP ? path.dirname(path.dirname(env.RUNNER_TEMP)) : undefined].filter(
+          (d): d is string => typeof d === 'string' && path.isAbsolute(d) && path.normalize(d) === d && d.split('/').length > 2,
+        ),
         reveal: true,
         onProgress: (phase) => log(`swarm worker: ${phase}`),
         remote: {
@@ -166,8 +169,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     for (const v of [result.revealed?.state_cap_next, result.revealed?.net_cap_next]) if (v) mask(log, secrets, v);
     // The certificate bound to this job: an OIDC token whose audience is its digest.
     if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
-      mask(log, secrets, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
-      const jwt = await requestIdToken(env.ACTIONS_ID_TOKEN_REQUEST_URL, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN, oidcAudience(packaged.certificateSha256));
+      const jwt = await withRetries(() => requestIdToken(env.ACTIONS_ID_TOKEN_REQUEST_URL!, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN!, oidcAudience(packaged.certificateSha256)), 3);
       fs.writeFileSync(path.join(out, 'oidc.jwt'), jwt);
     } else {
       log('swarm worker: no OIDC token for this job (the workflow lacks `id-token: write`)');
@@ -256,6 +258,17 @@ async function fetchInput(api: RunnerApi, repo: string, opened: OpenedEnvelope, 
   const digest = await sha256File(file);
   if (digest !== input.sha256 || digest !== opened.payload.parent.bundle_sha256) {
     throw transportFailed(`the parent bundle is ${digest}; the envelope says ${input.sha256} for node ${opened.payload.parent.node_id} (${opened.payload.parent.bundle_sha256})`);
+  }
+}
+
+async function withRetries<T>(fn: () => Promise<T>, attempts: number): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (i >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000 * i));
+    }
   }
 }
 

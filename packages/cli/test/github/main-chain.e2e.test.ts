@@ -249,4 +249,16 @@ describe.skipIf(!GH_AVAILABLE)('github backend: a chain that mixes local and rem
     expect(r.envelope.error.code).toBe('INVALID_ARGUMENT');
     expect(h.emulator.requests.length).toBe(sent);
   });
+
+  it('a run in flight at a rotation is still collected: its certificate is signed by the key that was replaced', async () => {
+    const d = await h.swarm(['backend', 'github', 'dispatch', '--repo', REPO, '--node', 'run:groot', '--run-id', 'g-rot', '--step', 'echo r > r2.txt']);
+    expect(d.code, d.stderr + d.stdout).toBe(0);
+    await h.runner.idle();
+    const rotated = await h.swarm(['github', 'setup', '--repo', REPO, '--action', ACTION, '--rotate']);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const c = await h.swarm(['backend', 'github', 'collect', '--run-id', 'g-rot']);
+    expect(c.code, c.stdout).toBe(0);
+    const certificate = JSON.parse(fs.readFileSync(path.join(h.project, '.swarm', 'runs', 'g-rot', 'certificate.json'), 'utf8'));
+    expect(certificate.swarm.signer).not.toBe(rotated.envelope.data.runner_key_id);
+  }, 60_000);
 });
