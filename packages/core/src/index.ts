@@ -11,6 +11,7 @@ export * from './strict-json.js';
 export * from './validate.js';
 export * from './node-ref.js';
 export * from './keys.js';
+export * from './process-group.js';
 export * from './dsse.js';
 export * from './core-dumps.js';
 export * from './egress.js';

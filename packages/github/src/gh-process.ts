@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { signalGroup, waitForLeader } from '@swarm/core';
 
 export interface GhProcessSpec {
   bin: string;
@@ -35,15 +36,6 @@ const STDERR_TAIL = 64 * 1024;
 // Groups still running, killed if swarm exits first (an uncaught error must not leave gh behind).
 const liveGroups = new Set<number>();
 let exitHookInstalled = false;
-
-function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
 
 /** Whether a member of the group still runs; zombies (killed, waiting for init to reap them) do not count. */
 function groupRunning(pid: number): boolean {
@@ -136,29 +128,7 @@ export async function runGhProcess(spec: GhProcessSpec): Promise<GhProcessResult
     killTimer = setTimeout(() => signalGroup(pid, 'SIGKILL'), spec.killGraceMs);
   }, spec.timeoutMs);
 
-  const ended = await new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; spawnError?: NodeJS.ErrnoException }>(
-    (resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        // Spawn failures arrive here with no 'exit'; later errors (a kill failing) are ignored.
-        if (!pid) resolve({ exitCode: null, signal: null, spawnError: error });
-      });
-      child.once('exit', (exitCode, signal) => {
-        // The leader is gone: stop anything it left in its group, which also closes their pipes.
-        signalGroup(pid, 'SIGKILL');
-        let settled = false;
-        const done = () => {
-          if (settled) return;
-          settled = true;
-          resolve({ exitCode, signal });
-        };
-        child.once('close', done);
-        setTimeout(() => {
-          for (const stream of child.stdio) stream?.destroy();
-          done();
-        }, 2000).unref();
-      });
-    },
-  );
+  const ended = await waitForLeader(child);
   clearTimeout(timer);
   if (killTimer) clearTimeout(killTimer);
   if (pid) {

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import { SwarmError, createDigester, type Digest, type SandboxControl, type SandboxedCommand } from '@swarm/core';
+import { SwarmError, createDigester, signalGroup, waitForLeader, type Digest, type SandboxControl, type SandboxedCommand } from '@swarm/core';
 import '../engine-errors.js';
 import { Redactor } from './redact.js';
 
@@ -111,25 +111,8 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   if (spec.signal?.aborted) onAbort();
   spec.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const result = await new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>((resolve) => {
-    child.once('error', (error) => resolve({ exitCode: null, signal: null, spawnError: error }));
-    child.once('exit', (exitCode, signal) => {
-      // The leader is gone: stop anything it left in its group (which also closes the pipes they
-      // hold), then wait briefly for the last output before giving up on stragglers that escaped.
-      signalGroup(child.pid, 'SIGKILL');
-      let settled = false;
-      const done = () => {
-        if (settled) return;
-        settled = true;
-        resolve({ exitCode, signal });
-      };
-      child.once('close', done);
-      setTimeout(() => {
-        for (const stream of child.stdio) stream?.destroy();
-        done();
-      }, 2000).unref();
-    });
-  });
+  // The leader gone, the rest of its group is killed; its last output is awaited briefly.
+  const result = await waitForLeader(child);
   if (timer) clearTimeout(timer);
   spec.signal?.removeEventListener('abort', onAbort);
   process.off('exit', onExit);
@@ -167,11 +150,3 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   };
 }
 
-function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // already gone
-  }
-}
