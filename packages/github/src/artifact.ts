@@ -5,10 +5,9 @@
  * by id, its bytes checked against the digest recorded at upload, unzipped by our own strict
  * reader, and its files checked against the manifest.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, canonicalBytes } from '@swarm/core';
+import { SwarmError, canonicalBytes, sha256Digest } from '@swarm/core';
 import { jsonOf, type GithubApi, type RemoteArtifact } from './api.js';
 import './errors.js';
 import { artifactName } from './workflow-file.js';
@@ -37,7 +36,7 @@ export interface ArtifactManifest {
   files: Record<string, string>;
 }
 
-const sha256 = (data: Buffer) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+const sha256 = sha256Digest;
 
 /** The manifest the worker writes over the files in `dir` (every regular file but the manifest). */
 export function writeArtifactManifest(dir: string, requestId: string, runId: string): ArtifactManifest {

@@ -7,7 +7,8 @@ export { Catalog, type LedgerRow, type NodeRow, type RunRow, type NodeKind } fro
 export { storePaths, findProjectRoot, objectPath, runDir, STORE_DIR, type StorePaths } from './store/paths.js';
 export { Store, GENERATOR, ROOT_NODE_ID } from './store/store.js';
 export { type ChainKeys } from './store/keyring.js';
-export { launchRun, type LaunchOptions, type LaunchResult, type RemoteRuntime } from './run/launch.js';
+export { launchRun, newRunId, type LaunchOptions, type LaunchResult, type RemoteRuntime } from './run/launch.js';
+export { stepCommand, type StepCommand } from './engine/step-command.js';
 export { forkNode, type ForkOptions, type ForkResult } from './run/fork.js';
 export {
   runStatus,

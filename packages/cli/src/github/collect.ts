@@ -2,7 +2,6 @@
  * Collecting a remote run: stage → verify → import. Nothing GitHub or gh says is taken on trust
  * (docs/github.md, "What travels"); any failure leaves the DAG as it was.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -10,6 +9,8 @@ import {
   decodeCapability,
   isoTime,
   loadOrCreateSealingKey,
+  sha256Digest,
+  sha256Hex,
   validateDocument,
   type Clock,
 } from '@swarm/core';
@@ -276,7 +277,7 @@ function checkStates(certificate: Doc, result: Doc, parent: NodeRow, bundle: Buf
   if (parentState.state_id !== parent.state_id || parentState.bundle_sha256 !== parent.bundle_sha256 || parentState.ratchet_step !== parent.ratchet_step) {
     throw new SwarmError('RUN_IDENTITY_MISMATCH', `the certificate's parent state is not ${parent.node_id}'s`);
   }
-  const bundleSha = `sha256:${crypto.createHash('sha256').update(bundle).digest('hex')}`;
+  const bundleSha = sha256Digest(bundle);
   if (bundleSha !== newState.bundle_sha256 || bundleSha !== result.bundle_sha256) {
     throw new SwarmError('VERIFY_FAILED', `the artifact's bundle is ${bundleSha}, the certificate says ${newState.bundle_sha256}`);
   }
@@ -288,7 +289,7 @@ function checkStates(certificate: Doc, result: Doc, parent: NodeRow, bundle: Buf
 
 /** result.json (unsigned) must agree with the certificate, and the step log must be the one it hashes. */
 function checkAgainstCertificate(certificate: Doc, result: Doc, stepLog: Buffer, signed: Outcome, stateId: string, entry: LedgerEntry): void {
-  const stepLogSha = `sha256:${crypto.createHash('sha256').update(stepLog).digest('hex')}`;
+  const stepLogSha = sha256Digest(stepLog);
   const disagree: string[] = [];
   if ((certificate.result as { response_sha256?: unknown }).response_sha256 !== stepLogSha) disagree.push('step.log');
   for (const [field, value] of [
@@ -339,7 +340,7 @@ async function checkOidc(files: Map<ArtifactFile, Buffer>, certificateBytes: Buf
   const ended = Date.parse(run.updated_at);
   verifyIdToken(token.toString('utf8'), jwks, {
     issuer,
-    audience: oidcAudience(crypto.createHash('sha256').update(certificateBytes).digest('hex')),
+    audience: oidcAudience(sha256Hex(certificateBytes)),
     repository: entry.repo,
     workflowPath: `.github/workflows/${entry.dispatch.workflow}`,
     pin: entry.dispatch.pin,

@@ -4,7 +4,6 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import {
   SwarmError,
   canonicalBytes,
@@ -29,7 +28,7 @@ import {
   type LedgerEntry,
   type StepSpec,
 } from '@swarm/github';
-import { AGENTS, DEFAULT_MOUNT_PATH, Store, inheritedEgress, isAgentName, type LaunchOptions, type NodeRow } from '@swarm/state';
+import { AGENTS, DEFAULT_MOUNT_PATH, Store, inheritedEgress, isAgentName, newRunId, stepCommand, type LaunchOptions, type NodeRow } from '@swarm/state';
 import { githubContext, readSetup, sleep, type GithubContext } from './context.js';
 import { saveLedger } from './ledger-store.js';
 
@@ -75,7 +74,7 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
   const store = Store.open(options.launch.cwd, { home: options.launch.home, env: options.env, clock: options.clock });
   try {
     const parent = await store.resolve(options.launch.node);
-    const runId = options.launch.runId ?? newRunId();
+    const runId = options.launch.runId ?? newRunId(options.clock);
     if (!isValidName(runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
     if (store.catalog.getRun(runId) || store.catalog.findLedgerByRun(runId)) throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
     const requestId = requestIdFor(runId);
@@ -94,17 +93,13 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
       allow_cold_start: options.launch.allowColdStart ?? false,
       discard_failed: options.launch.discardFailed,
     };
+    // The step as the runner's policy will attest it: the same function computes both.
     let commandSha256: string | null = null;
-    if (options.launch.stepFile !== undefined) {
-      // The script travels sealed; the runner writes it to a file and runs that, as locally.
-      if (step.step !== undefined) throw new SwarmError('INVALID_ARGUMENT', 'give either --step or --step-file, not both');
-      const script = readStepFile(options.launch.cwd, options.launch.stepFile);
-      step.script = script.toString('base64');
-      commandSha256 = sha256Digest(canonicalBytes({ shell: '/bin/sh', script_sha256: sha256Digest(script) }));
-    } else if (step.step !== undefined) {
-      commandSha256 = sha256Digest(canonicalBytes(['/bin/sh', '-c', step.step]));
-    } else if (step.agent === undefined) {
-      throw new SwarmError('STEP_MISSING', 'no step given', { hint: 'pass --step "<command>", --step-file <file> or --agent' });
+    if (options.launch.stepFile !== undefined || step.step !== undefined || step.agent === undefined) {
+      const command = stepCommand({ cwd: options.launch.cwd, step: step.step, stepFile: options.launch.stepFile });
+      commandSha256 = sha256Digest(canonicalBytes(command.attested));
+      // A script travels sealed; the runner writes it to a file and runs that, as locally.
+      if (command.script) step.script = command.script.toString('base64');
     }
     const grantEnv: Record<string, string> = { ...(options.launch.grantEnv ?? {}) };
     for (const name of options.launch.passEnv ?? []) {
@@ -141,7 +136,7 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
       step: {
         command_sha256: commandSha256,
         agent: step.agent ?? null,
-        prompt_sha256: step.prompt !== undefined ? sha256(step.prompt) : null,
+        prompt_sha256: step.prompt !== undefined ? sha256Digest(step.prompt) : null,
         allow_hosts: expectedHosts,
         route_mode: step.route_mode,
         mount_path: step.mount_path,
@@ -256,24 +251,8 @@ async function artifactAlive(ctx: GithubContext, id: number): Promise<boolean> {
   }
 }
 
-function readStepFile(cwd: string, file: string): Buffer {
-  try {
-    const abs = path.resolve(cwd, file);
-    if (!fs.statSync(abs).isFile()) throw new Error('not a regular file');
-    return fs.readFileSync(abs);
-  } catch (cause) {
-    throw new SwarmError('FILE_NOT_FOUND', `step file ${file} is not a readable file`, { details: { path: file }, cause });
-  }
-}
 
-function sha256(text: string): string {
-  return `sha256:${crypto.createHash('sha256').update(text).digest('hex')}`;
-}
 
-function newRunId(): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
-  return `r-${stamp}-${crypto.randomBytes(3).toString('hex')}`;
-}
 
 /** `^[a-z0-9][a-z0-9-]{0,62}$`: the run id, lowercased, and a random suffix (a re-run is a new request). */
 export function requestIdFor(runId: string): string {

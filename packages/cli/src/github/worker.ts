@@ -8,11 +8,10 @@
  * contract files, redacted step log, next tokens sealed to the operator, and a manifest; on a
  * failure, `error.json` with the stage that failed.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EXIT_CODES, SwarmError, assertValidDocument, canonicalBytes, isSwarmError, keysDir, SIGNING_KEY_FILE } from '@swarm/core';
+import { EXIT_CODES, SwarmError, assertValidDocument, canonicalBytes, isSwarmError, keysDir, sha256Hex, SIGNING_KEY_FILE } from '@swarm/core';
 import {
   RunnerApi,
   checkRequestId,
@@ -307,6 +306,6 @@ function packageRun(project: string, result: LaunchResult, replyTo: string, out:
   };
   assertValidDocument('next_tokens', doc, 'next_tokens.json');
   fs.writeFileSync(path.join(out, 'next_tokens.json'), canonicalBytes(doc));
-  const certificateSha256 = crypto.createHash('sha256').update(fs.readFileSync(path.join(out, 'certificate.json'))).digest('hex');
+  const certificateSha256 = sha256Hex(fs.readFileSync(path.join(out, 'certificate.json')));
   return { certificateSha256 };
 }

@@ -663,7 +663,8 @@ function failOrReturn(result: LaunchResult): LaunchResult {
 }
 
 
-function newRunId(clock: Clock): string {
+/** A run id from the clock and a random suffix (`r-20261202-014500Z-3f9a1c`). */
+export function newRunId(clock: Clock): string {
   const stamp = new Date(clock.fixed ? Date.now() : clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
   return `r-${stamp}-${crypto.randomBytes(3).toString('hex')}`;
 }
