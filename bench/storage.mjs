@@ -1,6 +1,5 @@
-// Storage benchmark (issue 12, first version): today's swarm against git, restic and borg on
-// generated trees, with the same ten-step change pattern for every tool. A baseline for the storage
-// engine to be built against; it changes nothing in swarm. Run after `npm run build`:
+// Storage benchmark: swarm's chunk store and tree cache against git, restic and borg on generated
+// trees, with the same ten-step change pattern for every tool. Run after `npm run build`:
 //   node bench/run.mjs storage                          small + medium trees (a few minutes)
 //   SWARM_BENCH_STORAGE=large node bench/run.mjs storage  all three, incl. 1 GiB / 50,001 files
 // SWARM_BENCH_STORAGE takes `large` or `all` (all three trees) or a comma list of tree names
@@ -12,7 +11,9 @@
 // from an AES-CTR keystream, so byte-identical for every tool). The same shell command is swarm's
 // `--step` and, applied untimed, the change for the others. Per tool, per step:
 //   swarm   one `swarm run launch --workspace <tree>` (step 1) or `swarm run resume --node run:<prev>`
-//           process, the change as its step; store = du of .swarm/ after the chain
+//           process, the change as its step; store = du of .swarm/ after the chain less the tree
+//           cache (a plaintext checkout of the newest node, the counterpart of git's work tree,
+//           reported on its own line)
 //   git     `git add -A && git commit` (step 1 is the first commit of the whole tree) plus, from step
 //           2 on, `git checkout HEAD~1 && git checkout <branch>` (the restore); store = du of .git as
 //           is (gc.auto=0, no gc)
@@ -302,7 +303,7 @@ async function sandboxProbe(tmp) {
 function swarmTool(dir, tree, sandbox, timeoutMs) {
   const project = path.join(dir, 'swarm-project');
   const env = { ...process.env, SWARM_HOME: path.join(dir, 'swarm-home'), NO_COLOR: '1' };
-  const t = { name: 'swarm', steps: [], restores: [], phases: {}, notes: [] };
+  const t = { name: 'swarm', steps: [], restores: [], phases: {}, notes: [], stats: [], sources: [] };
   t.init = async () => {
     fs.mkdirSync(project, { recursive: true });
     await must(process.execPath, [BIN, 'init', '--quiet'], { cwd: project, env, timeoutMs }, 'swarm init');
@@ -315,13 +316,21 @@ function swarmTool(dir, tree, sandbox, timeoutMs) {
     if (data.status !== 'succeeded' || data.exit_code !== 0) throw new Error(`swarm step ${c.k}: ${data.status}, exit ${data.exit_code}`);
     t.steps.push(r.ms);
     t.restores.push(data.timings_ms?.restore ?? null);
+    t.stats.push(data.storage?.snapshot ?? null);
+    t.sources.push(data.storage?.restored_from ?? '—');
     if (c.k > 1) for (const [k, v] of Object.entries(data.timings_ms ?? {})) (t.phases[k] ??= []).push(v);
   };
+  // A restore that cannot use the cache: the previous node exported from its chunks.
+  t.restore = async (target) =>
+    (await must(process.execPath, [BIN, 'state', 'export', '--node', `run:s${String(t.steps.length - 1).padStart(2, '0')}`, '--out', path.join(target, 'x'), '--json'], { cwd: project, env, timeoutMs }, 'swarm state export')).ms;
   t.store = async () => {
     const total = await duBytes(path.join(project, '.swarm'), timeoutMs);
-    const objects = fs.existsSync(path.join(project, '.swarm', 'objects')) ? await duBytes(path.join(project, '.swarm', 'objects'), timeoutMs) : 0;
-    t.notes.push(`.swarm/objects ${size(objects)} of ${size(total)}`);
-    return total;
+    const part = async (name) => (fs.existsSync(path.join(project, '.swarm', name)) ? duBytes(path.join(project, '.swarm', name), timeoutMs) : 0);
+    const [objects, packs, cache] = [await part('objects'), await part('packs'), await part('cache')];
+    t.notes.push(`store ${size(total - cache)}: packs ${size(packs)}, objects ${size(objects)}, catalog and runs ${size(total - cache - packs - objects)}; tree cache (plaintext checkout, not counted) ${size(cache)}`);
+    const read = t.stats.map((s) => s?.files_read ?? '—').join(' ');
+    t.notes.push(`files read per step (the rest reused by stat): ${read}; restored from: ${t.sources.join(' ')}`);
+    return total - cache;
   };
   return t;
 }
@@ -515,7 +524,7 @@ function report(result, sandbox) {
       continue;
     }
     const restore =
-      label === 'swarm' ? `${secs(median(t.phases.restore ?? [0]))} (in step)` : label === 'git' ? `${secs(median(t.restores))} (checkout prev + back)` : `${secs(t.restoreMs)} (prev. snapshot, median of 3)`;
+      label === 'swarm' ? `${secs(median(t.phases.restore ?? [0]))} in step (cache); ${secs(t.restoreMs)} from chunks (export prev.)` : label === 'git' ? `${secs(median(t.restores))} (checkout prev + back)` : `${secs(t.restoreMs)} (prev. snapshot, median of 3)`;
     const me = label === 'swarm';
     rows.push([
       label === 'swarm' ? `swarm (${sandbox.short})` : label === 'git' ? 'git (commit + checkout)' : label,

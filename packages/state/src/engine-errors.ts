@@ -52,6 +52,15 @@ export const ENGINE_ERROR_CODES = {
     category: 'input',
     description: 'Other nodes (later runs, forks) or branch labels descend from the run to remove; remove them too, or pass --force to remove the whole subtree.',
   },
+  STORE_CHUNK_MISSING: { category: 'restore', description: 'A chunk a node refers to is not in the store (its pack was removed or never written).' },
+  STORE_CHUNK_CORRUPT: { category: 'restore', description: 'A stored chunk does not authenticate under this installation\'s chunk key or does not hash to its id.' },
+  NODE_INDEX_INVALID: { category: 'restore', description: "A node's sealed index does not open under its data key or is not a well-formed index." },
+  STORE_CHUNKS_COLLECTED: {
+    category: 'internal',
+    description: 'gc removed chunks a run was about to commit while it ran; nothing was committed. Run the step again.',
+    retryable: true,
+  },
+  BUNDLE_TARGET_EXISTS: { category: 'input', description: 'The file `state bundle --out` names already exists.' },
   BRANCH_NOT_FOUND: { category: 'input', description: 'No branch with this label exists in this store.' },
 } satisfies Record<string, ErrorCodeInfo>;
 

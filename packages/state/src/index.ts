@@ -19,6 +19,7 @@ export {
   renderGraph,
   inspectNode,
   exportNode,
+  bundleNode,
   loadCertificateChain,
   collectGarbage,
   cancelRun,
@@ -30,6 +31,8 @@ export {
 } from './run/queries.js';
 export { Redactor, redactText } from './run/redact.js';
 export { initStore } from './init.js';
+export { exportNodeBundle, nodeObjectDigest, type ExportedBundle } from './chunks/node-content.js';
+export { treeCacheSize } from './chunks/cache.js';
 export { removeRuns, removeBranch } from './store/remove.js';
 export * from './diff/errors.js';
 export { diffNodes, type NodeDiff } from './diff/diff.js';

@@ -28,7 +28,8 @@ import {
   type LedgerEntry,
   type StepSpec,
 } from '@swarm/github';
-import { AGENTS, DEFAULT_MOUNT_PATH, Store, inheritedEgress, isAgentName, newRunId, stepCommand, type LaunchOptions, type NodeRow } from '@swarm/state';
+import { AGENTS, DEFAULT_MOUNT_PATH, Store, exportNodeBundle, inheritedEgress, isAgentName, newRunId, nodeObjectDigest, stepCommand, type LaunchOptions, type NodeRow } from '@swarm/state';
+import path from 'node:path';
 import { githubContext, readSetup, sleep, type GithubContext } from './context.js';
 import { saveLedger } from './ledger-store.js';
 
@@ -154,7 +155,7 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
     try {
       options.onProgress?.(`swarm: checking pin tag ${tag}`);
       await ensurePinTag(ctx.api, options.repo, tag, ref.pin, ctx.timing.callTimeoutMs);
-      const input = await inputFor(ctx, store, parent, options.onProgress);
+      const input = await inputFor(ctx, store, parent, step.allow_cold_start, options.onProgress);
       save({ ...entry, input: { transport: input.transport, sha256: input.sha256, size: input.size }, updated_at: now() });
       const sealing = loadOrCreateSealingKey(store.home);
       const envelope = buildEnvelope(
@@ -215,7 +216,7 @@ export async function dispatchRemote(options: RemoteLaunchOptions): Promise<Disp
   }
 }
 
-async function inputFor(ctx: GithubContext, store: Store, parent: NodeRow, onProgress?: (line: string) => void): Promise<InputLocator> {
+async function inputFor(ctx: GithubContext, store: Store, parent: NodeRow, allowColdStart: boolean, onProgress?: (line: string) => void): Promise<InputLocator> {
   // A parent collected from an earlier remote run is already an artifact of this repository.
   const fromRemote = parent.run_id ? store.catalog.findLedgerByRun(parent.run_id) : undefined;
   if (fromRemote?.status === 'collected') {
@@ -228,16 +229,31 @@ async function inputFor(ctx: GithubContext, store: Store, parent: NodeRow, onPro
         digest: e.artifact.digest,
         request_id: e.request_id,
         swarm_run_id: e.run_id,
-        sha256: parent.bundle_sha256,
-        size: fs.statSync(store.objects.file(parent.bundle_sha256)).size,
+        sha256: nodeObjectDigest(parent),
+        size: fs.statSync(store.objects.file(nodeObjectDigest(parent))).size,
       };
     }
   }
+  // What a runner restores from is the node's sealed tar bundle: a chunked node's is made from its chunks.
   onProgress?.(`swarm: uploading the parent bundle of ${parent.node_id}`);
-  return uploadBundleBlobs(ctx.api, ctx.repo, store.objects.file(parent.bundle_sha256), {
-    timeoutMs: Math.max(ctx.timing.callTimeoutMs, 120_000),
-    onProgress: (done, total) => onProgress?.(`swarm: uploading parent bundle ${Math.round((done / Math.max(total, 1)) * 100)}%`),
-  });
+  const tmp = store.objects.tempDir('dispatch');
+  try {
+    let file = path.join(tmp, 'bundle.swarm');
+    try {
+      await exportNodeBundle(store, parent, store.keys.dataKey(parent, store.keys.chainKeys(parent).state), file);
+    } catch (error) {
+      // A parent this store cannot open: with a cold start allowed the runner gets the object as
+      // it is (it will not open there either, and the runner starts cold and says so).
+      if (!(allowColdStart && error instanceof SwarmError && error.category === 'restore')) throw error;
+      file = store.objects.file(nodeObjectDigest(parent));
+    }
+    return await uploadBundleBlobs(ctx.api, ctx.repo, file, {
+      timeoutMs: Math.max(ctx.timing.callTimeoutMs, 120_000),
+      onProgress: (done, total) => onProgress?.(`swarm: uploading parent bundle ${Math.round((done / Math.max(total, 1)) * 100)}%`),
+    });
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Artifacts expire (the worker keeps them 7 days): an expired one is replaced by blobs from the local object. */

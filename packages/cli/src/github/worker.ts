@@ -92,6 +92,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         stateId: payload.parent.state_id,
         ratchetStep: payload.parent.ratchet_step,
         bundleSha256: payload.parent.bundle_sha256,
+        objectSha256: payload.input.sha256,
         manifestSha256: payload.parent.manifest_sha256,
         wrappedKey: payload.parent.wrapped_key,
         keys: { state: Buffer.from(secret.state_key, 'hex'), net: Buffer.from(secret.net_key, 'hex') },
@@ -255,7 +256,9 @@ async function fetchInput(api: RunnerApi, repo: string, opened: OpenedEnvelope, 
     fs.writeFileSync(file, bundle, { mode: 0o600 });
   }
   const digest = await sha256File(file);
-  if (digest !== input.sha256 || digest !== opened.payload.parent.bundle_sha256) {
+  // The envelope (signed by the operator) names the transported bytes; they are the parent node's
+  // object, or its tar bundle exported from the operator's chunks (whose digest is its own).
+  if (digest !== input.sha256) {
     throw transportFailed(`the parent bundle is ${digest}; the envelope says ${input.sha256} for node ${opened.payload.parent.node_id} (${opened.payload.parent.bundle_sha256})`);
   }
 }

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SwarmError } from '@swarm/core';
-import { extractStateDb } from '../bundle/index.js';
+import { extractNodeStateDb } from '../chunks/node-content.js';
 import '../engine-errors.js';
 import { withStore, type StoreCall } from '../run/queries.js';
 import { emptyArchive } from '../state-db.js';
@@ -59,7 +59,7 @@ async function withNodeDb<T>(store: Store, node: NodeRow, fn: (db: Database.Data
   try {
     const file = path.join(tmp, 'state.db');
     const keys = store.keys.chainKeys(node);
-    await extractStateDb({ file: store.objects.file(node.bundle_sha256), dataKey: store.keys.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, outFile: file });
+    await extractNodeStateDb(store, node, store.keys.dataKey(node, keys.state), file);
     const db = new Database(file, { readonly: true, fileMustExist: true });
     const hasArchive = db.prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'last_run_id'").get() !== undefined;
     const source = hasArchive ? db : emptyArchive();

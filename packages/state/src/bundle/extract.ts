@@ -120,7 +120,12 @@ async function scanSealedBundle(
     },
   });
   const extract = tar.extract();
-  const done = pipeline(fs.createReadStream('', { fd, highWaterMark: READ_BLOCK }), tap, createOpenStream(dataKey), extract);
+  await scanTar(extract, pipeline(fs.createReadStream('', { fd, highWaterMark: READ_BLOCK }), tap, createOpenStream(dataKey), extract), onEntry, file);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Reads the entries of `extract`, the end of the pipeline `done`, one by one, then waits for the pipeline. */
+async function scanTar(extract: tar.Extract, done: Promise<void>, onEntry: (entry: TarSource) => Promise<void>, what: string): Promise<void> {
   let failure: unknown;
   try {
     for await (const entry of extract as unknown as AsyncIterable<TarSource>) {
@@ -139,11 +144,10 @@ async function scanSealedBundle(
   if (failure !== undefined) {
     if (isSwarmError(failure)) throw failure;
     if ((failure as NodeJS.ErrnoException).code === 'EISDIR' || (failure as NodeJS.ErrnoException).code === 'EIO') {
-      throw fsError('STATE_BUNDLE_NOT_FOUND', file, failure);
+      throw fsError('STATE_BUNDLE_NOT_FOUND', what, failure);
     }
     throw corrupt(failure);
   }
-  return `sha256:${hash.digest('hex')}`;
 }
 
 interface SeenEntry {
@@ -492,10 +496,39 @@ function positiveLimit(value: number | undefined, fallback: number, what: string
  * exist yet; `destDir` is created when missing; a bundle without a home section gives an empty one). Checks the sealed bytes against `expectedSha256` when given.
  */
 export async function openSealedBundle(options: OpenSealedBundleOptions): Promise<OpenedBundle> {
-  const { file, dataKey, expectedSha256, destDir } = options;
+  const { file, dataKey, expectedSha256 } = options;
   assertKeyLength(dataKey, 32, 'data key');
-  const maxBytes = positiveLimit(options.limits?.maxBytes, DEFAULT_MAX_BYTES, 'limits.maxBytes');
-  const maxEntries = positiveLimit(options.limits?.maxEntries, DEFAULT_MAX_ENTRIES, 'limits.maxEntries');
+  let bundleSha256: Digest | null = null;
+  try {
+    const opened = await extractInto(options.destDir, options.limits, async (extractor) => {
+      bundleSha256 = await scanSealedBundle(file, dataKey, (entry) => extractor.entry(entry), options.onProgress);
+      if (expectedSha256 !== undefined && bundleSha256 !== expectedSha256) throw digestMismatch(file, expectedSha256, bundleSha256);
+    });
+    return { ...opened, bundleSha256: bundleSha256! };
+  } catch (error) {
+    // A failure on bytes that are not the recorded ones is best reported as exactly that.
+    if (expectedSha256 !== undefined && !(isSwarmError(error) && error.code === 'STATE_BUNDLE_DIGEST_MISMATCH')) {
+      const actual = await fileDigest(file);
+      if (actual !== null && actual !== expectedSha256) throw digestMismatch(file, expectedSha256, actual, error);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Extracts a plaintext deterministic tar (what a chunked node's index produces) into `destDir`
+ * with every check openSealedBundle makes.
+ */
+export async function extractTarStream(options: { source: NodeJS.ReadableStream; destDir: string; limits?: RestoreLimits; what: string }): Promise<Omit<OpenedBundle, 'bundleSha256'>> {
+  return extractInto(options.destDir, options.limits, async (extractor) => {
+    const extract = tar.extract();
+    await scanTar(extract, pipeline(options.source, extract), (entry) => extractor.entry(entry), options.what);
+  });
+}
+
+async function extractInto(destDir: string, limits: RestoreLimits | undefined, scan: (extractor: Extractor) => Promise<void>): Promise<Omit<OpenedBundle, 'bundleSha256'>> {
+  const maxBytes = positiveLimit(limits?.maxBytes, DEFAULT_MAX_BYTES, 'limits.maxBytes');
+  const maxEntries = positiveLimit(limits?.maxEntries, DEFAULT_MAX_ENTRIES, 'limits.maxEntries');
   const workspaceDir = path.join(path.resolve(destDir), 'workspace');
   const homeDir = path.join(path.resolve(destDir), 'home');
   const stateDbPath = path.join(path.resolve(destDir), 'state.db');
@@ -524,19 +557,13 @@ export async function openSealedBundle(options: OpenSealedBundleOptions): Promis
 
   const extractor = new Extractor({ workspace: workspaceDir, home: homeDir }, stateDbPath, maxBytes, maxEntries);
   try {
-    const bundleSha256 = await scanSealedBundle(file, dataKey, (entry) => extractor.entry(entry), options.onProgress);
-    if (expectedSha256 !== undefined && bundleSha256 !== expectedSha256) throw digestMismatch(file, expectedSha256, bundleSha256);
+    await scan(extractor);
     const verified = extractor.finish();
     extractor.applyDirectoryModes();
-    return { manifest: verified.manifest, manifestSha256: verified.sha256, bundleSha256, workspaceDir, homeDir, stateDbPath };
+    return { manifest: verified.manifest, manifestSha256: verified.sha256, workspaceDir, homeDir, stateDbPath };
   } catch (error) {
     extractor.cleanup();
     if (!destExisted) fs.rmSync(destDir, { recursive: true, force: true });
-    // A failure on bytes that are not the recorded ones is best reported as exactly that.
-    if (expectedSha256 !== undefined && !(isSwarmError(error) && error.code === 'STATE_BUNDLE_DIGEST_MISMATCH')) {
-      const actual = await fileDigest(file);
-      if (actual !== null && actual !== expectedSha256) throw digestMismatch(file, expectedSha256, actual, error);
-    }
     throw error;
   }
 }

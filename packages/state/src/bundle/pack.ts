@@ -79,13 +79,13 @@ interface PackContext {
   onProgress?: (bytes: number, totalBytes: number) => void;
 }
 
-function changed(file: string, reason: string): SwarmError {
+export function changed(file: string, reason: string): SwarmError {
   return new SwarmError('STATE_SNAPSHOT_SOURCE_CHANGED', `${file} changed while it was packed (${reason})`, {
     details: { path: file, reason },
   });
 }
 
-function tooLarge(bytes: number, limits: BundleLimits): SwarmError {
+export function tooLarge(bytes: number, limits: BundleLimits): SwarmError {
   return new SwarmError('STATE_SNAPSHOT_TOO_LARGE', `the workspace and state DB come to ${bytes} bytes; restore accepts at most ${limits.maxBytes}`, {
     details: { limit: 'maxBytes', bytes, maxBytes: limits.maxBytes, maxManifestBytes: limits.maxManifestBytes },
   });
@@ -95,7 +95,7 @@ function tooLarge(bytes: number, limits: BundleLimits): SwarmError {
  * An entry's tar mtime: whole seconds (truncated, as tar does), never before 1970 and never after
  * the run clock, so a file dated in the future cannot pass for newer than the run.
  */
-function clampMtime(mtimeMs: number, clockSec: number): number {
+export function clampMtime(mtimeMs: number, clockSec: number): number {
   return Math.min(Math.max(0, Math.floor(mtimeMs / 1000)), clockSec);
 }
 

@@ -27,6 +27,10 @@ export interface WorkspaceEntry {
   target?: string;
   /** lstat's mtime (ms); the packer clamps it to the run clock. */
   mtimeMs: number;
+  /** lstat's ctime (ms), link count and mode bits with set-id and sticky: what change detection and the tree cache compare. */
+  ctimeMs: number;
+  nlink: number;
+  perm: number;
   /** Identity of what the walk saw; the packer opens only this. */
   dev: number;
   ino: number;
@@ -166,7 +170,7 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
           continue;
         }
         const mode = stat.mode & 0o777;
-        const identity = { dev: stat.dev, ino: stat.ino, mtimeMs: stat.mtimeMs };
+        const identity = { dev: stat.dev, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, nlink: stat.nlink, perm: stat.mode & 0o7777 };
         if (stat.isDirectory()) {
           entries.push({ path: bundlePath, rel, abs, type: 'dir', mode, size: 0, ...identity });
           pending.push({ rel, ...identity });

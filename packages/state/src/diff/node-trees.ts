@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, clockFromEnv, type Clock } from '@swarm/core';
-import { openSealedBundle } from '../bundle/index.js';
+import { restoreNodeInto } from '../chunks/node-content.js';
 import '../engine-errors.js';
 import type { NodeRow } from '../store/catalog.js';
 import { Store } from '../store/store.js';
@@ -52,12 +52,7 @@ async function resolveBase(store: Store, node: NodeRow, base: string | undefined
 
 async function openTree(store: Store, node: NodeRow, dir: string): Promise<Tree> {
   const keys = store.keys.chainKeys(node);
-  const opened = await openSealedBundle({
-    file: store.objects.file(node.bundle_sha256),
-    dataKey: store.keys.dataKey(node, keys.state),
-    expectedSha256: node.bundle_sha256,
-    destDir: dir,
-  });
+  const opened = await restoreNodeInto(store, node, store.keys.dataKey(node, keys.state), dir, { records: false });
   return treeFromManifest(opened.manifest, opened.workspaceDir);
 }
 

@@ -4,7 +4,7 @@
  * leaves no visible node.
  */
 import { writeFilesAtomic } from '@swarm/core';
-import type { Catalog, NodeRow, RunRow } from '../store/catalog.js';
+import type { Catalog, ChunkCommit, NodeRow, RunRow } from '../store/catalog.js';
 
 export interface ContractFiles {
   certificate: Buffer;
@@ -25,7 +25,7 @@ export function writeContractFiles(dir: string, files: ContractFiles): void {
   ]);
 }
 
-/** `before`: nodes the run's node builds on that become visible with it (a seed). */
-export function commit(catalog: Catalog, node: NodeRow, run: RunRow, before: NodeRow[] = []): void {
-  catalog.commitRun(node, run, before);
+/** `before`: nodes the run's node builds on that become visible with it (a seed); `chunks`: what it stored. */
+export function commit(catalog: Catalog, node: NodeRow, run: RunRow, before: NodeRow[] = [], chunks?: ChunkCommit): void {
+  catalog.commitRun(node, run, before, chunks);
 }

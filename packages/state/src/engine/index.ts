@@ -24,7 +24,7 @@ export { execute, writeStepInputs, type Executed, type ExecuteInput } from './ex
 export { stepCommand, type StepCommand } from './step-command.js';
 export { STEP_BASE_ENV, grantedEnvironment, stepBaseEnv, type GrantedEnvironment } from './step-env.js';
 export { record, type RunFacts } from './record.js';
-export { seal, type Sealed } from './seal.js';
+export { seal, snapshot, type Sealed, type Snapshotted } from './seal.js';
 export { ratchet } from './ratchet.js';
 export { certify, REPLAY_WINDOW_S, type Certified, type CertifyInput } from './certify.js';
 export { nextTokensDocument, resultDocument, type ResultInput } from './documents.js';

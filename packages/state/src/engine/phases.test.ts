@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CERTIFICATE_PAYLOAD_TYPE, SwarmError, dssePayloadBytes, dsseSignedBy, fixedClock, generateSigningKey, isoTime, parseDsseEnvelope, publicKeyFromRaw, sha256Digest, validateDocument } from '@swarm/core';
 import { openSealedBundle } from '../bundle/index.js';
+import { exportNodeBundle } from '../chunks/node-content.js';
 import { launchRun } from '../run/launch.js';
 import { readRunHistory } from '../state-db.js';
 import { unwrapNodeDataKey } from '../store/keyring.js';
@@ -39,7 +40,7 @@ afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const clock = fixedClock(1_700_000_000_000);
 
 /** A store with one committed run, and what a worker is handed: the sealed bundle and the capability. */
-async function handOff(): Promise<{ cwd: string; home: string; bundle: string; node: ReturnType<Store['catalog']['getNode']> & object; stateKey: Buffer; netKey: Buffer }> {
+async function handOff(): Promise<{ cwd: string; home: string; bundle: string; bundleSha256: string; node: ReturnType<Store['catalog']['getNode']> & object; stateKey: Buffer; netKey: Buffer }> {
   const cwd = path.join(tmp, 'project');
   const home = path.join(tmp, 'home');
   fs.mkdirSync(cwd);
@@ -49,8 +50,9 @@ async function handOff(): Promise<{ cwd: string; home: string; bundle: string; n
     const node = store.catalog.getNode('node-first')!;
     const keys = store.keys.chainKeys(node);
     const bundle = path.join(tmp, 'handed-over.bundle');
-    fs.copyFileSync(store.objects.file(node.bundle_sha256), bundle);
-    return { cwd, home, bundle, node, stateKey: keys.state, netKey: keys.net };
+    // What a backend ships: the node's tar bundle, made from its chunks.
+    const exported = await exportNodeBundle(store, node, store.keys.dataKey(node, keys.state), bundle);
+    return { cwd, home, bundle, bundleSha256: exported.sha256, node, stateKey: keys.state, netKey: keys.net };
   } finally {
     store.close();
   }
@@ -67,7 +69,7 @@ describe('the phases without a catalog', () => {
     const restored = await restore({
       paths,
       bundleFile: given.bundle,
-      expectedSha256: given.node.bundle_sha256,
+      expectedSha256: given.bundleSha256,
       dataKey: () => unwrapNodeDataKey(given.node, given.stateKey),
       nodeId: given.node.node_id,
       allowColdStart: false,
@@ -215,7 +217,7 @@ describe('single phases', () => {
     const given = await handOff();
     const attempt = (allowColdStart: boolean) => {
       const paths = runPaths(fs.mkdtempSync(path.join(tmp, 'r-')));
-      return restore({ paths, bundleFile: given.bundle, expectedSha256: given.node.bundle_sha256, dataKey: () => Buffer.alloc(32, 1), nodeId: 'node-first', allowColdStart }).then(
+      return restore({ paths, bundleFile: given.bundle, expectedSha256: given.bundleSha256, dataKey: () => Buffer.alloc(32, 1), nodeId: 'node-first', allowColdStart }).then(
         (restored) => ({ restored, paths }),
       );
     };

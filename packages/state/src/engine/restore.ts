@@ -11,12 +11,15 @@ import { openSealedBundle } from '../bundle/index.js';
 import '../engine-errors.js';
 import { createStateDb } from '../state-db.js';
 import type { RunPaths } from './run-paths.js';
+import type { TreeRecords } from '../chunks/snapshot.js';
 
 export interface RestoreInput {
   paths: RunPaths;
-  /** The sealed bundle file. */
-  bundleFile: string;
-  expectedSha256: string;
+  /** The sealed bundle file (or `open`). */
+  bundleFile?: string;
+  expectedSha256?: string;
+  /** Opens the node into `paths.dir` (workspace, home, state.db) itself, as a chunked node is; returns its records. */
+  open?: (dataKey: Buffer) => Promise<TreeRecords | null>;
   /** Gives the bundle's data key (unwrapping it may itself fail, which is a restore failure). */
   dataKey: () => Buffer;
   /** How the node is named in errors. */
@@ -30,6 +33,8 @@ export interface RestoreInput {
 export interface Restored {
   mode: 'checkpoint' | 'cold_start';
   reason: string | null;
+  /** What the restored files are, for a snapshot that reads only what changes (null: read all). */
+  records: TreeRecords | null;
 }
 
 export async function restore(input: RestoreInput): Promise<Restored> {
@@ -43,8 +48,9 @@ export async function restore(input: RestoreInput): Promise<Restored> {
 async function open(input: RestoreInput): Promise<Restored> {
   const { paths } = input;
   try {
-    await openSealedBundle({ file: input.bundleFile, dataKey: input.dataKey(), expectedSha256: input.expectedSha256, destDir: paths.dir, onProgress: input.onProgress });
-    return { mode: 'checkpoint', reason: null };
+    if (input.open) return { mode: 'checkpoint', reason: null, records: await input.open(input.dataKey()) };
+    await openSealedBundle({ file: input.bundleFile!, dataKey: input.dataKey(), expectedSha256: input.expectedSha256, destDir: paths.dir, onProgress: input.onProgress });
+    return { mode: 'checkpoint', reason: null, records: null };
   } catch (error) {
     if (!(error instanceof SwarmError) || error.category !== 'restore') throw error;
     const code = error.code;
@@ -63,6 +69,6 @@ async function open(input: RestoreInput): Promise<Restored> {
     fs.mkdirSync(paths.workspaceDir, { recursive: true });
     fs.mkdirSync(paths.homeDir, { mode: 0o700 });
     createStateDb(path.join(paths.dir, 'state.db'));
-    return { mode: 'cold_start', reason };
+    return { mode: 'cold_start', reason, records: null };
   }
 }

@@ -11,6 +11,8 @@ import { COMMON_HOME_EXCLUSIONS, homeExclusion } from '../agents/home.js';
 import { deriveDataKey } from '../crypto/index.js';
 import '../engine-errors.js';
 import type { RunPaths } from './run-paths.js';
+import { snapshotTree, type Snapshot, type TreeRecords } from '../chunks/snapshot.js';
+import type { ChunkStore } from '../chunks/store.js';
 
 export interface Sealed extends SealedBundle {
   /** The sealed file, not yet in the object store. */
@@ -43,6 +45,45 @@ export async function seal(paths: RunPaths, nextStateKey: Buffer, mtimeSec: numb
     onProgress: options.onProgress,
   });
   return { ...sealed, file: paths.partialBundle, dataKey };
+}
+
+export interface Snapshotted extends Snapshot {
+  /** The sealed index, not yet in the object store. */
+  file: string;
+  dataKey: Buffer;
+}
+
+/**
+ * Phase 6 over the chunk store (local runs): like seal(), but only what changed since `parent` is
+ * read and stored, and the node's object is its sealed index (chunks/snapshot.ts).
+ */
+export async function snapshot(
+  paths: RunPaths,
+  nextStateKey: Buffer,
+  mtimeSec: number,
+  chunks: ChunkStore,
+  options: SealOptions & { parent?: TreeRecords | null; known?: Set<string>; beforeAdopt?: (pack: string) => void } = {},
+): Promise<Snapshotted> {
+  assertNotReplaced(paths.workspaceDir, 'directory', 'workspace');
+  assertNotReplaced(paths.homeDir, 'directory', 'home');
+  assertNotReplaced(paths.stateDbPath, 'file', 'state DB');
+  const dataKey = deriveDataKey(nextStateKey);
+  const snap = await snapshotTree({
+    chunks,
+    workspaceDir: paths.workspaceDir,
+    homeDir: paths.homeDir,
+    homeExclude: homeExclusion(options.homeExclusions ?? COMMON_HOME_EXCLUSIONS),
+    secrets: options.secrets,
+    stateDbPath: paths.stateDbPath,
+    mtimeSec,
+    dataKey,
+    outFile: paths.partialBundle,
+    parent: options.parent,
+    known: options.known,
+    beforeAdopt: options.beforeAdopt,
+    onProgress: options.onProgress,
+  });
+  return { ...snap, file: paths.partialBundle, dataKey };
 }
 
 function assertNotReplaced(file: string, kind: 'file' | 'directory', what: string): void {

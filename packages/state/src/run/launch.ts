@@ -28,6 +28,7 @@ import {
   resultDocument,
   runPaths,
   seal,
+  snapshot,
   stepCommand,
   writeContractFiles,
   writeStepInputs,
@@ -49,6 +50,9 @@ import { inheritedEgress } from './inherit.js';
 import { redactText } from './redact.js';
 import { removeTree } from './remove-tree.js';
 import { copySeed, planSeed, sealSeed } from './seed.js';
+import { claimTree, publishTree, treeCacheSize } from '../chunks/cache.js';
+import { nodeObjectDigest, restoreNodeInto } from '../chunks/node-content.js';
+import type { Snapshot, SnapshotStats } from '../chunks/snapshot.js';
 
 export interface LaunchOptions {
   cwd: string;
@@ -161,6 +165,18 @@ export interface LaunchResult {
   agent: { name: string; resumed_session: string | null; transcripts: TranscriptSummary } | null;
   /** Home paths left out of the node (credentials, environment dumps). */
   home_excluded: string[];
+  /** How the run's tree got there and what its node cost the store. */
+  storage: StorageInfo;
+}
+
+export interface StorageInfo {
+  /** `cache`: the parent's cached tree; `chunks`/`bundle`: restored from the parent's object; `empty`: cold start. */
+  restored_from: 'cache' | 'chunks' | 'bundle' | 'empty';
+  /** `chunks`: a sealed index over the chunk store; `bundle`: a sealed tar (remote workers). */
+  format: 'chunks' | 'bundle';
+  /** Whether the new node's tree was kept in the tree cache. */
+  cached: boolean;
+  snapshot: SnapshotStats | null;
 }
 
 export interface SeedInfo {
@@ -248,28 +264,48 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     store.catalog.startRun({ run_id: runId, parent_node_id: parent.node_id, operation, started_at: startedAt, backend: options.remote?.backend ?? 'local', step_json: stepJson });
     rowWritten = true;
 
-    // 1. Restore.
+    // 1. Restore: the parent's cached tree when there is one, else from its object.
+    // Local runs store chunks; a remote worker seals the tar bundle its backend ships.
+    const chunked = options.remote === undefined;
+    const cacheSize = chunked ? treeCacheSize(env) : 0;
+    const chunkEpoch = store.catalog.chunkEpoch();
+    const markPending = (pack: string) => {
+      fs.appendFileSync(paths.pendingObject, `pack:${pack}\n`);
+      // Fault injection: killed in the middle of a snapshot, one pack on its way into packs/.
+      crashPoint(env, 'snapshot-pack');
+    };
     options.onProgress?.('restoring');
-    const restored = await time('restore', () =>
-      restore({
+    let restoredFrom: StorageInfo['restored_from'] = 'cache';
+    const restored = await time('restore', async () => {
+      const claimed = cacheSize > 0 ? claimTree(store.paths, nodeObjectDigest(parent), paths) : null;
+      if (claimed) return { mode: 'checkpoint' as const, reason: null, records: claimed };
+      const done = await restore({
         paths,
-        bundleFile: store.objects.file(parent.bundle_sha256),
-        expectedSha256: parent.bundle_sha256,
+        open: async (key) => {
+          const opened = await restoreNodeInto(store, parent, key, paths.dir, { onProgress: (d, total) => options.onProgress?.('restoring', { done: d, total }), records: chunked });
+          restoredFrom = opened.records ? 'chunks' : 'bundle';
+          return opened.records;
+        },
         dataKey: () => store.keys.dataKey(parent, parentKeys.state),
         nodeId: parent.node_id,
         allowColdStart: options.allowColdStart ?? false,
         hidePrefix: store.paths.projectRoot,
-        onProgress: (done, total) => options.onProgress?.('restoring', { done, total }),
-      }),
-    );
+      });
+      if (done.mode === 'cold_start') restoredFrom = 'empty';
+      return done;
+    });
+    let seedSnapshot: Snapshot | null = null;
     if (seedPlan) {
       // The seeded directory becomes a node of its own, so the chain records where it started
       // and `swarm apply` knows the base the repository was at.
       copySeed(seedPlan, paths.workspaceDir);
-      const seeded = await time('seed', () => sealSeed(store, { runId, root: parent, rootKeys: parentKeys, paths, clock, routeMode: options.routeMode }));
+      const seeded = await time('seed', () =>
+        sealSeed(store, { runId, root: parent, rootKeys: parentKeys, paths, clock, routeMode: options.routeMode, chunked, beforeAdopt: markPending }),
+      );
       seedNode = seeded.node;
       parent = seeded.node;
       parentKeys = seeded.keys;
+      seedSnapshot = seeded.snapshot;
       seed = { source: seedPlan.source, node_id: seeded.node.node_id, excluded: seedPlan.excluded };
     }
     writeStepInputs(paths, command, options.prompt);
@@ -394,6 +430,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       seed,
       agent: null,
       home_excluded: [],
+      storage: { restored_from: restoredFrom, format: chunked ? 'chunks' : 'bundle', cached: false, snapshot: null },
     };
     if (!succeeded && options.discardFailed) {
       store.catalog.forgetRun(runId);
@@ -441,13 +478,22 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     // 6–7. Ratchet, then seal under a data key derived from the new state capability.
     const next = ratchet(parentKeys, runId);
     options.onProgress?.('sealing');
-    const sealed = await time('seal', () =>
-      seal(paths, next.state, Math.floor(clock.now() / 1000), {
-        secrets: [...granted.secrets],
-        homeExclusions: HOME_EXCLUSIONS,
-        onProgress: (done, total) => options.onProgress?.('sealing', { done, total }),
-      }),
-    );
+    const sealOptions = {
+      secrets: [...granted.secrets],
+      homeExclusions: HOME_EXCLUSIONS,
+      onProgress: (done: number, total: number) => options.onProgress?.('sealing', { done, total }),
+    };
+    const snap = chunked
+      ? await time('seal', () =>
+          snapshot(paths, next.state, Math.floor(clock.now() / 1000), store.chunks, {
+            ...sealOptions,
+            parent: seedSnapshot?.records ?? restored.records,
+            known: new Set(seedSnapshot?.rows.map((r) => r.id.toString('hex'))),
+            beforeAdopt: markPending,
+          }),
+        )
+      : null;
+    const sealed = snap ?? (await time('seal', () => seal(paths, next.state, Math.floor(clock.now() / 1000), sealOptions)));
     // gc keeps objects that a live run is about to commit.
     fs.appendFileSync(paths.pendingObject, `${sealed.bundleSha256}\n`);
     await time('adopt', () => store.objects.adopt(sealed.file, sealed.bundleSha256));
@@ -527,10 +573,30 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       artifact_hash: certified.artifactHash,
       step_json: JSON.stringify({ step: command.attested, prompt_sha256: policy.promptSha256, timeout_s: options.timeoutS ?? null }),
     };
-    await time('commit', () => commit(store.catalog, row, runRow, seedNode ? [seedNode] : []));
+    const chunkCommit = snap
+      ? {
+          rows: [...(seedSnapshot?.rows ?? []), ...snap.rows],
+          existing: [...(seedSnapshot?.existing ?? []), ...snap.existing],
+          epoch: chunkEpoch,
+          all: () => [...(seedSnapshot?.allIds() ?? []), ...snap.allIds()],
+        }
+      : undefined;
+    await time('commit', () => commit(store.catalog, row, runRow, seedNode ? [seedNode] : [], chunkCommit));
     committed = true;
     fs.rmSync(path.join(dir, '.owner.pid'), { force: true });
     fs.rmSync(paths.pendingObject, { force: true });
+    // The tree becomes the new node's cached tree (only of a fenced step: an unsandboxed one may
+    // have left a process or a link that could still write into it).
+    let cached = false;
+    if (snap && cacheSize > 0 && !options.keepWorkspace && egress.sandbox !== 'unsandboxed') {
+      cached = await time('cache', () => {
+        try {
+          return publishTree(store.paths, sealed.bundleSha256, paths, snap, cacheSize);
+        } catch {
+          return false;
+        }
+      });
+    }
     // The home is sealed, and what of it is never sealed (credentials, environment dumps) must not stay either.
     removeTree(paths.homeDir);
     if (!options.keepWorkspace) {
@@ -552,6 +618,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       workspace,
       agent: agentInfo,
       home_excluded: sealed.excluded,
+      storage: { ...base.storage, restored_from: restoredFrom, cached, snapshot: snap?.stats ?? null },
     });
   } catch (error) {
     if (session) await session.close().catch(() => undefined);

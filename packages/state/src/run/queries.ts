@@ -2,7 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, clockFromEnv, fsError, type ChainLink, type Clock } from '@swarm/core';
-import { openSealedBundle } from '../bundle/index.js';
+import { cacheUsage } from '../chunks/cache.js';
+import { collectChunks, storageStats, type ChunkGcResult, type StorageStats } from '../chunks/gc.js';
+import { exportNodeBundle, nodeObjectDigest, restoreNodeInto, type ExportedBundle } from '../chunks/node-content.js';
 import { makeDirs } from '../bundle/paths.js';
 import '../engine-errors.js';
 import { describeStateDb, readRunHistory } from '../state-db.js';
@@ -215,7 +217,7 @@ export async function inspectNode(options: StoreCall & { node: string; reveal?: 
     const tmp = store.objects.tempDir('inspect');
     try {
       const keys = store.keys.chainKeys(node);
-      const opened = await openSealedBundle({ file: store.objects.file(node.bundle_sha256), dataKey: store.keys.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: tmp });
+      const opened = await restoreNodeInto(store, node, store.keys.dataKey(node, keys.state), tmp, { records: false });
       const files = opened.manifest.entries.filter((e) => e.type === 'file' && e.path.startsWith('workspace/'));
       const certificate = node.run_id ? path.join(runDir(store.paths, node.run_id), 'certificate.json') : null;
       return {
@@ -254,8 +256,25 @@ export async function exportNode(options: StoreCall & { node: string; out: strin
       throw fsError('EXPORT_TARGET_EXISTS', options.out, cause);
     }
     const keys = store.keys.chainKeys(node);
-    const opened = await openSealedBundle({ file: store.objects.file(node.bundle_sha256), dataKey: store.keys.dataKey(node, keys.state), expectedSha256: node.bundle_sha256, destDir: out });
+    const opened = await restoreNodeInto(store, node, store.keys.dataKey(node, keys.state), out, { records: false });
     return { node_id: node.node_id, out, workspace: opened.workspaceDir, home: opened.homeDir, state_db: opened.stateDbPath, entries: opened.manifest.entries.length };
+  });
+}
+
+/**
+ * Writes a node's deterministic sealed tar bundle (`swarm state bundle`): the transport and export
+ * form of a node, openable with its state capability alone.
+ */
+export async function bundleNode(
+  options: StoreCall & { node: string; out: string; onProgress?: (bytes: number, total: number) => void },
+): Promise<ExportedBundle & { node_id: string; out: string }> {
+  return withStore(options, async (store) => {
+    const node = await store.resolve(options.node);
+    const out = path.resolve(options.cwd, options.out);
+    if (fs.existsSync(out)) throw new SwarmError('BUNDLE_TARGET_EXISTS', `${options.out} already exists`, { details: { path: options.out } });
+    const keys = store.keys.chainKeys(node);
+    const exported = await exportNodeBundle(store, node, store.keys.dataKey(node, keys.state), out, options.onProgress);
+    return { node_id: node.node_id, out, ...exported };
   });
 }
 
@@ -282,7 +301,7 @@ export async function loadCertificateChain(options: StoreCall & { ref: string })
         kind: node.kind,
         status: node.status,
         recordedArtifactHash: node.run_id ? (store.catalog.getRun(node.run_id)?.artifact_hash ?? null) : null,
-        bundleObject: store.objects.file(node.bundle_sha256),
+        bundleObject: store.objects.file(nodeObjectDigest(node)),
       });
       node = node.parent_node_id ? store.catalog.getNode(node.parent_node_id) : undefined;
     }
@@ -296,11 +315,14 @@ export interface GcResult {
   removed_tmp: number;
   kept_objects: number;
   bytes_freed: number;
+  chunks: ChunkGcResult | null;
+  /** With `stats`: logical against stored bytes. */
+  stats: StorageStats | null;
 }
 
 /** Removes objects no node references, run directories no run committed, and stale temp files. */
-export async function collectGarbage(options: StoreCall & { dryRun?: boolean }): Promise<GcResult> {
-  return withStore(options, (store) => {
+export async function collectGarbage(options: StoreCall & { dryRun?: boolean; stats?: boolean }): Promise<GcResult> {
+  return withStore(options, async (store) => {
     // List objects before reading what references them: an object adopted after this listing is
     // not a candidate, and one listed here whose run commits meanwhile shows up as referenced.
     const objectsRoot = path.join(store.paths.objects, 'sha256');
@@ -312,7 +334,7 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean }):
     }
     const referenced = pendingObjects(store);
     for (const digest of store.catalog.referencedObjects()) referenced.add(digest);
-    const result: GcResult = { removed_objects: [], removed_runs: [], removed_tmp: 0, kept_objects: 0, bytes_freed: 0 };
+    const result: GcResult = { removed_objects: [], removed_runs: [], removed_tmp: 0, kept_objects: 0, bytes_freed: 0, chunks: null, stats: null };
     for (const { digest, file } of candidates) {
       if (referenced.has(digest)) {
         result.kept_objects += 1;
@@ -346,6 +368,17 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean }):
       result.removed_tmp += 1;
       if (!options.dryRun) fs.rmSync(p, { recursive: true, force: true });
     }
+    // Chunks: swept only while no run is live (a run's commit checks its chunks again if one was).
+    const liveRuns = readdirOrEmpty(store.paths.runs).filter((id) => isLive(path.join(store.paths.runs, id))).length;
+    result.chunks = await collectChunks(store, { dryRun: options.dryRun ?? false, liveRuns, pending: () => pendingObjects(store) });
+    result.bytes_freed += result.chunks.bytes_freed;
+    // Stale cache staging (a process killed while publishing its tree).
+    for (const entry of readdirOrEmpty(store.paths.cache)) {
+      const owner = /^\.(?:staging|evict)-(\d+)-/.exec(entry);
+      if (!owner || pidAlive(Number(owner[1]))) continue;
+      if (!options.dryRun) removeTree(path.join(store.paths.cache, entry));
+    }
+    if (options.stats) result.stats = await storageStats(store, cacheUsage(store.paths));
     return result;
   });
 }

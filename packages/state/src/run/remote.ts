@@ -23,6 +23,8 @@ export interface AdoptParentInput {
   stateId: string;
   ratchetStep: number;
   bundleSha256: string;
+  /** The digest of `bundleFile` when it is not the node's own object (a tar exported from chunks). */
+  objectSha256?: string;
   manifestSha256: string;
   wrappedKey: string;
   keys: ChainKeys;
@@ -55,9 +57,10 @@ export async function adoptParent(store: Store, input: AdoptParentInput): Promis
     createdAt: input.createdAt,
     artifactHash: null,
   });
-  store.objects.adopt(input.bundleFile, input.bundleSha256);
-  store.catalog.adoptNode(row);
-  return row;
+  const objectSha256 = input.objectSha256 && input.objectSha256 !== input.bundleSha256 ? input.objectSha256 : null;
+  store.objects.adopt(input.bundleFile, objectSha256 ?? input.bundleSha256);
+  store.catalog.adoptNode({ ...row, object_sha256: objectSha256 });
+  return { ...row, object_sha256: objectSha256 };
 }
 
 export interface RemoteRunFiles {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, fsError, isoTime, type Clock, type RouteMode } from '@swarm/core';
 import { ratchetChainKeys, type ChainKeys } from '../crypto/index.js';
-import { seal, type RunPaths } from '../engine/index.js';
+import { seal, snapshot, type RunPaths, type Snapshotted } from '../engine/index.js';
 import '../engine-errors.js';
 import type { NodeRow } from '../store/catalog.js';
 import { buildNodeRow } from '../store/node-row.js';
@@ -101,6 +101,9 @@ export interface SeedInput {
   paths: RunPaths;
   clock: Clock;
   routeMode?: RouteMode;
+  /** Store the seed as chunks (local runs) rather than a tar bundle. */
+  chunked?: boolean;
+  beforeAdopt?: (pack: string) => void;
 }
 
 /**
@@ -108,11 +111,13 @@ export interface SeedInput {
  * run's parent. The node is committed with the run, in one transaction: a run that fails before
  * its commit leaves no seed behind.
  */
-export async function sealSeed(store: Store, input: SeedInput): Promise<{ node: NodeRow; keys: ChainKeys }> {
+export async function sealSeed(store: Store, input: SeedInput): Promise<{ node: NodeRow; keys: ChainKeys; snapshot: Snapshotted | null }> {
   const { paths, runId } = input;
   const keys = ratchetChainKeys(input.rootKeys, 'seed', runId);
   // The engine's own seal phase, under the seed's capability.
-  const sealed = await seal(paths, keys.state, Math.floor(input.clock.now() / 1000));
+  const mtimeSec = Math.floor(input.clock.now() / 1000);
+  const snap = input.chunked ? await snapshot(paths, keys.state, mtimeSec, store.chunks, { beforeAdopt: input.beforeAdopt }) : null;
+  const sealed = snap ?? (await seal(paths, keys.state, mtimeSec));
   const dataKey = sealed.dataKey;
   // gc keeps objects that a live run is about to commit (one digest a line).
   fs.appendFileSync(paths.pendingObject, `${sealed.bundleSha256}\n`);
@@ -134,5 +139,5 @@ export async function sealSeed(store: Store, input: SeedInput): Promise<{ node: 
     artifactHash: null,
     routeMode: input.routeMode,
   });
-  return { node, keys };
+  return { node, keys, snapshot: snap };
 }

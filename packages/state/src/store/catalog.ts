@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { SwarmError } from '@swarm/core';
 import '../engine-errors.js';
+import type { ChunkRow } from '../chunks/pack.js';
 
 export const CATALOG_SCHEMA_VERSION = 2;
 
@@ -27,6 +28,23 @@ export interface NodeRow {
   label: string | null;
   created_at: string;
   node_json: string;
+  /**
+   * The digest of the object this store keeps for the node when it differs from bundle_sha256:
+   * a worker's parent arrives as a tar bundle exported from the operator's chunks. Null: the
+   * object is `bundle_sha256` itself.
+   */
+  object_sha256?: string | null;
+}
+
+/** What a run commits besides its node: the chunks it stored, and the gc epoch it started in. */
+export interface ChunkCommit {
+  rows: ChunkRow[];
+  /** Chunks the node uses that the run found already stored (checked again at commit). */
+  existing: Buffer[];
+  /** The gc epoch when the run read its parent; when gc swept since, every reused chunk is checked. */
+  epoch: number;
+  /** Every chunk id the node refers to (only computed when the epoch moved). */
+  all: () => Buffer[];
 }
 
 /**
@@ -98,6 +116,14 @@ CREATE TABLE IF NOT EXISTS aliases (
   node_id TEXT NOT NULL REFERENCES nodes(node_id),
   updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS chunks (
+  id BLOB PRIMARY KEY,
+  pack TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  size INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_pack ON chunks(pack);
 CREATE TABLE IF NOT EXISTS ledger (
   request_id TEXT PRIMARY KEY,
   run_id TEXT,
@@ -130,6 +156,7 @@ export class Catalog {
         this.db.pragma('foreign_keys = ON');
         this.db.exec(MIGRATIONS);
         this.migrateRunsTable();
+        this.migrateObjectColumn();
         this.db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)').run('schema_version', String(CATALOG_SCHEMA_VERSION));
       }
     } catch (cause) {
@@ -154,6 +181,15 @@ export class Catalog {
         DROP TABLE runs;
         ALTER TABLE runs_v2 RENAME TO runs;`);
       this.setMeta('schema_version', String(CATALOG_SCHEMA_VERSION));
+    });
+  }
+
+  /** Nodes whose object is not named by their bundle digest (a worker's exported parent). */
+  private migrateObjectColumn(): void {
+    const has = () => (this.db.prepare('PRAGMA table_info(nodes)').all() as Array<{ name: string }>).some((c) => c.name === 'object_sha256');
+    if (has()) return;
+    this.write(() => {
+      if (!has()) this.db.exec('ALTER TABLE nodes ADD COLUMN object_sha256 TEXT');
     });
   }
 
@@ -189,11 +225,44 @@ export class Catalog {
     this.db
       .prepare(
         `INSERT INTO nodes (node_id, parent_node_id, kind, status, state_id, ratchet_step, bundle_sha256, manifest_sha256,
-           wrapped_key, state_cap_sealed, net_cap_sealed, run_id, label, created_at, node_json)
+           wrapped_key, state_cap_sealed, net_cap_sealed, run_id, label, created_at, node_json, object_sha256)
          VALUES (@node_id, @parent_node_id, @kind, @status, @state_id, @ratchet_step, @bundle_sha256, @manifest_sha256,
-           @wrapped_key, @state_cap_sealed, @net_cap_sealed, @run_id, @label, @created_at, @node_json)`,
+           @wrapped_key, @state_cap_sealed, @net_cap_sealed, @run_id, @label, @created_at, @node_json, @object_sha256)`,
       )
-      .run(row);
+      .run({ ...row, object_sha256: row.object_sha256 ?? null });
+  }
+
+  // --- chunks -----------------------------------------------------------------------------
+
+  chunkRow(id: Buffer): ChunkRow | undefined {
+    return (this.#chunkStmt ??= this.db.prepare('SELECT id, pack, offset, length, size FROM chunks WHERE id = ?')).get(id) as ChunkRow | undefined;
+  }
+  #chunkStmt: Database.Statement | undefined;
+
+  /** Inserts chunk rows (inside a write transaction); a chunk already stored keeps its row. */
+  insertChunks(rows: ChunkRow[]): void {
+    const stmt = this.db.prepare('INSERT OR IGNORE INTO chunks (id, pack, offset, length, size) VALUES (@id, @pack, @offset, @length, @size)');
+    for (const row of rows) stmt.run(row);
+  }
+
+  /** The chunk gc epoch: bumped by every gc that removes chunks. */
+  chunkEpoch(): number {
+    return Number(this.getMeta('chunk_gc_epoch') ?? '0');
+  }
+
+  /** Inside a commit: the run's chunks go in, and what it reused must still be there. */
+  private commitChunks(chunks: ChunkCommit | undefined): void {
+    if (!chunks) return;
+    this.insertChunks(chunks.rows);
+    const check = this.chunkEpoch() !== chunks.epoch ? chunks.all() : chunks.existing;
+    for (const id of check) {
+      if (!this.chunkRow(id)) {
+        throw new SwarmError('STORE_CHUNKS_COLLECTED', `gc removed chunk ${id.toString('hex')} while the run was using it; nothing was committed`, {
+          retryable: true,
+          hint: 'run the step again',
+        });
+      }
+    }
   }
 
   /** Records a run as it starts; the primary key makes its id unique across processes. */
@@ -219,8 +288,9 @@ export class Catalog {
    * Commits a finished run: its node (and any node it builds on that was made for it, a seed)
    * becomes visible and its row complete, in one transaction.
    */
-  commitRun(node: NodeRow, run: RunRow, before: NodeRow[] = []): void {
+  commitRun(node: NodeRow, run: RunRow, before: NodeRow[] = [], chunks?: ChunkCommit): void {
     this.write(() => {
+      this.commitChunks(chunks);
       for (const earlier of before) this.insertNode(earlier);
       this.insertNode(node);
       const changed = this.db
@@ -337,7 +407,7 @@ export class Catalog {
   }
 
   referencedObjects(): Set<string> {
-    const rows = this.db.prepare('SELECT DISTINCT bundle_sha256 FROM nodes').all() as Array<{ bundle_sha256: string }>;
-    return new Set(rows.map((r) => r.bundle_sha256));
+    const rows = this.db.prepare('SELECT DISTINCT bundle_sha256, object_sha256 FROM nodes').all() as Array<{ bundle_sha256: string; object_sha256: string | null }>;
+    return new Set(rows.flatMap((r) => (r.object_sha256 ? [r.bundle_sha256, r.object_sha256] : [r.bundle_sha256])));
   }
 }

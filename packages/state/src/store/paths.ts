@@ -12,6 +12,10 @@ export interface StorePaths {
   objects: string;
   runs: string;
   tmp: string;
+  /** Pack files of sealed chunks. */
+  packs: string;
+  /** Materialized trees of recent nodes (plaintext, 0700). */
+  cache: string;
 }
 
 export function storePaths(projectRoot: string): StorePaths {
@@ -23,6 +27,8 @@ export function storePaths(projectRoot: string): StorePaths {
     objects: path.join(root, 'objects'),
     runs: path.join(root, 'runs'),
     tmp: path.join(root, 'tmp'),
+    packs: path.join(root, 'packs'),
+    cache: path.join(root, 'cache'),
   };
 }
 

@@ -14,6 +14,7 @@ import { Catalog, type NodeRow } from './catalog.js';
 import { KeyRing } from './keyring.js';
 import { buildNodeRow } from './node-row.js';
 import { ObjectStore } from './objects.js';
+import { ChunkStore } from '../chunks/store.js';
 import { findProjectRoot, storePaths, type StorePaths } from './paths.js';
 
 export { GENERATOR } from './node-row.js';
@@ -41,6 +42,14 @@ export class Store {
     this.keys = new KeyRing(home);
     this.objects = new ObjectStore(paths);
     this.clock = clock;
+  }
+
+  #chunks: ChunkStore | undefined;
+
+  /** The chunk store: packs, their catalog rows, and this installation's chunk keys. */
+  get chunks(): ChunkStore {
+    this.#chunks ??= new ChunkStore(this.catalog, this.keys.rootSecret, this.paths.packs, this.paths.tmp);
+    return this.#chunks;
   }
 
   /** The operator's SWARM_HOME, where the keys live. */
