@@ -48,6 +48,12 @@ export interface WalkOptions {
   prefix?: string;
   /** Entries left out on purpose (not reported as skipped): true for a relative path never to carry. */
   exclude?: (rel: string, type: 'dir' | 'file' | 'symlink' | 'other') => boolean;
+  /**
+   * Nothing can change the tree while it is walked (the step's sandbox is gone, and with it every
+   * process of the step): entries are examined by path, about twice as fast as through
+   * /proc/self/fd, and each directory is still checked to be the one listed before and after.
+   */
+  quiescent?: boolean;
 }
 
 /** Linux PATH_MAX, counting the terminating NUL: longer absolute paths cannot be opened or restored here. */
@@ -130,7 +136,7 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
     const fd = openCheckedDir(dirAbs, dir);
     try {
       // Through the descriptor, names resolve in exactly the directory that was checked.
-      const base = canUseProcFd() ? `${PROC_FD}/${fd}` : dirAbs;
+      const base = canUseProcFd() && !options.quiescent ? `${PROC_FD}/${fd}` : dirAbs;
       let names: Buffer[];
       try {
         names = fs.readdirSync(base, { encoding: 'buffer' });
@@ -210,8 +216,12 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
   return { entries: sortByPathBytes(kept), skipped: sortByPathBytes(skipped), excluded: sortByPathBytes(excluded.map((p) => ({ path: p }))).map((e) => e.path) };
 }
 
+const SURROGATE = /[\ud800-\udfff]/;
+
 /** Sorts by the UTF-8 bytes of `path` (not UTF-16 code units, which order some characters differently). */
 export function sortByPathBytes<T extends { path: string }>(items: T[]): T[] {
+  // Without surrogate pairs, UTF-16 order is code point order, which is UTF-8 byte order.
+  if (!items.some((item) => SURROGATE.test(item.path))) return items.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return items
     .map((item) => ({ item, key: Buffer.from(item.path, 'utf8') }))
     .sort((a, b) => Buffer.compare(a.key, b.key))

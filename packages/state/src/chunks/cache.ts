@@ -77,8 +77,14 @@ function absOf(run: RunPaths, bundlePath: string): string | null {
 export function publishTree(paths: StorePaths, objectDigest: string, run: RunPaths, snapshot: Snapshot, keep: number): boolean {
   if (keep <= 0) return false;
   const records = new Map(snapshot.records.files);
-  const manifestTimes = new Map<string, number>();
-  for (const e of snapshot.manifest.entries) manifestTimes.set(e.path, e.mtime ?? 0);
+  // The manifest's times, looked up only when something has to be put right.
+  let times_: Map<string, number> | undefined;
+  const manifestTimes = {
+    get: (p: string): number | undefined => {
+      times_ ??= new Map(snapshot.manifest.entries.map((e) => [e.path, e.mtime ?? 0]));
+      return times_.get(p);
+    },
+  };
   const touched = new Set<string>();
   const parentOf = (bundlePath: string) => bundlePath.slice(0, Math.max(0, bundlePath.lastIndexOf('/')));
   // What the node does not hold does not stay: credentials, special files, links that escape.
@@ -98,32 +104,23 @@ export function publishTree(paths: StorePaths, objectDigest: string, run: RunPat
     }
     fs.chmodSync(odd.abs, odd.mode);
   }
-  const times: Array<{ abs: string; mtime: number }> = [...snapshot.fixups];
-  for (const odd of snapshot.oddities) if (odd.type === 'file') times.push({ abs: odd.abs, mtime: manifestTimes.get(odd.path) ?? 0 });
+  const times: Array<{ abs: string; path: string; mtime: number }> = [...snapshot.fixups];
+  for (const odd of snapshot.oddities) if (odd.type === 'file') times.push({ abs: odd.abs, path: odd.path, mtime: manifestTimes.get(odd.path) ?? 0 });
   for (const dir of touched) {
     const abs = absOf(run, dir) ?? (dir === 'workspace' ? run.workspaceDir : dir === 'home' ? run.homeDir : null);
     const mtime = manifestTimes.get(dir);
-    if (abs && mtime !== undefined) times.push({ abs, mtime });
+    if (abs && mtime !== undefined) times.push({ abs, path: dir, mtime });
   }
   // Deepest first, so setting a file's time does not move its directory's again.
   times.sort((a, b) => b.abs.length - a.abs.length);
   for (const { abs, mtime } of times) fs.lutimesSync(abs, mtime, mtime);
-  // Those files' ctimes moved; their records follow.
-  for (const [p, rec] of records) {
-    const abs = absOf(run, p);
-    if (!abs) continue;
-    if (rec.mtimeMs === -1) continue;
-    const mtime = manifestTimes.get(p);
-    if (mtime !== undefined && rec.mtimeMs !== mtime * 1000) {
-      const st = fs.lstatSync(abs);
-      records.set(p, { ...rec, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
-    }
-  }
-  for (const odd of snapshot.oddities) {
-    const rec = records.get(odd.path);
-    if (!rec || odd.type !== 'file') continue;
-    const st = fs.lstatSync(odd.abs);
-    records.set(odd.path, { ...rec, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
+  // Those files' ctimes moved (and a broken link made a new inode); their records follow. A racy
+  // record stays racy: it is read again next time whatever its stat.
+  for (const { abs, path: p } of times) {
+    const rec = records.get(p);
+    if (!rec || rec.mtimeMs === -1) continue;
+    const st = fs.lstatSync(abs);
+    records.set(p, { ...rec, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
   }
 
   fs.mkdirSync(paths.cache, { recursive: true, mode: 0o700 });
@@ -174,22 +171,54 @@ export function evict(paths: StorePaths, keep: number): string[] {
   return removed;
 }
 
-/** Cached trees and their bytes on disk (for `gc --stats`). */
-export function cacheUsage(paths: StorePaths): { trees: number; bytes: number } {
-  let trees = 0;
+/**
+ * Removes the cached trees of nodes the catalog no longer holds (a removed run's plaintext must
+ * not outlive it), and stale staging left by a killed process; returns the bytes freed.
+ */
+export function dropOrphanTrees(paths: StorePaths, referenced: Set<string>, live: (pid: number) => boolean, dryRun = false): number {
+  let freed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(paths.cache);
+  } catch {
+    return 0;
+  }
+  for (const n of names) {
+    const owner = /^\.(?:staging|evict)-(\d+)-/.exec(n);
+    const orphan = /^[0-9a-f]{64}$/.test(n) ? !referenced.has(`sha256:${n}`) : owner !== null && !live(Number(owner[1]));
+    if (!orphan) continue;
+    freed += treeBytes(path.join(paths.cache, n));
+    if (!dryRun) removeTree(path.join(paths.cache, n));
+  }
+  return freed;
+}
+
+function treeBytes(dir: string): number {
   let bytes = 0;
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
       else bytes += fs.lstatSync(p).blocks * 512;
     }
   };
   try {
+    walk(dir);
+  } catch {
+    // removed meanwhile
+  }
+  return bytes;
+}
+
+/** Cached trees and their bytes on disk (for `gc --stats`). */
+export function cacheUsage(paths: StorePaths): { trees: number; bytes: number } {
+  let trees = 0;
+  let bytes = 0;
+  try {
     for (const n of fs.readdirSync(paths.cache)) {
       if (!/^[0-9a-f]{64}$/.test(n)) continue;
       trees += 1;
-      walk(path.join(paths.cache, n));
+      bytes += treeBytes(path.join(paths.cache, n));
     }
   } catch {
     // no cache

@@ -11,7 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { fsyncDir } from '@swarm/core';
 import type { Store } from '../store/store.js';
 import { chunkIdOfDigest } from './keys.js';
-import { openNodeObject } from './node-content.js';
+import { openNodeObjectSync } from './node-content.js';
+import type { NodeRow } from '../store/catalog.js';
+import type { ChunkReader } from './pack.js';
 import { PACK_SUFFIX, packFile, type ChunkRow } from './pack.js';
 import { readIndexManifest } from './tar-stream.js';
 
@@ -47,50 +49,62 @@ export interface StorageStats {
   cache: { trees: number; bytes: number };
 }
 
-/** Every chunk id (hex) committed nodes refer to, and what they hold; null when a node cannot be read. */
-export async function markChunks(store: Store): Promise<{ live: Set<string>; logical: number; bundleNodes: number; nodes: number } | { error: string }> {
-  const live = new Set<string>();
-  let logical = 0;
-  let bundleNodes = 0;
-  const seen = new Set<string>();
-  const nodes = store.catalog.listNodes();
+interface Marks {
+  live: Set<string>;
+  logical: number;
+  bundleNodes: number;
+  nodes: Set<string>;
+  /** Indexes already marked (a fork shares its parent's). */
+  indexes: Set<string>;
+}
+
+/** Marks the chunks of `nodes` into `marks`; a message when one cannot be read (then nothing may be swept). */
+function markNodes(store: Store, reader: ChunkReader, nodes: NodeRow[], marks: Marks): string | null {
+  for (const node of nodes) {
+    if (marks.nodes.has(node.node_id)) continue;
+    marks.nodes.add(node.node_id);
+    let object;
+    try {
+      const keys = store.keys.chainKeys(node);
+      object = openNodeObjectSync(store, node, store.keys.dataKey(node, keys.state));
+    } catch (error) {
+      return `node ${node.node_id} cannot be read (${(error as Error).message})`;
+    }
+    if (object.kind === 'bundle') {
+      marks.bundleNodes += 1;
+      continue;
+    }
+    let manifest;
+    try {
+      manifest = readIndexManifest(reader, object.index).manifest;
+    } catch (error) {
+      return `the manifest of node ${node.node_id} cannot be read (${(error as Error).message})`;
+    }
+    for (const e of manifest.entries) marks.logical += e.size;
+    if (marks.indexes.has(node.bundle_sha256)) continue;
+    marks.indexes.add(node.bundle_sha256);
+    for (const [hex] of object.index.manifest.chunks) marks.live.add(hex);
+    const lists = new Map(object.index.chunked);
+    manifest.entries.forEach((e, i) => {
+      if (e.type !== 'file' || e.size === 0) return;
+      const listed = lists.get(i);
+      if (listed) for (const [hex] of listed) marks.live.add(hex);
+      else marks.live.add(chunkIdOfDigest(store.chunks.keys, e.sha256!).toString('hex'));
+    });
+  }
+  return null;
+}
+
+/** Every chunk id (hex) committed nodes refer to, and what they hold; an error when a node cannot be read. */
+export function markChunks(store: Store): Marks | { error: string } {
+  const marks: Marks = { live: new Set(), logical: 0, bundleNodes: 0, nodes: new Set(), indexes: new Set() };
   const reader = store.chunks.reader();
   try {
-    for (const node of nodes) {
-      let object;
-      try {
-        const keys = store.keys.chainKeys(node);
-        object = await openNodeObject(store, node, store.keys.dataKey(node, keys.state));
-      } catch (error) {
-        return { error: `node ${node.node_id} cannot be read (${(error as Error).message})` };
-      }
-      if (object.kind === 'bundle') {
-        bundleNodes += 1;
-        continue;
-      }
-      let manifest;
-      try {
-        manifest = readIndexManifest(reader, object.index).manifest;
-      } catch (error) {
-        return { error: `the manifest of node ${node.node_id} cannot be read (${(error as Error).message})` };
-      }
-      for (const e of manifest.entries) logical += e.size;
-      // A fork shares its parent's index: its chunks are marked once.
-      if (seen.has(node.bundle_sha256)) continue;
-      seen.add(node.bundle_sha256);
-      for (const [hex] of object.index.manifest.chunks) live.add(hex);
-      const lists = new Map(object.index.chunked);
-      manifest.entries.forEach((e, i) => {
-        if (e.type !== 'file' || e.size === 0) return;
-        const listed = lists.get(i);
-        if (listed) for (const [hex] of listed) live.add(hex);
-        else live.add(chunkIdOfDigest(store.chunks.keys, e.sha256!).toString('hex'));
-      });
-    }
+    const error = markNodes(store, reader, store.catalog.listNodes(), marks);
+    return error ? { error } : marks;
   } finally {
     reader.close();
   }
-  return { live, logical, bundleNodes, nodes: nodes.length };
 }
 
 export async function collectChunks(store: Store, options: { dryRun: boolean; liveRuns: number; pending: () => Set<string> }): Promise<ChunkGcResult> {
@@ -99,32 +113,47 @@ export async function collectChunks(store: Store, options: { dryRun: boolean; li
     result.skipped_reason = `${options.liveRuns} run(s) in progress`;
     return result;
   }
-  // Packs on disk before anything else is read: one adopted later is not a candidate.
+  // Packs on disk and chunk rows before the nodes are read: what is stored later is no candidate.
   const onDisk = listPacks(store);
   const pending = options.pending();
-  const marked = await markChunks(store);
+  let rows = store.catalog.db.prepare('SELECT id, pack, offset, length, size FROM chunks').all() as ChunkRow[];
+  const marked = markChunks(store);
   if ('error' in marked) {
     result.skipped_reason = marked.error;
     return result;
   }
-  const rows = store.catalog.db.prepare('SELECT id, pack, offset, length, size FROM chunks').all() as ChunkRow[];
-  const dead = rows.filter((r) => !marked.live.has(r.id.toString('hex')));
+  // The sweep, in one write transaction: nodes committed since the marking are marked first, so no
+  // commit can slip between the mark and the delete.
+  const reader = store.chunks.reader();
+  let dead: ChunkRow[] = [];
+  try {
+    store.catalog.write(() => {
+      const error = markNodes(store, reader, store.catalog.listNodes(), marked);
+      if (error) throw new Error(error);
+      dead = rows.filter((r) => !marked.live.has(r.id.toString('hex')));
+      if (options.dryRun || dead.length === 0) return;
+      const del = store.catalog.db.prepare('DELETE FROM chunks WHERE id = ?');
+      for (const r of dead) del.run(r.id);
+      store.catalog.setMeta('chunk_gc_epoch', String(store.catalog.chunkEpoch() + 1));
+    });
+  } catch (error) {
+    result.skipped_reason = (error as Error).message;
+    return result;
+  } finally {
+    reader.close();
+  }
+  // Rows written after the listing are live by construction; the pack accounting reads them again.
+  rows = store.catalog.db.prepare('SELECT id, pack, offset, length, size FROM chunks').all() as ChunkRow[];
+  const deadIds = new Set(dead.map((r) => r.id.toString('hex')));
   const byPack = new Map<string, { live: ChunkRow[]; deadBytes: number }>();
   for (const r of rows) {
     const p = byPack.get(r.pack) ?? { live: [], deadBytes: 0 };
-    if (marked.live.has(r.id.toString('hex'))) p.live.push(r);
+    if (!deadIds.has(r.id.toString('hex'))) p.live.push(r);
     else p.deadBytes += r.length;
     byPack.set(r.pack, p);
   }
   result.removed_chunks = dead.length;
   result.swept = true;
-  if (!options.dryRun && dead.length > 0) {
-    store.catalog.write(() => {
-      const del = store.catalog.db.prepare('DELETE FROM chunks WHERE id = ?');
-      for (const r of dead) del.run(r.id);
-      store.catalog.setMeta('chunk_gc_epoch', String(store.catalog.chunkEpoch() + 1));
-    });
-  }
   for (const [pack, size] of onDisk) {
     if (pending.has(`pack:${pack}`)) continue;
     const usage = byPack.get(pack);
@@ -194,7 +223,7 @@ function listPacks(store: Store): Map<string, number> {
 }
 
 export async function storageStats(store: Store, cache: { trees: number; bytes: number }): Promise<StorageStats> {
-  const marked = await markChunks(store);
+  const marked = markChunks(store);
   const agg = store.catalog.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS plain FROM chunks').get() as { n: number; plain: number };
   const packs = listPacks(store);
   const packBytes = [...packs.values()].reduce((a, b) => a + b, 0);

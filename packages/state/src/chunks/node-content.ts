@@ -13,7 +13,7 @@ import { extractStateDb, extractTarStream, openSealedBundle, readBundleManifest,
 import type { BundleManifest } from '../bundle/manifest.js';
 import { STATE_DB_ENTRY } from '../bundle/paths.js';
 import { walkWorkspace } from '../bundle/walk.js';
-import { BundleSealer, openBytes } from '../crypto/stream.js';
+import { BundleOpener, BundleSealer } from '../crypto/stream.js';
 import type { NodeRow } from '../store/catalog.js';
 import type { Store } from '../store/store.js';
 import { fileChunks, isNodeIndex, parseNodeIndex, type NodeIndex } from './node-index.js';
@@ -32,6 +32,11 @@ export function nodeObjectDigest(node: Pick<NodeRow, 'bundle_sha256' | 'object_s
 
 /** Opens the node's object far enough to say what it is; an index is checked against the digest. */
 export async function openNodeObject(store: Store, node: NodeRow, dataKey: Buffer): Promise<NodeObject> {
+  return openNodeObjectSync(store, node, dataKey);
+}
+
+/** openNodeObject without awaiting (gc reads new nodes inside a catalog transaction). */
+export function openNodeObjectSync(store: Store, node: NodeRow, dataKey: Buffer): NodeObject {
   const digest = nodeObjectDigest(node);
   const file = store.objects.file(digest);
   let size: number;
@@ -52,7 +57,8 @@ export async function openNodeObject(store: Store, node: NodeRow, dataKey: Buffe
   if (actual !== digest) {
     throw new SwarmError('STATE_BUNDLE_DIGEST_MISMATCH', `the object of node ${node.node_id} does not have the recorded digest`, { details: { path: file, expected: digest, actual } });
   }
-  const plain = await openBytes(dataKey, sealed);
+  const opener = new BundleOpener(dataKey);
+  const plain = Buffer.concat([...opener.update(sealed), ...opener.final()]);
   return isNodeIndex(plain) ? { kind: 'index', index: parseNodeIndex(plain), file } : { kind: 'bundle', file };
 }
 

@@ -145,6 +145,17 @@ export class ChunkReader {
   ) {}
 
   get(id: Buffer): Buffer {
+    try {
+      return this.#get(id);
+    } catch (error) {
+      // gc may have moved the chunk to a new pack between the lookup and the open: look again once.
+      if (!(error instanceof SwarmError && error.code === 'STORE_CHUNK_MISSING')) throw error;
+      this.close();
+      return this.#get(id);
+    }
+  }
+
+  #get(id: Buffer): Buffer {
     const row = this.lookup(id);
     if (!row) {
       throw new SwarmError('STORE_CHUNK_MISSING', `chunk ${id.toString('hex')} is not in this store`, { details: { chunk: id.toString('hex') } });

@@ -67,6 +67,8 @@ export interface SnapshotInput {
   /** Bytes read of all that must be read (only new and changed files count). */
   onProgress?: (bytes: number, totalBytes: number) => void;
   afterWalk?: () => void;
+  /** No process can change the tree while it is read (see WalkOptions.quiescent). */
+  quiescent?: boolean;
 }
 
 export interface SnapshotStats {
@@ -95,7 +97,7 @@ export interface Snapshot {
   /** The new tree's records, for the tree cache. */
   records: TreeRecords;
   /** Entries whose time on disk is not the manifest's (the cache sets them, as a restore would). */
-  fixups: Array<{ abs: string; mtime: number }>;
+  fixups: Array<{ abs: string; path: string; mtime: number }>;
   /** Files with set-id or sticky bits or more than one link (the cache makes them what a restore makes). */
   oddities: Array<{ abs: string; path: string; type: 'file' | 'dir'; mode: number; nlink: number }>;
   stats: SnapshotStats;
@@ -118,9 +120,9 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
   }
   if (!dbStat.isFile()) throw new SwarmError('STATE_SNAPSHOT_SOURCE_INVALID', `state DB ${input.stateDbPath} is not a regular file`);
   const limits: BundleLimits = { ...BUNDLE_LIMITS, ...input.limits };
-  const workspace = walkWorkspace(input.workspaceDir, { maxEntries: limits.maxEntries });
+  const workspace = walkWorkspace(input.workspaceDir, { maxEntries: limits.maxEntries, quiescent: input.quiescent });
   const home = input.homeDir
-    ? walkWorkspace(input.homeDir, { maxEntries: limits.maxEntries - workspace.entries.length, prefix: HOME_PREFIX, exclude: input.homeExclude })
+    ? walkWorkspace(input.homeDir, { maxEntries: limits.maxEntries - workspace.entries.length, prefix: HOME_PREFIX, exclude: input.homeExclude, quiescent: input.quiescent })
     : { entries: [], skipped: [], excluded: [] };
   const entries = [...workspace.entries, ...home.entries];
   const skipped = [...workspace.skipped, ...home.skipped];
@@ -249,7 +251,7 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
       scanner?.checkText(entry.path, entry.path);
       if (entry.target !== undefined) scanner?.checkText(entry.path, entry.target);
       const mtime = clampMtime(entry.mtimeMs, mtimeSec);
-      if (entry.mtimeMs !== mtime * 1000) fixups.push({ abs: entry.abs, mtime });
+      if (entry.mtimeMs !== mtime * 1000) fixups.push({ abs: entry.abs, path: entry.path, mtime });
       if (entry.type === 'dir') {
         if (entry.perm !== entry.mode) oddities.push({ abs: entry.abs, path: entry.path, type: 'dir', mode: entry.mode, nlink: entry.nlink });
         manifestEntries.push({ path: entry.path, type: 'dir', mode: entry.mode, size: 0, mtime });

@@ -62,7 +62,7 @@ export async function snapshot(
   nextStateKey: Buffer,
   mtimeSec: number,
   chunks: ChunkStore,
-  options: SealOptions & { parent?: TreeRecords | null; known?: Set<string>; beforeAdopt?: (pack: string) => void } = {},
+  options: SealOptions & { parent?: TreeRecords | null; known?: Set<string>; beforeAdopt?: (pack: string) => void; quiescent?: boolean } = {},
 ): Promise<Snapshotted> {
   assertNotReplaced(paths.workspaceDir, 'directory', 'workspace');
   assertNotReplaced(paths.homeDir, 'directory', 'home');
@@ -80,6 +80,7 @@ export async function snapshot(
     outFile: paths.partialBundle,
     parent: options.parent,
     known: options.known,
+    quiescent: options.quiescent,
     beforeAdopt: options.beforeAdopt,
     onProgress: options.onProgress,
   });

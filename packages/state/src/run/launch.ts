@@ -50,7 +50,7 @@ import { inheritedEgress } from './inherit.js';
 import { redactText } from './redact.js';
 import { removeTree } from './remove-tree.js';
 import { copySeed, planSeed, sealSeed } from './seed.js';
-import { claimTree, publishTree, treeCacheSize } from '../chunks/cache.js';
+import { claimTree, evict, publishTree, treeCacheSize } from '../chunks/cache.js';
 import { nodeObjectDigest, restoreNodeInto } from '../chunks/node-content.js';
 import type { Snapshot, SnapshotStats } from '../chunks/snapshot.js';
 
@@ -394,6 +394,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     } finally {
       stepRan = true;
       session = undefined;
+      // An unfenced step could reach the tree cache: no tree cached while it ran is trusted after it.
+      if (egress.sandbox === 'unsandboxed') evictQuietly(store.paths);
     }
     const { outcome } = executed;
     const finishedAt = isoTime(clock);
@@ -489,6 +491,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
             ...sealOptions,
             parent: seedSnapshot?.records ?? restored.records,
             known: new Set(seedSnapshot?.rows.map((r) => r.id.toString('hex'))),
+            // A sandbox's end takes every process of the step with it: nothing changes the tree now.
+            quiescent: egress.sandbox !== 'unsandboxed',
             beforeAdopt: markPending,
           }),
         )
@@ -692,6 +696,10 @@ function quietly(fn: () => void): void {
   } catch {
     // left for gc
   }
+}
+
+function evictQuietly(paths: Store['paths']): void {
+  quietly(() => evict(paths, 0));
 }
 
 function removeTreeQuietly(dir: string): void {

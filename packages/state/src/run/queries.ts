@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, clockFromEnv, fsError, type ChainLink, type Clock } from '@swarm/core';
-import { cacheUsage } from '../chunks/cache.js';
+import { cacheUsage, dropOrphanTrees } from '../chunks/cache.js';
 import { collectChunks, storageStats, type ChunkGcResult, type StorageStats } from '../chunks/gc.js';
 import { exportNodeBundle, nodeObjectDigest, restoreNodeInto, type ExportedBundle } from '../chunks/node-content.js';
 import { makeDirs } from '../bundle/paths.js';
@@ -366,18 +366,15 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean; st
       const owner = /-(\d+)-/.exec(entry);
       if (owner && pidAlive(Number(owner[1]))) continue;
       result.removed_tmp += 1;
+      result.bytes_freed += entrySize(p);
       if (!options.dryRun) fs.rmSync(p, { recursive: true, force: true });
     }
     // Chunks: swept only while no run is live (a run's commit checks its chunks again if one was).
     const liveRuns = readdirOrEmpty(store.paths.runs).filter((id) => isLive(path.join(store.paths.runs, id))).length;
     result.chunks = await collectChunks(store, { dryRun: options.dryRun ?? false, liveRuns, pending: () => pendingObjects(store) });
     result.bytes_freed += result.chunks.bytes_freed;
-    // Stale cache staging (a process killed while publishing its tree).
-    for (const entry of readdirOrEmpty(store.paths.cache)) {
-      const owner = /^\.(?:staging|evict)-(\d+)-/.exec(entry);
-      if (!owner || pidAlive(Number(owner[1]))) continue;
-      if (!options.dryRun) removeTree(path.join(store.paths.cache, entry));
-    }
+    // Cached trees of nodes that are gone (removed runs), and staging a killed process left.
+    result.bytes_freed += dropOrphanTrees(store.paths, store.catalog.referencedObjects(), pidAlive, options.dryRun);
     if (options.stats) result.stats = await storageStats(store, cacheUsage(store.paths));
     return result;
   });
@@ -436,6 +433,15 @@ function pidAlive(pid: number): boolean {
 }
 
 /** Bytes under `dir`, as far as it can be read (a step can leave trees deeper than PATH_MAX). */
+function entrySize(p: string): number {
+  try {
+    const st = fs.lstatSync(p);
+    return st.isDirectory() ? dirSize(p) : st.size;
+  } catch {
+    return 0;
+  }
+}
+
 function dirSize(dir: string): number {
   let total = 0;
   const pending = [dir];

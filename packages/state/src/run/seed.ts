@@ -116,7 +116,8 @@ export async function sealSeed(store: Store, input: SeedInput): Promise<{ node: 
   const keys = ratchetChainKeys(input.rootKeys, 'seed', runId);
   // The engine's own seal phase, under the seed's capability.
   const mtimeSec = Math.floor(input.clock.now() / 1000);
-  const snap = input.chunked ? await snapshot(paths, keys.state, mtimeSec, store.chunks, { beforeAdopt: input.beforeAdopt }) : null;
+  // The seed is swarm's own copy, made just now; no step has run on it yet.
+  const snap = input.chunked ? await snapshot(paths, keys.state, mtimeSec, store.chunks, { beforeAdopt: input.beforeAdopt, quiescent: true }) : null;
   const sealed = snap ?? (await seal(paths, keys.state, mtimeSec));
   const dataKey = sealed.dataKey;
   // gc keeps objects that a live run is about to commit (one digest a line).

@@ -10,6 +10,7 @@ import '../engine-errors.js';
 import { liveOwner } from '../run/owner.js';
 import { removeTree } from '../run/remove-tree.js';
 import { runDir } from './paths.js';
+import { dropOrphanTrees } from '../chunks/cache.js';
 import { Store } from './store.js';
 
 interface StoreCall {
@@ -140,6 +141,12 @@ export async function removeRuns(options: RemoveRunsOptions): Promise<RemoveRuns
       };
     });
 
+    // A removed node's cached tree is plaintext of what was removed: it goes now, not at the next gc.
+    try {
+      dropOrphanTrees(store.paths, store.catalog.referencedObjects(), () => true);
+    } catch {
+      // gc removes it later
+    }
     for (const runId of result.removed_runs) {
       const dir = runDir(store.paths, runId);
       try {
