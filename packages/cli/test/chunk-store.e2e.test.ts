@@ -565,6 +565,23 @@ describe('the chunk store (built binary)', () => {
     expect(leftovers).toEqual([]);
   }, 60_000);
 
+  it('sweeps with one gc at a time: a live holder of the gc lock is waited for, a dead one is taken over', async () => {
+    const p = project(path.join(tmp, 'proj'), path.join(tmp, 'home'));
+    await ok(p, ['run', 'launch', UNSANDBOXED, '--node', 'root', '--run-id', 'base', '--step', 'echo base > base.txt']);
+    const lock = path.join(p.dir, '.swarm', 'gc.lock');
+    // This test process stands for another gc in the middle of its sweep.
+    fs.writeFileSync(lock, `${process.pid}\n`);
+    const busy = await ok(p, ['gc']);
+    expect(busy.chunks.swept).toBe(false);
+    expect(busy.chunks.skipped_reason).toMatch(/another gc/);
+    expect(fs.readFileSync(lock, 'utf8')).toBe(`${process.pid}\n`);
+    // A holder that died mid-sweep (no such process): its lock is taken over, and released after.
+    fs.writeFileSync(lock, '999999999\n');
+    const taken = await ok(p, ['gc']);
+    expect(taken.chunks.swept).toBe(true);
+    expect(fs.existsSync(lock)).toBe(false);
+  }, 60_000);
+
   it('writes byte-identical certificates, results, node objects and bundles in two directories under a fixed clock', async () => {
     const home = path.join(tmp, 'home');
     const fixed = { SOURCE_DATE_EPOCH: '1700000000' };

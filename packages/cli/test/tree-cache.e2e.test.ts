@@ -308,14 +308,15 @@ describe('tree cache', () => {
         if (e.isFile()) expect(fs.lstatSync(abs).nlink, abs).toBe(1);
       }
 
-      // (c) From A: D restores from chunks (cache off), C claims A's cached tree; both see the same.
-      const d = await resume(where, 'a', 'd', LISTING, { env: { SWARM_TREE_CACHE: 'off' } });
-      expect(d.storage.restored_from).toBe('chunks');
-      expect(d.storage.cached).toBe(false);
-      expect(fs.existsSync(aTree), 'a run with the cache off does not claim a tree').toBe(true);
+      // (c) From A: C claims A's cached tree, D restores from chunks (cache off); both see the same.
       const c = await resume(where, 'a', 'c', LISTING);
       expect(c.storage.restored_from).toBe('cache');
       expect(fs.existsSync(aTree)).toBe(false);
+      const d = await resume(where, 'a', 'd', LISTING, { env: { SWARM_TREE_CACHE: 'off' } });
+      expect(d.storage.restored_from).toBe('chunks');
+      expect(d.storage.cached).toBe(false);
+      // The cache turned off drops the trees it held (C's among them): they are plaintext.
+      expect(fs.readdirSync(path.join(where.cwd, '.swarm', 'cache')).filter((n) => /^[0-9a-f]{64}$/.test(n))).toEqual([]);
       const fromChunks = listingOf(stepLog(where, 'd'));
       const fromCache = listingOf(stepLog(where, 'c'));
       expect(fromChunks).toContain('./a.txt f 14 755 1 ');
@@ -381,6 +382,37 @@ describe('tree cache', () => {
       expect(s.storage.restored_from).toBe('chunks');
       expect(s.storage.cached).toBe(true);
       expect(cachedTrees(where)).toEqual([s.bundle_sha256.slice('sha256:'.length)]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'carries nothing the node does not hold: a name that is not UTF-8, an atime',
+    async () => {
+      const where = project('channels');
+      const p = await launch(where, 'p', P_STEP);
+      expect(p.storage.cached).toBe(true);
+      // A directory whose name is not UTF-8 is left out of the node; its content must not reach
+      // the next step through the cached tree either (it is not cached at all).
+      const hide = await resume(where, 'p', 'hide', `mkdir "$(printf 'stash\\377')" && echo loot > "$(printf 'stash\\377')/loot.txt"; ls | od -c | head -2`);
+      expect(hide.skipped.map((e: { reason: string }) => e.reason)).toContain('name-not-utf8');
+      expect(hide.storage.cached).toBe(false);
+      const after = await resume(where, 'hide', 'after', 'ls -A; cat stash*/loot.txt 2>/dev/null || echo no-loot');
+      expect(after.storage.restored_from).toBe('chunks');
+      expect(stepLog(where, 'after')).toContain('no-loot');
+      expect(stepLog(where, 'after')).not.toMatch(/^loot$/m);
+      expect(stepLog(where, 'after')).not.toContain('stash');
+
+      // An atime set by the step (64 bits per file the node does not record) does not survive.
+      const stamp = await resume(where, 'after', 'stamp', 'touch -a -d @4000000000 a.txt; stat -c "%X %Y" a.txt');
+      expect(stamp.storage.cached).toBe(true);
+      expect(stepLog(where, 'stamp')).toContain('4000000000 ');
+      const next = await resume(where, 'stamp', 'next', 'stat -c "times %X %Y" a.txt');
+      expect(next.storage.restored_from).toBe('cache');
+      const m = /times (\d+) (\d+)/.exec(stepLog(where, 'next'));
+      expect(m, stepLog(where, 'next')).not.toBeNull();
+      expect(m![1]).not.toBe('4000000000');
+      expect(m![1]).toBe(m![2]);
     },
     TEST_TIMEOUT,
   );

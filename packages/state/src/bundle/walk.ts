@@ -29,6 +29,8 @@ export interface WorkspaceEntry {
   mtimeMs: number;
   /** lstat's ctime (ms), link count and mode bits with set-id and sticky: what change detection and the tree cache compare. */
   ctimeMs: number;
+  /** lstat's atime (ms): a restore sets it to the mtime, so a cached tree must too. */
+  atimeMs: number;
   nlink: number;
   perm: number;
   /** Identity of what the walk saw; the packer opens only this. */
@@ -176,7 +178,7 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
           continue;
         }
         const mode = stat.mode & 0o777;
-        const identity = { dev: stat.dev, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, nlink: stat.nlink, perm: stat.mode & 0o7777 };
+        const identity = { dev: stat.dev, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, atimeMs: stat.atimeMs, nlink: stat.nlink, perm: stat.mode & 0o7777 };
         if (stat.isDirectory()) {
           entries.push({ path: bundlePath, rel, abs, type: 'dir', mode, size: 0, ...identity });
           pending.push({ rel, ...identity });

@@ -76,6 +76,9 @@ function absOf(run: RunPaths, bundlePath: string): string | null {
  */
 export function publishTree(paths: StorePaths, objectDigest: string, run: RunPaths, snapshot: Snapshot, keep: number): boolean {
   if (keep <= 0) return false;
+  // A name that is not UTF-8 cannot be named back from its (lossy) bundle path to be removed: such
+  // a tree is not cached at all.
+  if (snapshot.skippedEntries.some((e) => e.reason === 'name-not-utf8')) return false;
   const records = new Map(snapshot.records.files);
   // The manifest's times, looked up only when something has to be put right.
   let times_: Map<string, number> | undefined;
@@ -92,8 +95,12 @@ export function publishTree(paths: StorePaths, objectDigest: string, run: RunPat
     const abs = absOf(run, p);
     if (!abs) continue;
     fs.rmSync(abs, { recursive: true, force: true });
+    if (fs.lstatSync(abs, { throwIfNoEntry: false })) throw new Error(`${p} could not be removed`);
     touched.add(parentOf(p));
   }
+  // The roots have no entry of their own: what a restore makes them.
+  fs.chmodSync(run.workspaceDir, 0o700);
+  fs.chmodSync(run.homeDir, 0o700);
   for (const odd of snapshot.oddities) {
     if (odd.type === 'file' && odd.nlink > 1) {
       // A link shared with another path (maybe outside the tree) must not let anyone write into the cache.
@@ -127,16 +134,17 @@ export function publishTree(paths: StorePaths, objectDigest: string, run: RunPat
   fs.chmodSync(paths.cache, 0o700);
   const staging = path.join(paths.cache, `.staging-${process.pid}-${randomBytes(6).toString('hex')}`);
   fs.mkdirSync(staging, { mode: 0o700 });
-  const files: Array<[string, number, number, number, number, string, FileRecord['chunks']]> = [];
-  for (const [p, r] of records) files.push([p, r.size, r.mtimeMs, r.ctimeMs, r.ino, r.sha256.slice(7), r.chunks]);
-  fs.writeFileSync(path.join(staging, RECORDS_FILE), JSON.stringify({ node: objectDigest, secrets_fp: snapshot.records.secretsFp, files }), { mode: 0o600 });
-  fs.renameSync(run.workspaceDir, path.join(staging, 'workspace'));
-  fs.renameSync(run.homeDir, path.join(staging, 'home'));
-  fs.renameSync(run.stateDbPath, path.join(staging, 'state.db'));
   try {
+    const files: Array<[string, number, number, number, number, string, FileRecord['chunks']]> = [];
+    for (const [p, r] of records) files.push([p, r.size, r.mtimeMs, r.ctimeMs, r.ino, r.sha256.slice(7), r.chunks]);
+    fs.writeFileSync(path.join(staging, RECORDS_FILE), JSON.stringify({ node: objectDigest, secrets_fp: snapshot.records.secretsFp, files }), { mode: 0o600 });
+    fs.renameSync(run.workspaceDir, path.join(staging, 'workspace'));
+    fs.renameSync(run.homeDir, path.join(staging, 'home'));
+    fs.renameSync(run.stateDbPath, path.join(staging, 'state.db'));
+    // The entry appears whole or not at all.
     fs.renameSync(staging, entryDir(paths, objectDigest));
   } catch {
-    // The same node's tree is cached already (a fork's run, say): this copy is not needed.
+    // The same node's tree is cached already (a fork's run, say), or a step failed: the copy goes.
     removeTree(staging);
     return false;
   }
@@ -175,7 +183,7 @@ export function evict(paths: StorePaths, keep: number): string[] {
  * Removes the cached trees of nodes the catalog no longer holds (a removed run's plaintext must
  * not outlive it), and stale staging left by a killed process; returns the bytes freed.
  */
-export function dropOrphanTrees(paths: StorePaths, referenced: Set<string>, live: (pid: number) => boolean, dryRun = false): number {
+export function dropOrphanTrees(paths: StorePaths, referenced: () => Set<string>, live: (pid: number) => boolean, dryRun = false): number {
   let freed = 0;
   let names: string[];
   try {
@@ -183,12 +191,26 @@ export function dropOrphanTrees(paths: StorePaths, referenced: Set<string>, live
   } catch {
     return 0;
   }
+  // Read after the listing: a tree published meanwhile belongs to a node committed before it.
+  const known = referenced();
   for (const n of names) {
     const owner = /^\.(?:staging|evict)-(\d+)-/.exec(n);
-    const orphan = /^[0-9a-f]{64}$/.test(n) ? !referenced.has(`sha256:${n}`) : owner !== null && !live(Number(owner[1]));
+    const orphan = /^[0-9a-f]{64}$/.test(n) ? !known.has(`sha256:${n}`) : owner !== null && !live(Number(owner[1]));
     if (!orphan) continue;
-    freed += treeBytes(path.join(paths.cache, n));
-    if (!dryRun) removeTree(path.join(paths.cache, n));
+    let target = path.join(paths.cache, n);
+    freed += treeBytes(target);
+    if (dryRun) continue;
+    if (owner === null) {
+      // Out of the claimable names first, so no run takes a tree half removed.
+      const gone = path.join(paths.cache, `.evict-${process.pid}-${randomBytes(4).toString('hex')}`);
+      try {
+        fs.renameSync(target, gone);
+      } catch {
+        continue;
+      }
+      target = gone;
+    }
+    removeTree(target);
   }
   return freed;
 }

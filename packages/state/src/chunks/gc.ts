@@ -113,6 +113,48 @@ export async function collectChunks(store: Store, options: { dryRun: boolean; li
     result.skipped_reason = `${options.liveRuns} run(s) in progress`;
     return result;
   }
+  // One sweeper at a time: two could each delete the pack the other is moving chunks into.
+  const lock = takeGcLock(store);
+  if (!lock) {
+    result.skipped_reason = 'another gc is sweeping this store';
+    return result;
+  }
+  try {
+    return sweep(store, options, result);
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+/** `.swarm/gc.lock` holding this process's pid; a lock whose process is gone is taken over. */
+function takeGcLock(store: Store): string | null {
+  const file = path.join(store.paths.root, 'gc.lock');
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return file;
+    } catch {
+      let holder: number;
+      try {
+        holder = Number(fs.readFileSync(file, 'utf8').trim());
+      } catch {
+        continue;
+      }
+      let alive = false;
+      try {
+        process.kill(holder, 0);
+        alive = Number.isSafeInteger(holder) && holder > 1;
+      } catch {
+        alive = false;
+      }
+      if (alive) return null;
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return null;
+}
+
+function sweep(store: Store, options: { dryRun: boolean; pending: () => Set<string> }, result: ChunkGcResult): ChunkGcResult {
   // Packs on disk and chunk rows before the nodes are read: what is stored later is no candidate.
   const onDisk = listPacks(store);
   const pending = options.pending();
@@ -165,9 +207,16 @@ export async function collectChunks(store: Store, options: { dryRun: boolean; li
     }
     const liveBytes = usage.live.reduce((sum, r) => sum + r.length, 0);
     if (liveBytes < size * REPACK_BELOW) {
+      if (!options.dryRun) {
+        try {
+          repack(store, pack, usage.live);
+        } catch (error) {
+          result.skipped_reason = `pack ${pack} was left as it is: ${(error as Error).message}`;
+          continue;
+        }
+      }
       result.repacked_packs += 1;
       result.bytes_freed += size - liveBytes;
-      if (!options.dryRun) repack(store, pack, usage.live);
     }
   }
   return result;
@@ -183,17 +232,28 @@ function repack(store: Store, pack: string, live: ChunkRow[]): void {
   try {
     let offset = 0;
     for (const r of live) {
-      const bytes = Buffer.allocUnsafe(r.length);
-      fs.readSync(from, bytes, 0, r.length, r.offset);
-      fs.writeSync(to, bytes);
+      const bytes = Buffer.alloc(r.length);
+      for (let done = 0; done < r.length; ) {
+        const n = fs.readSync(from, bytes, done, r.length - done, r.offset + done);
+        if (n === 0) throw new Error(`pack ${pack} is truncated`);
+        done += n;
+      }
+      // Only a chunk that opens is moved: a damaged pack is left as it is, for the operator to see.
+      store.chunks.codec.open(r.id, bytes);
+      for (let done = 0; done < bytes.length; ) done += fs.writeSync(to, bytes, done);
       moved.push({ ...r, pack: name, offset });
       offset += r.length;
     }
     fs.fsyncSync(to);
-  } finally {
+    if (fs.fstatSync(to).size !== offset) throw new Error(`pack ${name} was not written whole`);
+  } catch (error) {
     fs.closeSync(from);
     fs.closeSync(to);
+    fs.rmSync(tmp, { force: true });
+    throw error;
   }
+  fs.closeSync(from);
+  fs.closeSync(to);
   fs.renameSync(tmp, packFile(store.paths.packs, name));
   fsyncDir(store.paths.packs);
   store.catalog.write(() => {

@@ -46,12 +46,17 @@ export function openNodeObjectSync(store: Store, node: NodeRow, dataKey: Buffer)
     throw new SwarmError('STATE_BUNDLE_NOT_FOUND', `the object of node ${node.node_id} is missing`, { details: { node_id: node.node_id, object: digest }, cause });
   }
   if (size > MAX_INDEX_OBJECT) return { kind: 'bundle', file };
-  const { fd } = openBoundedFile(file, { what: 'node object', maxBytes: MAX_INDEX_OBJECT, noFollow: true });
   let sealed: Buffer;
   try {
-    sealed = fs.readFileSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const { fd } = openBoundedFile(file, { what: 'node object', maxBytes: MAX_INDEX_OBJECT, noFollow: true });
+    try {
+      sealed = fs.readFileSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (cause) {
+    // Not a regular file, a link, unreadable: the object is not there as swarm wrote it.
+    throw new SwarmError('STATE_BUNDLE_NOT_FOUND', `the object of node ${node.node_id} cannot be read: ${(cause as Error).message}`, { details: { node_id: node.node_id, object: digest }, cause });
   }
   const actual = `sha256:${createHash('sha256').update(sealed).digest('hex')}`;
   if (actual !== digest) {
@@ -85,11 +90,23 @@ export async function restoreNodeInto(
   const object = await openNodeObject(store, node, dataKey);
   if (object.kind === 'bundle') {
     const opened = await openSealedBundle({ file: object.file, dataKey, expectedSha256: nodeObjectDigest(node), destDir, onProgress: options.onProgress, limits: options.limits });
+    // The bytes must be this node's (a worker's parent arrives as a tar whose digest is its own).
+    if (opened.manifestSha256 !== node.manifest_sha256) {
+      for (const p of [opened.workspaceDir, opened.homeDir, opened.stateDbPath]) fs.rmSync(p, { recursive: true, force: true });
+      throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', `the bundle of node ${node.node_id} holds another manifest than the node records`, {
+        details: { node_id: node.node_id, expected: node.manifest_sha256, actual: opened.manifestSha256 },
+      });
+    }
     return { ...opened, records: null };
   }
   const reader = store.chunks.reader();
   try {
     const { manifest, bytes } = readIndexManifest(reader, object.index);
+    if (object.index.manifest.sha256 !== node.manifest_sha256) {
+      throw new SwarmError('STATE_BUNDLE_MANIFEST_MISMATCH', `the index of node ${node.node_id} names another manifest than the node records`, {
+        details: { node_id: node.node_id, expected: node.manifest_sha256, actual: object.index.manifest.sha256 },
+      });
+    }
     const total = manifest.entries.reduce((sum, e) => sum + e.size, 0);
     let done = 0;
     const pieces = nodeTarPieces(reader, store.chunks.keys, object.index, manifest, bytes);

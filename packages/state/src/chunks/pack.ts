@@ -89,9 +89,14 @@ export class PackWriter {
   /** Removes what was written and not adopted. */
   abort(): void {
     if (this.#fd >= 0) {
-      fs.closeSync(this.#fd);
+      const fd = this.#fd;
       this.#fd = -1;
       this.#finished.push({ tmp: this.#tmp, name: this.#name });
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // closing a descriptor that failed already
+      }
     }
     for (const { tmp } of this.#finished) fs.rmSync(tmp, { force: true });
     this.#finished.length = 0;
@@ -109,11 +114,15 @@ export class PackWriter {
   }
 
   #flush(): void {
+    this.#flushTo(this.#fd);
+  }
+
+  #flushTo(fd: number): void {
     if (this.#buffered === 0) return;
     const data = this.#buffer.length === 1 ? this.#buffer[0]! : Buffer.concat(this.#buffer, this.#buffered);
     let done = 0;
     try {
-      while (done < data.length) done += fs.writeSync(this.#fd, data, done);
+      while (done < data.length) done += fs.writeSync(fd, data, done);
     } catch (cause) {
       throw fsError('IO_WRITE_FAILED', this.#tmp, cause);
     }
@@ -123,14 +132,16 @@ export class PackWriter {
 
   #close(): void {
     if (this.#fd < 0) return;
-    this.#flush();
-    try {
-      fs.fsyncSync(this.#fd);
-    } finally {
-      fs.closeSync(this.#fd);
-    }
+    const fd = this.#fd;
     this.#fd = -1;
+    // Counted as written either way, so abort() removes it.
     this.#finished.push({ tmp: this.#tmp, name: this.#name });
+    try {
+      this.#flushTo(fd);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 }
 

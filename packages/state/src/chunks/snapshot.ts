@@ -171,7 +171,7 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
     const addFile = (name: string, abs: string, size: number, seenId: { dev: number; ino: number }, rec: FileRecord | undefined): { sha256: Digest; chunks: ChunkRef[] | null; stat: fs.Stats } => {
       let fd: number;
       try {
-        fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+        fd = openNoAtime(abs);
       } catch (cause) {
         const errno = (cause as NodeJS.ErrnoException).code;
         if (errno === 'ELOOP' || errno === 'ENOTDIR' || errno === 'ENXIO') throw entryChanged(abs, 'replaced by a link or a special file', cause);
@@ -251,7 +251,8 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
       scanner?.checkText(entry.path, entry.path);
       if (entry.target !== undefined) scanner?.checkText(entry.path, entry.target);
       const mtime = clampMtime(entry.mtimeMs, mtimeSec);
-      if (entry.mtimeMs !== mtime * 1000) fixups.push({ abs: entry.abs, path: entry.path, mtime });
+      // Times a restore would not give (the atime too: a step could carry data in it past the node).
+      if (entry.mtimeMs !== mtime * 1000 || entry.atimeMs !== mtime * 1000) fixups.push({ abs: entry.abs, path: entry.path, mtime });
       if (entry.type === 'dir') {
         if (entry.perm !== entry.mode) oddities.push({ abs: entry.abs, path: entry.path, type: 'dir', mode: entry.mode, nlink: entry.nlink });
         manifestEntries.push({ path: entry.path, type: 'dir', mode: entry.mode, size: 0, mtime });
@@ -330,6 +331,21 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
     if (isSwarmError(error)) throw error;
     throw new SwarmError('IO_WRITE_FAILED', `cannot store the snapshot: ${(error as Error).message}`, { cause: error });
   }
+}
+
+const O_NOATIME = (fs.constants as Record<string, number>).O_NOATIME ?? 0;
+
+/** Opens for reading without moving the file's atime (when the file is ours, as a run's tree is). */
+function openNoAtime(abs: string): number {
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+  if (O_NOATIME !== 0) {
+    try {
+      return fs.openSync(abs, flags | O_NOATIME);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+    }
+  }
+  return fs.openSync(abs, flags);
 }
 
 function writeDurably(file: string, bytes: Buffer): void {

@@ -268,6 +268,8 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     // Local runs store chunks; a remote worker seals the tar bundle its backend ships.
     const chunked = options.remote === undefined;
     const cacheSize = chunked ? treeCacheSize(env) : 0;
+    // The cache turned off: trees it kept before go too (they are plaintext).
+    if (chunked && cacheSize === 0) evictQuietly(store.paths);
     const chunkEpoch = store.catalog.chunkEpoch();
     const markPending = (pack: string) => {
       fs.appendFileSync(paths.pendingObject, `pack:${pack}\n`);

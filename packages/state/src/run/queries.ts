@@ -301,7 +301,8 @@ export async function loadCertificateChain(options: StoreCall & { ref: string })
         kind: node.kind,
         status: node.status,
         recordedArtifactHash: node.run_id ? (store.catalog.getRun(node.run_id)?.artifact_hash ?? null) : null,
-        bundleObject: store.objects.file(nodeObjectDigest(node)),
+        // A worker's parent is kept as the tar it was sent (object_sha256), not as its own object.
+        bundleObject: node.object_sha256 ? null : store.objects.file(node.bundle_sha256),
       });
       node = node.parent_node_id ? store.catalog.getNode(node.parent_node_id) : undefined;
     }
@@ -374,7 +375,7 @@ export async function collectGarbage(options: StoreCall & { dryRun?: boolean; st
     result.chunks = await collectChunks(store, { dryRun: options.dryRun ?? false, liveRuns, pending: () => pendingObjects(store) });
     result.bytes_freed += result.chunks.bytes_freed;
     // Cached trees of nodes that are gone (removed runs), and staging a killed process left.
-    result.bytes_freed += dropOrphanTrees(store.paths, store.catalog.referencedObjects(), pidAlive, options.dryRun);
+    result.bytes_freed += dropOrphanTrees(store.paths, () => store.catalog.referencedObjects(), pidAlive, options.dryRun);
     if (options.stats) result.stats = await storageStats(store, cacheUsage(store.paths));
     return result;
   });

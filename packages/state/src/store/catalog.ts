@@ -8,7 +8,8 @@ import { SwarmError } from '@swarm/core';
 import '../engine-errors.js';
 import type { ChunkRow } from '../chunks/pack.js';
 
-export const CATALOG_SCHEMA_VERSION = 2;
+/** 3: the chunks table and nodes.object_sha256 (stores of chunked nodes). */
+export const CATALOG_SCHEMA_VERSION = 3;
 
 export type NodeKind = 'root' | 'run' | 'fork' | 'import';
 
@@ -190,6 +191,7 @@ export class Catalog {
     if (has()) return;
     this.write(() => {
       if (!has()) this.db.exec('ALTER TABLE nodes ADD COLUMN object_sha256 TEXT');
+      this.setMeta('schema_version', String(CATALOG_SCHEMA_VERSION));
     });
   }
 

@@ -143,7 +143,7 @@ export async function removeRuns(options: RemoveRunsOptions): Promise<RemoveRuns
 
     // A removed node's cached tree is plaintext of what was removed: it goes now, not at the next gc.
     try {
-      dropOrphanTrees(store.paths, store.catalog.referencedObjects(), () => true);
+      dropOrphanTrees(store.paths, () => store.catalog.referencedObjects(), () => true);
     } catch {
       // gc removes it later
     }
