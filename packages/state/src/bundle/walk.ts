@@ -135,7 +135,9 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
   while (pending.length > 0) {
     const dir = pending.pop()!;
     const dirAbs = dir.rel === '' ? root : path.join(root, dir.rel);
-    const fd = openCheckedDir(dirAbs, dir);
+    // Quiescent: nothing can swap a directory, so none is opened to be pinned (four system calls
+    // a directory saved); a directory that is not there any more still fails its listing.
+    const fd = options.quiescent ? -1 : openCheckedDir(dirAbs, dir);
     try {
       // Through the descriptor, names resolve in exactly the directory that was checked.
       const base = canUseProcFd() && !options.quiescent ? `${PROC_FD}/${fd}` : dirAbs;
@@ -199,12 +201,12 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
         if (entries.length + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
       }
       // Without /proc the listing went by path: the directory must still be the one checked.
-      if (base === dirAbs) {
+      if (base === dirAbs && !options.quiescent) {
         const again = fs.lstatSync(dirAbs, { throwIfNoEntry: false });
         if (!again || !again.isDirectory() || !sameIdentity(again, dir)) throw entryChanged(dirAbs, 'directory replaced while listed');
       }
     } finally {
-      fs.closeSync(fd);
+      if (fd >= 0) fs.closeSync(fd);
     }
   }
 
