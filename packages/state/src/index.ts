@@ -33,6 +33,7 @@ export { Redactor, redactText } from './run/redact.js';
 export { initStore } from './init.js';
 export { exportNodeBundle, nodeObjectDigest, type ExportedBundle } from './chunks/node-content.js';
 export { treeCacheSize } from './chunks/cache.js';
+export type { ChunkGcResult, StorageStats } from './chunks/gc.js';
 export { removeRuns, removeBranch } from './store/remove.js';
 export * from './diff/errors.js';
 export { diffNodes, type NodeDiff } from './diff/diff.js';

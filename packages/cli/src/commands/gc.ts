@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import type { StorageStats } from '@swarm/state';
 import { BaseCommand } from '../base-command.js';
 
 export class GcCommand extends BaseCommand {
@@ -41,19 +42,7 @@ export class GcCommand extends BaseCommand {
   }
 }
 
-function statsLines(s: {
-  nodes: number;
-  bundle_nodes: number;
-  logical_bytes: number;
-  unique_bytes: number;
-  stored_bytes: number;
-  pack_bytes: number;
-  object_bytes: number;
-  chunks: number;
-  packs: number;
-  dedup_ratio: number | null;
-  cache: { trees: number; bytes: number };
-}): string[] {
+function statsLines(s: StorageStats): string[] {
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   return [
     `nodes: ${s.nodes} (${s.bundle_nodes} stored as tar bundles)`,

@@ -99,6 +99,41 @@ export function clampMtime(mtimeMs: number, clockSec: number): number {
   return Math.min(Math.max(0, Math.floor(mtimeMs / 1000)), clockSec);
 }
 
+const O_NOATIME = (fs.constants as Record<string, number>).O_NOATIME ?? 0;
+
+/**
+ * Opens the regular file the walk saw at `abs` for reading: without following a link as its last
+ * component, and it must be the very file (device and inode) and size the walk saw, or the packing
+ * stops. With `noAtime` the file's atime is left as it is (when it is ours to open so).
+ */
+export function openWalkedFile(abs: string, size: number, seen: { dev: number; ino: number }, noAtime = false): { fd: number; stat: fs.Stats } {
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+  let fd: number;
+  try {
+    try {
+      fd = fs.openSync(abs, noAtime && O_NOATIME !== 0 ? flags | O_NOATIME : flags);
+    } catch (error) {
+      // O_NOATIME is for the file's owner only.
+      if (!(noAtime && (error as NodeJS.ErrnoException).code === 'EPERM')) throw error;
+      fd = fs.openSync(abs, flags);
+    }
+  } catch (cause) {
+    const errno = (cause as NodeJS.ErrnoException).code;
+    if (errno === 'ELOOP' || errno === 'ENOTDIR' || errno === 'ENXIO') throw entryChanged(abs, 'replaced by a link or a special file', cause);
+    if (errno === 'ENOENT') throw changed(abs, 'removed');
+    throw fsError('IO_READ_FAILED', abs, cause);
+  }
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile() || !sameIdentity(stat, seen)) throw entryChanged(abs, 'not the file the walk saw');
+    if (stat.size !== size) throw changed(abs, 'size changed');
+    return { fd, stat };
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+}
+
 /**
  * Streams one regular file into the tar as `name`. It is opened without following a link as its
  * last component and must be the very file the walk saw (device and inode): a parent directory
@@ -112,19 +147,8 @@ async function addFile(
   mode: number,
   seen: { dev: number; ino: number },
 ): Promise<{ sha256: Digest; mtime: number }> {
-  let fd: number;
+  const { fd, stat } = openWalkedFile(abs, size, seen);
   try {
-    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch (cause) {
-    const errno = (cause as NodeJS.ErrnoException).code;
-    if (errno === 'ELOOP' || errno === 'ENOTDIR' || errno === 'ENXIO') throw entryChanged(abs, 'replaced by a link or a special file', cause);
-    if (errno === 'ENOENT') throw changed(abs, 'removed');
-    throw fsError('IO_READ_FAILED', abs, cause);
-  }
-  try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile() || !sameIdentity(stat, seen)) throw entryChanged(abs, 'not the file the walk saw');
-    if (stat.size !== size) throw changed(abs, 'size changed');
     // The descriptor's own time: the one of the content about to be read.
     const mtime = clampMtime(stat.mtimeMs, ctx.mtimeSec);
     await ctx.out.write(encodeTarHeader({ name, type: 'file', mode, size, mtimeSec: mtime }));

@@ -14,10 +14,10 @@ import { SwarmError, fsError, fsyncDir, isSwarmError, type Digest } from '@swarm
 import '../engine-errors.js';
 import { BUNDLE_LIMITS, type BundleLimits } from '../bundle/limits.js';
 import { BUNDLE_MANIFEST_SCHEMA_VERSION, type BundleManifest, type BundleManifestEntry } from '../bundle/manifest.js';
-import { changed, clampMtime, tooLarge } from '../bundle/pack.js';
+import { changed, clampMtime, openWalkedFile, tooLarge } from '../bundle/pack.js';
 import { HOME_PREFIX, STATE_DB_ENTRY } from '../bundle/paths.js';
 import { SecretScanner } from '../bundle/secret-scan.js';
-import { entryChanged, sameIdentity, walkWorkspace, type SkippedEntry, type WorkspaceEntry } from '../bundle/walk.js';
+import { walkWorkspace, type SkippedEntry, type WorkspaceEntry } from '../bundle/walk.js';
 import { Chunker, SINGLE_CHUNK_MAX } from './cdc.js';
 import { chunkId } from './keys.js';
 import { encodeManifestPieces, refOf, sealNodeIndex, type ChunkRef, type NodeIndex } from './node-index.js';
@@ -169,19 +169,8 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
   const oddities: Snapshot['oddities'] = [];
   try {
     const addFile = (name: string, abs: string, size: number, seenId: { dev: number; ino: number }, rec: FileRecord | undefined): { sha256: Digest; chunks: ChunkRef[] | null; stat: fs.Stats } => {
-      let fd: number;
+      const { fd, stat } = openWalkedFile(abs, size, seenId, true);
       try {
-        fd = openNoAtime(abs);
-      } catch (cause) {
-        const errno = (cause as NodeJS.ErrnoException).code;
-        if (errno === 'ELOOP' || errno === 'ENOTDIR' || errno === 'ENXIO') throw entryChanged(abs, 'replaced by a link or a special file', cause);
-        if (errno === 'ENOENT') throw changed(abs, 'removed');
-        throw fsError('IO_READ_FAILED', abs, cause);
-      }
-      try {
-        const stat = fs.fstatSync(fd);
-        if (!stat.isFile() || !sameIdentity(stat, seenId)) throw entryChanged(abs, 'not the file the walk saw');
-        if (stat.size !== size) throw changed(abs, 'size changed');
         const scan = scanner?.stream(name);
         const read = (buffer: Buffer, at: number): number => {
           try {
@@ -331,21 +320,6 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
     if (isSwarmError(error)) throw error;
     throw new SwarmError('IO_WRITE_FAILED', `cannot store the snapshot: ${(error as Error).message}`, { cause: error });
   }
-}
-
-const O_NOATIME = (fs.constants as Record<string, number>).O_NOATIME ?? 0;
-
-/** Opens for reading without moving the file's atime (when the file is ours, as a run's tree is). */
-function openNoAtime(abs: string): number {
-  const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
-  if (O_NOATIME !== 0) {
-    try {
-      return fs.openSync(abs, flags | O_NOATIME);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
-    }
-  }
-  return fs.openSync(abs, flags);
 }
 
 function writeDurably(file: string, bytes: Buffer): void {

@@ -29,9 +29,7 @@ export interface SealOptions {
 }
 
 export async function seal(paths: RunPaths, nextStateKey: Buffer, mtimeSec: number, options: SealOptions = {}): Promise<Sealed> {
-  assertNotReplaced(paths.workspaceDir, 'directory', 'workspace');
-  assertNotReplaced(paths.homeDir, 'directory', 'home');
-  assertNotReplaced(paths.stateDbPath, 'file', 'state DB');
+  assertRunTree(paths);
   const dataKey = deriveDataKey(nextStateKey);
   const sealed = await createSealedBundle({
     workspaceDir: paths.workspaceDir,
@@ -64,9 +62,7 @@ export async function snapshot(
   chunks: ChunkStore,
   options: SealOptions & { parent?: TreeRecords | null; known?: Set<string>; beforeAdopt?: (pack: string) => void; quiescent?: boolean } = {},
 ): Promise<Snapshotted> {
-  assertNotReplaced(paths.workspaceDir, 'directory', 'workspace');
-  assertNotReplaced(paths.homeDir, 'directory', 'home');
-  assertNotReplaced(paths.stateDbPath, 'file', 'state DB');
+  assertRunTree(paths);
   const dataKey = deriveDataKey(nextStateKey);
   const snap = await snapshotTree({
     chunks,
@@ -85,6 +81,13 @@ export async function snapshot(
     onProgress: options.onProgress,
   });
   return { ...snap, file: paths.partialBundle, dataKey };
+}
+
+/** The workspace, home and state DB are still what swarm left there (swarm never follows a link it did not make). */
+function assertRunTree(paths: RunPaths): void {
+  assertNotReplaced(paths.workspaceDir, 'directory', 'workspace');
+  assertNotReplaced(paths.homeDir, 'directory', 'home');
+  assertNotReplaced(paths.stateDbPath, 'file', 'state DB');
 }
 
 function assertNotReplaced(file: string, kind: 'file' | 'directory', what: string): void {
