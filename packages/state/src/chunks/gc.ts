@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { fsyncDir } from '@swarm/core';
 import type { Store } from '../store/store.js';
 import { chunkIdOfDigest } from './keys.js';
-import { openNodeObjectSync } from './node-content.js';
+import { openNodeObject } from './node-content.js';
 import type { NodeRow } from '../store/catalog.js';
 import type { ChunkReader } from './pack.js';
 import { PACK_SUFFIX, packFile, type ChunkRow } from './pack.js';
@@ -66,7 +66,7 @@ function markNodes(store: Store, reader: ChunkReader, nodes: NodeRow[], marks: M
     let object;
     try {
       const keys = store.keys.chainKeys(node);
-      object = openNodeObjectSync(store, node, store.keys.dataKey(node, keys.state));
+      object = openNodeObject(store, node, store.keys.dataKey(node, keys.state));
     } catch (error) {
       return `node ${node.node_id} cannot be read (${(error as Error).message})`;
     }

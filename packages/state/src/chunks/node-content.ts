@@ -30,13 +30,11 @@ export function nodeObjectDigest(node: Pick<NodeRow, 'bundle_sha256' | 'object_s
   return node.object_sha256 ?? node.bundle_sha256;
 }
 
-/** Opens the node's object far enough to say what it is; an index is checked against the digest. */
-export async function openNodeObject(store: Store, node: NodeRow, dataKey: Buffer): Promise<NodeObject> {
-  return openNodeObjectSync(store, node, dataKey);
-}
-
-/** openNodeObject without awaiting (gc reads new nodes inside a catalog transaction). */
-export function openNodeObjectSync(store: Store, node: NodeRow, dataKey: Buffer): NodeObject {
+/**
+ * Opens the node's object far enough to say what it is; an index is checked against the digest.
+ * Synchronous (an index is small), so gc can read new nodes inside a catalog transaction.
+ */
+export function openNodeObject(store: Store, node: NodeRow, dataKey: Buffer): NodeObject {
   const digest = nodeObjectDigest(node);
   const file = store.objects.file(digest);
   let size: number;
@@ -87,7 +85,7 @@ export async function restoreNodeInto(
   destDir: string,
   options: { onProgress?: (bytes: number, total: number) => void; limits?: RestoreLimits; records?: boolean } = {},
 ): Promise<RestoredNode> {
-  const object = await openNodeObject(store, node, dataKey);
+  const object = openNodeObject(store, node, dataKey);
   if (object.kind === 'bundle') {
     const opened = await openSealedBundle({ file: object.file, dataKey, expectedSha256: nodeObjectDigest(node), destDir, onProgress: options.onProgress, limits: options.limits });
     // The bytes must be this node's (a worker's parent arrives as a tar whose digest is its own).
@@ -135,7 +133,8 @@ function recordsOf(index: NodeIndex, manifest: BundleManifest, opened: { workspa
     if (e.type === 'file') byPath.set(e.path, { sha256: e.sha256!, chunks: lists.get(i) ?? null });
   });
   const files: TreeRecords['files'] = new Map();
-  const walked = [...walkWorkspace(opened.workspaceDir).entries, ...walkWorkspace(opened.homeDir, { prefix: HOME_PREFIX }).entries];
+  // swarm's own tree, just extracted: nothing else writes it, so it is walked by path.
+  const walked = [...walkWorkspace(opened.workspaceDir, { quiescent: true }).entries, ...walkWorkspace(opened.homeDir, { prefix: HOME_PREFIX, quiescent: true }).entries];
   for (const entry of walked) {
     const known = entry.type === 'file' ? byPath.get(entry.path) : undefined;
     if (known) files.set(entry.path, { size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino, ...known });
@@ -144,7 +143,7 @@ function recordsOf(index: NodeIndex, manifest: BundleManifest, opened: { workspa
 }
 
 export async function readNodeManifest(store: Store, node: NodeRow, dataKey: Buffer): Promise<BundleManifest> {
-  const object = await openNodeObject(store, node, dataKey);
+  const object = openNodeObject(store, node, dataKey);
   if (object.kind === 'bundle') return readBundleManifest({ file: object.file, dataKey });
   const reader = store.chunks.reader();
   try {
@@ -156,7 +155,7 @@ export async function readNodeManifest(store: Store, node: NodeRow, dataKey: Buf
 
 /** Writes only the node's state DB to `outFile` (which must not exist). */
 export async function extractNodeStateDb(store: Store, node: NodeRow, dataKey: Buffer, outFile: string): Promise<void> {
-  const object = await openNodeObject(store, node, dataKey);
+  const object = openNodeObject(store, node, dataKey);
   if (object.kind === 'bundle') return extractStateDb({ file: object.file, dataKey, expectedSha256: nodeObjectDigest(node), outFile });
   const reader = store.chunks.reader();
   try {
@@ -190,7 +189,7 @@ export interface ExportedBundle {
  * bundle the tar packer would seal from the same tree; for a bundle node, its object.
  */
 export async function exportNodeBundle(store: Store, node: NodeRow, dataKey: Buffer, outFile: string, onProgress?: (bytes: number, total: number) => void): Promise<ExportedBundle> {
-  const object = await openNodeObject(store, node, dataKey);
+  const object = openNodeObject(store, node, dataKey);
   const dir = path.dirname(path.resolve(outFile));
   const tmp = path.join(dir, `.${path.basename(outFile)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number;

@@ -14,7 +14,7 @@ import { SwarmError, fsError, fsyncDir, isSwarmError, type Digest } from '@swarm
 import '../engine-errors.js';
 import { BUNDLE_LIMITS, type BundleLimits } from '../bundle/limits.js';
 import { BUNDLE_MANIFEST_SCHEMA_VERSION, type BundleManifest, type BundleManifestEntry } from '../bundle/manifest.js';
-import { changed, clampMtime, openWalkedFile, tooLarge } from '../bundle/pack.js';
+import { changed, clampMtime, openWalkedFile, tooLarge, type CreateSealedBundleOptions } from '../bundle/pack.js';
 import { HOME_PREFIX, STATE_DB_ENTRY } from '../bundle/paths.js';
 import { SecretScanner } from '../bundle/secret-scan.js';
 import { walkWorkspace, type SkippedEntry, type WorkspaceEntry } from '../bundle/walk.js';
@@ -46,15 +46,10 @@ export interface TreeRecords {
   files: Map<string, FileRecord>;
 }
 
-export interface SnapshotInput {
+/** The tree and keys as the tar packer takes them (bundle/pack.ts), and what only a snapshot needs. */
+export interface SnapshotInput
+  extends Pick<CreateSealedBundleOptions, 'workspaceDir' | 'stateDbPath' | 'homeDir' | 'homeExclude' | 'secrets' | 'mtimeSec' | 'dataKey' | 'limits' | 'afterWalk'> {
   chunks: ChunkStore;
-  workspaceDir: string;
-  stateDbPath: string;
-  homeDir?: string;
-  homeExclude?: (rel: string, type: 'dir' | 'file' | 'symlink' | 'other') => boolean;
-  secrets?: string[];
-  mtimeSec: number;
-  dataKey: Buffer;
   /** Where the sealed index is written. */
   outFile: string;
   /** The parent tree's records: unchanged files are not read. */
@@ -63,10 +58,8 @@ export interface SnapshotInput {
   known?: Set<string>;
   /** Runs before a pack becomes visible in `packs/` (the run marks it pending for gc). */
   beforeAdopt?: (pack: string) => void;
-  limits?: Partial<BundleLimits>;
   /** Bytes read of all that must be read (only new and changed files count). */
   onProgress?: (bytes: number, totalBytes: number) => void;
-  afterWalk?: () => void;
   /** No process can change the tree while it is read (see WalkOptions.quiescent). */
   quiescent?: boolean;
 }
@@ -291,14 +284,14 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
     stats.bytes_new = writer.plainBytes;
     stats.bytes_stored = writer.storedBytes;
     const allIds = () => {
+      const listed = new Set(chunked.map(([i]) => i));
       const ids: Buffer[] = manifestRefs.map(([hex]) => Buffer.from(hex, 'hex'));
-      for (const e of manifestEntries) {
-        if (e.type === 'file' && e.size > 0 && !chunkedAt.has(e)) ids.push(chunkId(chunks.keys, Buffer.from(e.sha256!.slice(7), 'hex')));
-      }
+      manifestEntries.forEach((e, i) => {
+        if (e.type === 'file' && e.size > 0 && !listed.has(i)) ids.push(chunkId(chunks.keys, Buffer.from(e.sha256!.slice(7), 'hex')));
+      });
       for (const [, refs] of chunked) for (const [hex] of refs) ids.push(Buffer.from(hex, 'hex'));
       return ids;
     };
-    const chunkedAt = new Set(chunked.map(([i]) => manifestEntries[i]!));
     return {
       bundleSha256: `sha256:${createHash('sha256').update(sealed).digest('hex')}`,
       size: sealed.length,
