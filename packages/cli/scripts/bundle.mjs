@@ -1,8 +1,12 @@
-// Bundles the CLI's modules into a few files so start-up does not pay Node's per-module ESM
-// resolution cost (about 40 ms on a small machine). Lazily imported command code becomes
-// separate chunks that load only when a command needs them. @swarm/core and @swarm/proxy stay
-// external: core must be one module instance (error classes and code registry), and the proxy
-// starts its sandbox launcher from a file next to its own module.
+// Bundles the CLI and the workspace packages it uses into one CommonJS file, dist/bundle/swarm.cjs,
+// which bin/swarm.js compiles with V8's code cache (see bin/swarm.js). One file because start-up
+// otherwise pays Node's per-module ESM resolution (about 80 modules for a run) and because a code
+// cache is per script. better-sqlite3 stays external: it loads a native addon beside its own files.
+//
+// A bundled module that asks for its own location (import.meta.url) gets the location of its
+// original file in the package's dist, not the bundle's, so files it finds beside itself (core's
+// generated validators, the proxy's compiled sandbox init) are found where the packages put them.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,20 +14,64 @@ import { build } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '..');
+const outdir = path.join(cli, 'dist/bundle');
+const packages = path.resolve(cli, '..');
 
-// Chunks of an earlier build would linger beside the new ones (and be loaded by whatever globs them).
-fs.rmSync(path.join(cli, 'dist/bundle'), { recursive: true, force: true });
+// Files of an earlier build would linger beside the new ones.
+fs.rmSync(outdir, { recursive: true, force: true });
+
+/** import.meta.url of a workspace module, as a path relative to the bundle's directory. */
+const ownLocation = {
+  name: 'own-location',
+  setup(b) {
+    b.onLoad({ filter: /\.js$/ }, async (args) => {
+      if (!args.path.startsWith(packages + path.sep)) return undefined;
+      let source = await fs.promises.readFile(args.path, 'utf8');
+      if (!source.includes('import.meta.url')) return undefined;
+      // A file required beside the module (core's validators) goes into the bundle, lazily
+      // evaluated as before, so its bytecode is in the code cache too.
+      source = source.replace(/createRequire\(import\.meta\.url\)\((['"])(\.\.?\/[^'"]+)\1\)/g, 'require($1$2$1)');
+      const relative = path.relative(outdir, args.path).split(path.sep).join('/');
+      const url = `require('node:url').pathToFileURL(require('node:path').resolve(__dirname, ${JSON.stringify(relative)})).href`;
+      return { contents: source.replaceAll('import.meta.url', `(${url})`), loader: 'js' };
+    });
+  },
+};
 
 await build({
   entryPoints: [path.join(cli, 'dist/main.js')],
-  outdir: path.join(cli, 'dist/bundle'),
+  outfile: path.join(outdir, 'swarm.cjs'),
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  external: ['@swarm/core', '@swarm/proxy', 'better-sqlite3'],
-  banner: { js: "import { createRequire as __swarmCreateRequire } from 'node:module'; const require = __swarmCreateRequire(import.meta.url);" },
+  external: ['better-sqlite3'],
+  plugins: [ownLocation],
   logLevel: 'warning',
   legalComments: 'none',
 });
+
+// esbuild gives every `import x from 'node:fs'` its own copy of the module's properties (about
+// 240 copies of a few builtins, 10 ms a start). One view per module and mode is enough: a view is
+// a set of getters nobody writes to.
+const bundled = path.join(outdir, 'swarm.cjs');
+const code = fs.readFileSync(bundled, 'utf8');
+// A dynamic import() left in the bundle (of a module esbuild keeps external) would need a module
+// loader the code-cached script does not get reliably: every such import must be static or a require.
+const dynamic = code.match(/\bimport\("[^"]*"\)/g);
+if (dynamic) throw new Error(`bundle.mjs: dynamic import of an external module in the bundle: ${[...new Set(dynamic)].join(', ')}`);
+const at = code.indexOf('var __toCommonJS = ');
+if (!code.includes('var __toESM = ') || at < 0) throw new Error('bundle.mjs: esbuild helpers not found (did esbuild change its output?)');
+const views = `var __toESMViews = new WeakMap();
+var __toESMEach = __toESM;
+__toESM = (mod, isNodeMode) => {
+  if (mod == null || (typeof mod !== "object" && typeof mod !== "function")) return __toESMEach(mod, isNodeMode);
+  let seen = __toESMViews.get(mod);
+  if (!seen) __toESMViews.set(mod, (seen = [void 0, void 0]));
+  return (seen[isNodeMode ? 1 : 0] ??= __toESMEach(mod, isNodeMode));
+};
+`;
+fs.writeFileSync(bundled, code.slice(0, at) + views + code.slice(at));
+
+// The bundle's digest, which names its code cache (bin/code-cache.js).
+fs.writeFileSync(`${bundled}.sha256`, `${crypto.createHash('sha256').update(fs.readFileSync(bundled)).digest('hex')}\n`);

@@ -4,10 +4,28 @@
  * process can lower its own hard limit but not raise it back). Steps started afterwards inherit
  * the limit, which is fine: their memory holds the run's ticket.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
 let done: boolean | undefined;
+let started = false;
+
+/**
+ * Starts prlimit without waiting for it, so a process that will hold keys finds the limit already
+ * 0 when it gets there (disableCoreDumps then reads it and spawns nothing). The wait is 4–5 ms of
+ * process start-up a command otherwise spends blocked.
+ */
+export function disableCoreDumpsSoon(): void {
+  if (done !== undefined || started) return;
+  started = true;
+  try {
+    const child = spawn('prlimit', ['--pid', String(process.pid), '--core=0:0'], { stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    // disableCoreDumps tries again, and reports
+  }
+}
 
 /** Sets this process's core-size limit to 0 once; returns whether the limit is now 0. */
 export function disableCoreDumps(): boolean {

@@ -81,51 +81,67 @@ function range(cidr: string, cls: Range['class']): Range {
   return { network: parseIp(address!)!, prefix: Number(prefix), class: cls };
 }
 
-const V4_RANGES: Range[] = [
-  range('0.0.0.0/8', 'unspecified'),
-  range('10.0.0.0/8', 'private'),
-  range('100.64.0.0/10', 'private'),
-  range('127.0.0.0/8', 'loopback'),
-  range('169.254.0.0/16', 'link_local'),
-  range('172.16.0.0/12', 'private'),
-  range('192.0.0.0/24', 'reserved'),
-  range('192.168.0.0/16', 'private'),
-  range('198.18.0.0/15', 'reserved'),
-  range('224.0.0.0/4', 'multicast'),
-  range('240.0.0.0/4', 'reserved'),
-];
+interface Tables {
+  v4: Range[];
+  v6: Range[];
+  /** IPv6 prefixes whose addresses carry an IPv4 address that packets end up at. */
+  embedding: Array<{ network: IpBytes; prefix: number; offset: number }>;
+  v4Compatible: IpBytes;
+}
 
-const V6_RANGES: Range[] = [
-  range('::/128', 'unspecified'),
-  range('::1/128', 'loopback'),
-  range('64:ff9b:1::/48', 'private'),
-  range('100::/64', 'reserved'),
-  range('fc00::/7', 'private'),
-  range('fe80::/10', 'link_local'),
-  range('fec0::/10', 'private'),
-  range('ff00::/8', 'multicast'),
-];
+let built: Tables | undefined;
 
-/** IPv6 prefixes whose addresses carry an IPv4 address that packets end up at. */
-const V6_EMBEDDING: Array<{ network: IpBytes; prefix: number; offset: number }> = [
-  { network: parseIp('::ffff:0:0')!, prefix: 96, offset: 12 }, // IPv4-mapped
-  { network: parseIp('64:ff9b::')!, prefix: 96, offset: 12 }, // NAT64
-  { network: parseIp('2002::')!, prefix: 16, offset: 2 }, // 6to4
-];
-const V4_COMPATIBLE = parseIp('::')!;
+/**
+ * Built on first use, not at load: parsing the IPv6 ranges compiles Node's IPv6 pattern (5 ms),
+ * which a run whose step opens no connection never needs.
+ */
+function tables(): Tables {
+  built ??= {
+    v4: [
+      range('0.0.0.0/8', 'unspecified'),
+      range('10.0.0.0/8', 'private'),
+      range('100.64.0.0/10', 'private'),
+      range('127.0.0.0/8', 'loopback'),
+      range('169.254.0.0/16', 'link_local'),
+      range('172.16.0.0/12', 'private'),
+      range('192.0.0.0/24', 'reserved'),
+      range('192.168.0.0/16', 'private'),
+      range('198.18.0.0/15', 'reserved'),
+      range('224.0.0.0/4', 'multicast'),
+      range('240.0.0.0/4', 'reserved'),
+    ],
+    v6: [
+      range('::/128', 'unspecified'),
+      range('::1/128', 'loopback'),
+      range('64:ff9b:1::/48', 'private'),
+      range('100::/64', 'reserved'),
+      range('fc00::/7', 'private'),
+      range('fe80::/10', 'link_local'),
+      range('fec0::/10', 'private'),
+      range('ff00::/8', 'multicast'),
+    ],
+    embedding: [
+      { network: parseIp('::ffff:0:0')!, prefix: 96, offset: 12 }, // IPv4-mapped
+      { network: parseIp('64:ff9b::')!, prefix: 96, offset: 12 }, // NAT64
+      { network: parseIp('2002::')!, prefix: 16, offset: 2 }, // 6to4
+    ],
+    v4Compatible: parseIp('::')!,
+  };
+  return built;
+}
 
 /** Which special-use range an address is in; an address that does not parse is `reserved`. */
 export function classifyAddress(address: string | IpBytes): AddressClass {
   const ip = typeof address === 'string' ? parseIp(address) : address;
   if (!ip) return 'reserved';
-  const ranges = ip.family === 4 ? V4_RANGES : V6_RANGES;
-  for (const r of ranges) if (inPrefix(ip, r.network, r.prefix)) return r.class;
+  const t = tables();
+  for (const r of ip.family === 4 ? t.v4 : t.v6) if (inPrefix(ip, r.network, r.prefix)) return r.class;
   if (ip.family === 6) {
-    for (const e of V6_EMBEDDING) {
+    for (const e of t.embedding) {
       if (inPrefix(ip, e.network, e.prefix)) return classifyAddress({ family: 4, bytes: ip.bytes.slice(e.offset, e.offset + 4) });
     }
     // Deprecated IPv4-compatible form (::a.b.c.d): some stacks still route it to a.b.c.d.
-    if (inPrefix(ip, V4_COMPATIBLE, 96)) return 'reserved';
+    if (inPrefix(ip, t.v4Compatible, 96)) return 'reserved';
   }
   return 'public';
 }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { configPath, loadConfig, swarmHome } from '@swarm/core';
 import '../errors.js';
 
@@ -57,7 +58,8 @@ function compare(a: number[], b: readonly number[]): number {
 
 export async function checkSqlite(): Promise<DoctorCheck> {
   try {
-    const { default: Database } = await import('better-sqlite3');
+    // Required here, not imported: a native module that fails to load is what this check reports.
+    const Database = createRequire(import.meta.url)('better-sqlite3') as typeof import('better-sqlite3');
     const db = new Database(':memory:');
     const row = db.prepare('select sqlite_version() as v').get() as { v: string };
     db.close();

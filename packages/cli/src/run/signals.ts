@@ -1,4 +1,5 @@
 /** A run on the terminal: Ctrl-C/SIGTERM wired to an abort, the step's output and progress shown. */
+import { StringDecoder } from 'node:string_decoder';
 import type { LaunchOptions, LaunchResult } from '@swarm/state';
 import type { Output } from '../output.js';
 
@@ -96,7 +97,6 @@ async function agentRenderer(name: string): Promise<{ push(chunk: Buffer, show: 
   const { AGENTS, isAgentName } = await import('@swarm/state');
   if (!isAgentName(name)) return null;
   const adapter = AGENTS[name];
-  const { StringDecoder } = await import('node:string_decoder');
   const decoder = new StringDecoder('utf8');
   let pending = '';
   const emit = (line: string, show: (chunk: Buffer) => void) => {

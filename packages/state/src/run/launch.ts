@@ -5,7 +5,7 @@
  * catalog transaction.
  */
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -216,6 +216,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
   }
   let parent = await time('resolve', () => store.resolve(options.node));
+  const projectHead = options.remote?.workflowRef === undefined ? gitHead(store.paths.projectRoot) : Promise.resolve(undefined);
   if (options.workspace !== undefined && parent.kind !== 'root') {
     throw new SwarmError('WORKSPACE_SEED_INVALID', '--workspace is only allowed on a launch from root');
   }
@@ -356,7 +357,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed, sandbox: egress.sandbox });
 
     // 3. Policy.
-    const workflowRef = options.remote?.workflowRef ?? `local/swarm-local-run@${gitHead(store.paths.projectRoot) ?? 'unpinned'}`;
+    const workflowRef = options.remote?.workflowRef ?? `local/swarm-local-run@${(await projectHead) ?? 'unpinned'}`;
     const backend = options.remote?.backend ?? 'local';
     const policy = buildPolicy({
       routeMode,
@@ -758,11 +759,16 @@ function crashPoint(env: NodeJS.ProcessEnv, point: string): void {
   if (env.SWARM_FAULT_INJECT === point) process.kill(process.pid, 'SIGKILL');
 }
 
-function gitHead(dir: string): string | undefined {
-  try {
-    const out = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim();
-    return /^[0-9a-f]{40}$/.test(out) ? out : undefined;
-  } catch {
-    return undefined;
-  }
+/** The project's commit, asked of git while the run restores (a git start costs 5–10 ms). */
+function gitHead(dir: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    try {
+      execFile('git', ['rev-parse', 'HEAD'], { cwd: dir, timeout: 5000 }, (error, stdout) => {
+        const out = String(stdout ?? '').trim();
+        resolve(!error && /^[0-9a-f]{40}$/.test(out) ? out : undefined);
+      });
+    } catch {
+      resolve(undefined);
+    }
+  });
 }

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base-command.js';
 
@@ -24,8 +26,6 @@ export class SessionsExportCommand extends BaseCommand {
   out = Option.String('--out', { description: 'Write to this file instead of stdout' });
 
   async run(): Promise<number> {
-    const fs = await import('node:fs');
-    const path = await import('node:path');
     const { SwarmError, fsError } = await import('@swarm/core');
     const { showSession, renderSessionExport } = await import('@swarm/state');
     if (this.format !== 'jsonl' && this.format !== 'md') throw new SwarmError('INVALID_ARGUMENT', '--format must be jsonl or md');

@@ -1,0 +1,141 @@
+// Loads the CLI bundle through V8's code cache. Compiling about 1.3 MB of JavaScript on every
+// start costs as much as a small run's own work; with the bytecode of what the last run of the
+// same command compiled, a start skips that.
+//
+// Where: $SWARM_CODE_CACHE, else $XDG_CACHE_HOME/swarm/code, else ~/.cache/swarm/code
+// (SWARM_CODE_CACHE=off turns it off). The directory is this user's, 0700; a cache file is read only
+// when it belongs to this user and no one else can write it, since its bytecode runs as swarm. A
+// sandboxed step sees the host file system read-only, so it cannot plant one.
+//
+// One file per bundle digest, Node version and command ("run-resume"). V8 checks its own version
+// and flags and only the length of the source, so the digest of the bundle's bytes is in the name:
+// a rebuilt bundle never meets bytecode of another. A rejected or unreadable cache costs nothing
+// but the compile it would have saved; it is replaced after a successful run. Every failure here
+// falls back to compiling: the cache is an optimisation, never a reason for a command to fail.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import vm from 'node:vm';
+
+/** Cache files kept at most; the least recently written go first. */
+const KEEP = 32;
+
+/**
+ * Compiles and evaluates a CommonJS bundle for the command `argv` names; returns its exports and
+ * `save()`, which writes the bytecode compiled so far when no usable cache was there.
+ */
+export function loadBundle(file, argv, env = process.env) {
+  const source = fs.readFileSync(file, 'utf8');
+  const dir = cacheDir(env);
+  const cacheFile = dir ? path.join(dir, `${cacheStem(file, source)}-${commandKey(argv)}.v8`) : null;
+  const cachedData = cacheFile ? readOwnFile(cacheFile) : undefined;
+  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  const script = new vm.Script(wrapped, {
+    filename: file,
+    cachedData,
+    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const module = { exports: {} };
+  script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));
+  const usable = cachedData !== undefined && !script.cachedDataRejected;
+  return {
+    exports: module.exports,
+    cacheFile,
+    /** Whether V8 took the cached bytecode. */
+    cached: usable,
+    save() {
+      if (!cacheFile || usable) return;
+      try {
+        writeCache(dir, cacheFile, script.createCachedData());
+      } catch {
+        // best effort
+      }
+    },
+  };
+}
+
+/**
+ * The bundle's identity: the digest the build wrote beside it (hashing 1.3 MB here would cost
+ * more than a third of what the cache saves), with its size and mtime, so a bundle changed
+ * without a build still gets a name of its own; else the digest of its bytes.
+ */
+function cacheStem(file, source) {
+  let digest;
+  try {
+    const recorded = fs.readFileSync(`${file}.sha256`, 'utf8').trim();
+    const stat = fs.statSync(file);
+    if (/^[0-9a-f]{64}$/.test(recorded)) digest = `${recorded.slice(0, 24)}-${stat.size.toString(36)}-${Math.trunc(stat.mtimeMs).toString(36)}`;
+  } catch {
+    // no build record
+  }
+  digest ??= crypto.createHash('sha256').update(source).digest('hex').slice(0, 24);
+  return `${digest}-node${process.versions.node}-${process.arch}`;
+}
+
+/** The leading command words ("run resume" → "run-resume"); "top" for none. */
+export function commandKey(argv) {
+  const words = [];
+  for (const arg of argv) {
+    if (words.length === 2 || !/^[a-z][a-z-]{0,31}$/.test(arg)) break;
+    words.push(arg);
+  }
+  return words.length > 0 ? words.join('-') : 'top';
+}
+
+function cacheDir(env) {
+  const setting = env.SWARM_CODE_CACHE?.trim();
+  if (setting === 'off' || setting === '0') return null;
+  if (setting) return path.resolve(setting);
+  const base = env.XDG_CACHE_HOME?.trim() || (os.homedir() ? path.join(os.homedir(), '.cache') : '');
+  return base ? path.join(base, 'swarm', 'code') : null;
+}
+
+/** The file's bytes if this user owns it and only this user can write it; else undefined. */
+function readOwnFile(file) {
+  let fd;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const stat = fs.fstatSync(fd);
+    const dir = fs.lstatSync(path.dirname(file));
+    if (!stat.isFile() || !trusted(stat) || !dir.isDirectory() || !trusted(dir)) return undefined;
+    return fs.readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+function trusted(stat) {
+  const uid = process.getuid?.();
+  return (uid === undefined || stat.uid === uid) && (stat.mode & 0o022) === 0;
+}
+
+function writeCache(dir, file, data) {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = fs.lstatSync(dir);
+  if (!stat.isDirectory() || !trusted(stat)) return;
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data, { mode: 0o600, flag: 'wx' });
+  fs.renameSync(tmp, file);
+  prune(dir);
+}
+
+function prune(dir) {
+  const files = [];
+  for (const name of fs.readdirSync(dir)) {
+    if (!name.endsWith('.v8') && !name.endsWith('.tmp')) continue;
+    try {
+      files.push({ name, mtime: fs.lstatSync(path.join(dir, name)).mtimeMs });
+    } catch {
+      // removed meanwhile
+    }
+  }
+  // Leftover temporaries of a killed writer go once they are a minute old.
+  const now = Date.now();
+  for (const f of files) if (f.name.endsWith('.tmp') && now - f.mtime > 60_000) fs.rmSync(path.join(dir, f.name), { force: true });
+  const caches = files.filter((f) => f.name.endsWith('.v8')).sort((a, b) => b.mtime - a.mtime);
+  for (const f of caches.slice(KEEP)) fs.rmSync(path.join(dir, f.name), { force: true });
+}
