@@ -15,6 +15,7 @@ import '../errors.js';
 import { BUNDLE_LIMITS, FIXED_ENTRIES, MAX_PACKED_PATH_BYTES } from './limits.js';
 import { WORKSPACE_PREFIX, relativePathProblem, symlinkEscapesTree } from './paths.js';
 import type { BundleEntryType } from './manifest.js';
+import { STAT_FIELDS, StatHelper } from './parallel-stat.js';
 
 export interface WorkspaceEntry {
   /** `<prefix><rel>`: `workspace/<rel>` or `home/<rel>` */
@@ -56,7 +57,15 @@ export interface WalkOptions {
    * /proc/self/fd, and each directory is still checked to be the one listed before and after.
    */
   quiescent?: boolean;
+  /**
+   * How many entries the tree probably holds (its parent's count). A quiescent tree expected to be
+   * big is statted by two threads (parallel-stat.ts).
+   */
+  expectEntries?: number;
 }
+
+/** A quiescent tree expected to hold at least this many entries gets a second stat thread. */
+export const PARALLEL_STAT_MIN = 8192;
 
 /** Linux PATH_MAX, counting the terminating NUL: longer absolute paths cannot be opened or restored here. */
 const OS_PATH_MAX = 4096;
@@ -117,7 +126,7 @@ function tooManyEntries(maxEntries: number): SwarmError {
   });
 }
 
-export function walkWorkspace(root: string, options: WalkOptions = {}): { entries: WorkspaceEntry[]; skipped: SkippedEntry[]; excluded: string[] } {
+export function walkWorkspace(root: string, options: WalkOptions = {}): WalkResult {
   const maxEntries = options.maxEntries ?? BUNDLE_LIMITS.maxEntries;
   const prefix = options.prefix ?? WORKSPACE_PREFIX;
   let rootStat: fs.Stats;
@@ -128,6 +137,16 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
   }
   if (!rootStat.isDirectory()) throw new SwarmError('STATE_SNAPSHOT_SOURCE_INVALID', `workspace ${root} is not a directory`);
 
+  if (options.quiescent && (options.expectEntries ?? 0) >= PARALLEL_STAT_MIN) {
+    const helper = StatHelper.start();
+    if (helper) {
+      try {
+        return walkQuiescent(root, prefix, maxEntries, options, helper);
+      } finally {
+        helper.close();
+      }
+    }
+  }
   const entries: WorkspaceEntry[] = [];
   const skipped: SkippedEntry[] = [];
   const excluded: string[] = [];
@@ -157,14 +176,9 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
           continue;
         }
         const abs = path.join(dirAbs, name);
-        // Restore writes by path: what it could not write wherever it restores is left out (and what
-        // cannot even be named here, under an unusually long workspace path).
-        if (
-          Buffer.byteLength(bundlePath) > MAX_PACKED_PATH_BYTES ||
-          Buffer.byteLength(abs) >= OS_PATH_MAX ||
-          relativePathProblem(rel.split('/')) !== null
-        ) {
-          skipped.push({ path: bundlePath, reason: 'path-too-long' });
+        const problem = placeProblem(bundlePath, rel, abs);
+        if (problem) {
+          skipped.push({ path: bundlePath, reason: problem });
           continue;
         }
         const at = `${base}/${name}`;
@@ -179,13 +193,11 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
           excluded.push(bundlePath);
           continue;
         }
-        const mode = stat.mode & 0o777;
-        const identity = { dev: stat.dev, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, atimeMs: stat.atimeMs, nlink: stat.nlink, perm: stat.mode & 0o7777 };
         if (stat.isDirectory()) {
-          entries.push({ path: bundlePath, rel, abs, type: 'dir', mode, size: 0, ...identity });
-          pending.push({ rel, ...identity });
+          entries.push(entryOf(bundlePath, rel, abs, 'dir', stat, undefined));
+          pending.push({ rel, dev: stat.dev, ino: stat.ino });
         } else if (stat.isFile()) {
-          entries.push({ path: bundlePath, rel, abs, type: 'file', mode, size: stat.size, ...identity });
+          entries.push(entryOf(bundlePath, rel, abs, 'file', stat, undefined));
         } else if (stat.isSymbolicLink()) {
           let target: string | null;
           try {
@@ -194,7 +206,7 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
             throw fsError('IO_READ_FAILED', abs, cause);
           }
           if (target === null) skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
-          else entries.push({ path: bundlePath, rel, abs, type: 'symlink', mode, size: 0, target, ...identity });
+          else entries.push(entryOf(bundlePath, rel, abs, 'symlink', stat, target));
         } else {
           skipped.push({ path: bundlePath, reason: 'special-file' });
         }
@@ -210,7 +222,13 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
     }
   }
 
-  // Symlinks are judged once the whole tree is known, exactly as restore will judge them.
+  return finish(root, entries, skipped, excluded);
+}
+
+type WalkResult = { entries: WorkspaceEntry[]; skipped: SkippedEntry[]; excluded: string[] };
+
+/** Symlinks are judged once the whole tree is known, exactly as restore will judge them; then every list is sorted. */
+function finish(root: string, entries: WorkspaceEntry[], skipped: SkippedEntry[], excluded: string[]): WalkResult {
   const kept: WorkspaceEntry[] = [];
   for (const entry of entries) {
     if (entry.type === 'symlink' && symlinkEscapesTree(root, entry.rel.split('/'), entry.target!)) {
@@ -218,6 +236,141 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): { entrie
     } else kept.push(entry);
   }
   return { entries: sortByPathBytes(kept), skipped: sortByPathBytes(skipped), excluded: sortByPathBytes(excluded.map((p) => ({ path: p }))).map((e) => e.path) };
+}
+
+/** The name and place checks every listed entry passes before it is looked at; the problem, or null. */
+function placeProblem(bundlePath: string, rel: string, abs: string): SkippedEntry['reason'] | null {
+  // Restore writes by path: what it could not write wherever it restores is left out (and what
+  // cannot even be named here, under an unusually long workspace path).
+  if (Buffer.byteLength(bundlePath) > MAX_PACKED_PATH_BYTES || Buffer.byteLength(abs) >= OS_PATH_MAX || relativePathProblem(rel.split('/')) !== null) return 'path-too-long';
+  return null;
+}
+
+const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = fs.constants;
+type Kind = 'dir' | 'file' | 'symlink' | 'other';
+const kindOfMode = (mode: number): Kind => {
+  const t = mode & S_IFMT;
+  return t === S_IFDIR ? 'dir' : t === S_IFREG ? 'file' : t === S_IFLNK ? 'symlink' : 'other';
+};
+const kindOfDirent = (d: fs.Dirent): Kind => (d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other');
+
+/**
+ * The walk of a big quiescent tree in two phases: every directory is listed first (the listing's
+ * entry types say which to descend, so no stat is needed to go on), then the entries are statted,
+ * half of them by the helper thread. An entry whose stat disagrees with its listing changed in a
+ * tree that was to be still: the walk fails as the one-phase walk would.
+ */
+function walkQuiescent(root: string, prefix: string, maxEntries: number, options: WalkOptions, helper: StatHelper): WalkResult {
+  const skipped: SkippedEntry[] = [];
+  const excluded: string[] = [];
+  const listed: Array<{ bundlePath: string; rel: string; abs: string; kind: Exclude<Kind, 'other'> }> = [];
+  const pending: string[] = [''];
+  while (pending.length > 0) {
+    const dirRel = pending.pop()!;
+    const dirAbs = dirRel === '' ? root : path.join(root, dirRel);
+    let names: fs.Dirent[];
+    try {
+      names = fs.readdirSync(dirAbs, { encoding: 'buffer', withFileTypes: true }) as unknown as fs.Dirent[];
+    } catch (cause) {
+      throw fsError('IO_READ_FAILED', dirAbs, cause);
+    }
+    for (const dirent of names) {
+      const raw = dirent.name as unknown as Buffer;
+      const name = utf8(raw);
+      const shown = name ?? raw.toString('utf8');
+      const rel = dirRel === '' ? shown : `${dirRel}/${shown}`;
+      const bundlePath = prefix + rel;
+      if (name === null) {
+        skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
+        continue;
+      }
+      const abs = path.join(dirAbs, name);
+      const problem = placeProblem(bundlePath, rel, abs);
+      if (problem) {
+        skipped.push({ path: bundlePath, reason: problem });
+        continue;
+      }
+      const kind = kindOfDirent(dirent);
+      if (options.exclude?.(rel, kind)) {
+        excluded.push(bundlePath);
+        continue;
+      }
+      if (kind === 'other') {
+        skipped.push({ path: bundlePath, reason: 'special-file' });
+        continue;
+      }
+      listed.push({ bundlePath, rel, abs, kind });
+      if (listed.length + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
+      if (kind === 'dir') pending.push(rel);
+    }
+  }
+
+  // The second half goes to the helper if it is up; the first is statted here meanwhile.
+  const half = helper.ready ? Math.floor(listed.length / 2) : listed.length;
+  const share = half < listed.length ? helper.share(listed.slice(half).map((e) => e.abs)) : null;
+  const entries: WorkspaceEntry[] = [];
+  const add = (i: number, stat: StatFields) => {
+    const e = listed[i]!;
+    if (kindOfMode(stat.mode) !== e.kind) throw entryChanged(e.abs, 'changed while listed');
+    if (e.kind === 'symlink') {
+      let target: string | null;
+      try {
+        target = utf8(fs.readlinkSync(e.abs, { encoding: 'buffer' }));
+      } catch (cause) {
+        throw fsError('IO_READ_FAILED', e.abs, cause);
+      }
+      if (target === null) skipped.push({ path: e.bundlePath, reason: 'name-not-utf8' });
+      else entries.push(entryOf(e.bundlePath, e.rel, e.abs, 'symlink', stat, target));
+    } else entries.push(entryOf(e.bundlePath, e.rel, e.abs, e.kind, stat, undefined));
+  };
+  const statHere = (i: number) => {
+    const abs = listed[i]!.abs;
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(abs);
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') throw entryChanged(abs, 'removed while listed', cause);
+      throw fsError('IO_READ_FAILED', abs, cause);
+    }
+    add(i, stat);
+  };
+  for (let i = 0; i < half; i += 1) statHere(i);
+  const fields = share?.collect() ?? null;
+  for (let i = half; i < listed.length; i += 1) {
+    const o = (i - half) * STAT_FIELDS;
+    const mode = fields?.[o];
+    // Not done by the helper (it failed, or the path could not be statted there): done here.
+    if (fields === null || mode === undefined || !(mode >= 0)) {
+      if (fields !== null && Number.isNaN(mode)) throw entryChanged(listed[i]!.abs, 'removed while listed');
+      statHere(i);
+      continue;
+    }
+    add(i, { mode, size: fields[o + 1]!, mtimeMs: fields[o + 2]!, ctimeMs: fields[o + 3]!, atimeMs: fields[o + 4]!, nlink: fields[o + 5]!, dev: fields[o + 6]!, ino: fields[o + 7]! });
+  }
+  return finish(root, entries, skipped, excluded);
+}
+
+/** One object of one shape per entry (no spread of a second one: a big tree's walk makes 50,000). */
+/** The stat fields a walk keeps (fs.Stats has them; the helper thread returns them as numbers). */
+type StatFields = Pick<fs.Stats, 'mode' | 'size' | 'mtimeMs' | 'ctimeMs' | 'atimeMs' | 'nlink' | 'dev' | 'ino'>;
+
+function entryOf(bundlePath: string, rel: string, abs: string, type: 'dir' | 'file' | 'symlink', stat: StatFields, target: string | undefined): WorkspaceEntry {
+  return {
+    path: bundlePath,
+    rel,
+    abs,
+    type,
+    mode: stat.mode & 0o777,
+    size: type === 'file' ? stat.size : 0,
+    target,
+    mtimeMs: stat.mtimeMs,
+    ctimeMs: stat.ctimeMs,
+    atimeMs: stat.atimeMs,
+    nlink: stat.nlink,
+    perm: stat.mode & 0o7777,
+    dev: stat.dev,
+    ino: stat.ino,
+  };
 }
 
 const SURROGATE = /[\ud800-\udfff]/;

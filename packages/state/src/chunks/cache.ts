@@ -16,9 +16,10 @@ import { fsyncDir } from '@swarm/core';
 import type { RunPaths } from '../engine/run-paths.js';
 import type { StorePaths } from '../store/paths.js';
 import { removeTree } from '../run/remove-tree.js';
-import type { FileRecord, Snapshot, TreeRecords } from './snapshot.js';
+import { decodeRecords, encodeRecords } from './records-file.js';
+import type { Snapshot, TreeRecords } from './snapshot.js';
 
-const RECORDS_FILE = 'records.json';
+const RECORDS_FILE = 'records.bin';
 const DEFAULT_TREES = 2;
 
 /** How many trees the cache keeps (0: off), from SWARM_TREE_CACHE (`off`, `0`, or a count). */
@@ -46,16 +47,13 @@ export function claimTree(paths: StorePaths, objectDigest: string, run: RunPaths
     return null;
   }
   try {
-    const raw = JSON.parse(fs.readFileSync(path.join(claimed, RECORDS_FILE), 'utf8')) as { node: string; secrets_fp: string; files: Array<[string, number, number, number, number, string, FileRecord['chunks']]> };
-    if (raw.node !== objectDigest) throw new Error('records of another node');
+    const records = decodeRecords(fs.readFileSync(path.join(claimed, RECORDS_FILE)), objectDigest);
     fs.renameSync(path.join(claimed, 'workspace'), run.workspaceDir);
     fs.renameSync(path.join(claimed, 'home'), run.homeDir);
     fs.mkdirSync(run.stateDir, { mode: 0o700 });
     fs.renameSync(path.join(claimed, 'state.db'), run.stateDbPath);
-    const files = new Map<string, FileRecord>();
-    for (const [p, size, mtimeMs, ctimeMs, ino, sha, chunks] of raw.files) files.set(p, { size, mtimeMs, ctimeMs, ino, sha256: `sha256:${sha}`, chunks });
     removeTree(claimed);
-    return { secretsFp: raw.secrets_fp, files };
+    return records;
   } catch {
     // Not a whole cache entry: nothing of it is used.
     for (const p of [claimed, run.workspaceDir, run.homeDir, run.stateDir]) fs.rmSync(p, { recursive: true, force: true });
@@ -79,7 +77,8 @@ export function publishTree(paths: StorePaths, objectDigest: string, run: RunPat
   // A name that is not UTF-8 cannot be named back from its (lossy) bundle path to be removed: such
   // a tree is not cached at all.
   if (snapshot.skippedEntries.some((e) => e.reason === 'name-not-utf8')) return false;
-  const records = new Map(snapshot.records.files);
+  // The snapshot's own records (nothing reads them after this): the few the fix-ups move are updated in place.
+  const records = snapshot.records.files;
   // The manifest's times, looked up only when something has to be put right.
   let times_: Map<string, number> | undefined;
   const manifestTimes = {
@@ -135,9 +134,7 @@ export function publishTree(paths: StorePaths, objectDigest: string, run: RunPat
   const staging = path.join(paths.cache, `.staging-${process.pid}-${randomBytes(6).toString('hex')}`);
   fs.mkdirSync(staging, { mode: 0o700 });
   try {
-    const files: Array<[string, number, number, number, number, string, FileRecord['chunks']]> = [];
-    for (const [p, r] of records) files.push([p, r.size, r.mtimeMs, r.ctimeMs, r.ino, r.sha256.slice(7), r.chunks]);
-    fs.writeFileSync(path.join(staging, RECORDS_FILE), JSON.stringify({ node: objectDigest, secrets_fp: snapshot.records.secretsFp, files }), { mode: 0o600 });
+    fs.writeFileSync(path.join(staging, RECORDS_FILE), encodeRecords(objectDigest, { secretsFp: snapshot.records.secretsFp, files: records }), { mode: 0o600 });
     fs.renameSync(run.workspaceDir, path.join(staging, 'workspace'));
     fs.renameSync(run.homeDir, path.join(staging, 'home'));
     fs.renameSync(run.stateDbPath, path.join(staging, 'state.db'));

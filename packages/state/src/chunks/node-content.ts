@@ -134,7 +134,7 @@ function recordsOf(index: NodeIndex, manifest: BundleManifest, opened: { workspa
   });
   const files: TreeRecords['files'] = new Map();
   // swarm's own tree, just extracted: nothing else writes it, so it is walked by path.
-  const walked = [...walkWorkspace(opened.workspaceDir, { quiescent: true }).entries, ...walkWorkspace(opened.homeDir, { prefix: HOME_PREFIX, quiescent: true }).entries];
+  const walked = [...walkWorkspace(opened.workspaceDir, { quiescent: true, expectEntries: manifest.entries.length }).entries, ...walkWorkspace(opened.homeDir, { prefix: HOME_PREFIX, quiescent: true }).entries];
   for (const entry of walked) {
     const known = entry.type === 'file' ? byPath.get(entry.path) : undefined;
     if (known) files.set(entry.path, { size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino, ...known });

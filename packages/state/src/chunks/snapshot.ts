@@ -113,7 +113,7 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
   }
   if (!dbStat.isFile()) throw new SwarmError('STATE_SNAPSHOT_SOURCE_INVALID', `state DB ${input.stateDbPath} is not a regular file`);
   const limits: BundleLimits = { ...BUNDLE_LIMITS, ...input.limits };
-  const workspace = walkWorkspace(input.workspaceDir, { maxEntries: limits.maxEntries, quiescent: input.quiescent });
+  const workspace = walkWorkspace(input.workspaceDir, { maxEntries: limits.maxEntries, quiescent: input.quiescent, expectEntries: input.parent?.files.size });
   const home = input.homeDir
     ? walkWorkspace(input.homeDir, { maxEntries: limits.maxEntries - workspace.entries.length, prefix: HOME_PREFIX, exclude: input.homeExclude, quiescent: input.quiescent })
     : { entries: [], skipped: [], excluded: [] };
@@ -132,8 +132,15 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
     const rec = parent?.files.get(entry.path);
     return rec && rec.size === entry.size && rec.mtimeMs === entry.mtimeMs && rec.ctimeMs === entry.ctimeMs && rec.ino === entry.ino ? rec : undefined;
   };
+  // Each file's parent record, looked up once (a lookup by path is a fair share of a big tree's snapshot).
+  const parentRecords = new Array<FileRecord | undefined>(entries.length);
   let toRead = dbStat.size;
-  for (const entry of entries) if (entry.type === 'file' && (rescan || !reusable(entry))) toRead += entry.size;
+  for (let i = 0; i < entries.length; i += 1) {
+    const entry = entries[i]!;
+    if (entry.type !== 'file') continue;
+    const rec = (parentRecords[i] = reusable(entry));
+    if (rescan || !rec) toRead += entry.size;
+  }
 
   for (const entry of [...skipped, ...home.excluded.map((p) => ({ path: p }))]) scanner?.checkText(entry.path, entry.path);
   const writer = chunks.writer(input.beforeAdopt);
@@ -229,7 +236,8 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
       records.files.set(bundlePath, { size: stat.size, mtimeMs: racy ? -1 : stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino, sha256, chunks: refs });
     };
 
-    for (const entry of entries) {
+    for (let i = 0; i < entries.length; i += 1) {
+      const entry = entries[i]!;
       scanner?.checkText(entry.path, entry.path);
       if (entry.target !== undefined) scanner?.checkText(entry.path, entry.target);
       const mtime = clampMtime(entry.mtimeMs, mtimeSec);
@@ -242,7 +250,7 @@ export async function snapshotTree(input: SnapshotInput): Promise<Snapshot> {
         manifestEntries.push({ path: entry.path, type: 'symlink', mode: entry.mode, size: 0, target: entry.target!, mtime });
       } else {
         if (entry.perm !== entry.mode || entry.nlink > 1) oddities.push({ abs: entry.abs, path: entry.path, type: 'file', mode: entry.mode, nlink: entry.nlink });
-        const rec = reusable(entry);
+        const rec = parentRecords[i];
         let sha256: Digest;
         let refs: ChunkRef[] | null;
         if (rec && !rescan) {
