@@ -562,6 +562,27 @@ function report(result, sandbox) {
   };
 }
 
+/**
+ * What any Node process costs here before its first line runs (`node -e 0`, median of 7), in the
+ * environment swarm runs in; the part of a small step no program of Node can save. Where
+ * NODE_EXTRA_CA_CERTS is set, Node reads and parses that file at every start: measured without it too.
+ */
+async function nodeFloor(cwd) {
+  const time = async (env) => {
+    const ms = [];
+    for (let i = 0; i < 7; i += 1) ms.push((await run(process.execPath, ['-e', '0'], { cwd, env, timeoutMs: 30_000 })).ms);
+    return median(ms);
+  };
+  const asIs = await time(process.env);
+  let line = `Node start-up here (\`node -e 0\`, median of 7): ${fmt(asIs, 0)} ms`;
+  if (process.env.NODE_EXTRA_CA_CERTS) {
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    line += `; this environment sets NODE_EXTRA_CA_CERTS, which every Node process reads at start: ${fmt(await time(env), 0)} ms without it (swarm is measured with it, as a user here runs it)`;
+  }
+  return line;
+}
+
 function printTable(head, rows) {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
@@ -633,6 +654,7 @@ export async function main({ steps = STEPS, trees = selectTrees(process.env.SWAR
     if (sandbox.note) console.log(`note: ${sandbox.note}`);
     for (const n of notes) console.log(`note: ${n}`);
     console.log('store sizes are disk usage (du -s -B1) in decimal MB/GB; times are whole-process wall clock');
+    console.log(await nodeFloor(tmp));
     const summaries = [];
     for (const name of trees) {
       if (name === 'large') {

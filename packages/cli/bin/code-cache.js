@@ -23,14 +23,28 @@ import vm from 'node:vm';
 const KEEP = 32;
 
 /**
- * Compiles and evaluates a CommonJS bundle for the command `argv` names; returns its exports and
- * `save()`, which writes the bytecode compiled so far when no usable cache was there.
+ * Compiles and evaluates a CommonJS bundle for the command line `argv`; returns its exports and
+ * `save(key)`, which writes the bytecode compiled so far as the cache of the command `key` names
+ * ("run-resume", "diff", "top") unless that cache was the one used. Which command a line runs is
+ * only known once it is parsed, so the load tries the line's first two words, then its first,
+ * then "top" (`diff main topic` finds "diff").
  */
 export function loadBundle(file, argv, env = process.env) {
   const source = fs.readFileSync(file, 'utf8');
   const dir = cacheDir(env);
-  const cacheFile = dir ? path.join(dir, `${cacheStem(file, source)}-${commandKey(argv)}.v8`) : null;
-  const cachedData = cacheFile ? readOwnFile(cacheFile) : undefined;
+  const stem = dir ? cacheStem(file, source) : null;
+  const fileOf = (key) => path.join(dir, `${stem}-${key}.v8`);
+  let used = null;
+  let cachedData;
+  if (stem) {
+    for (const key of candidateKeys(argv)) {
+      cachedData = readOwnFile(fileOf(key));
+      if (cachedData !== undefined) {
+        used = key;
+        break;
+      }
+    }
+  }
   const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
   const script = new vm.Script(wrapped, {
     filename: file,
@@ -42,18 +56,27 @@ export function loadBundle(file, argv, env = process.env) {
   const usable = cachedData !== undefined && !script.cachedDataRejected;
   return {
     exports: module.exports,
-    cacheFile,
     /** Whether V8 took the cached bytecode. */
     cached: usable,
-    save() {
-      if (!cacheFile || usable) return;
+    save(key) {
+      if (!stem || typeof key !== 'string' || !/^[a-z][a-z-]{0,63}$/.test(key) || (usable && used === key)) return;
       try {
-        writeCache(dir, cacheFile, script.createCachedData());
+        writeCache(dir, fileOf(key), script.createCachedData());
       } catch {
         // best effort
       }
     },
   };
+}
+
+/** The command keys a line may run under, most specific first. */
+function candidateKeys(argv) {
+  const words = [];
+  for (const arg of argv) {
+    if (words.length === 2 || !/^[a-z][a-z-]{0,31}$/.test(arg)) break;
+    words.push(arg);
+  }
+  return [...(words.length === 2 ? [words.join('-')] : []), ...(words.length > 0 ? [words[0]] : []), 'top'];
 }
 
 /**
@@ -71,17 +94,11 @@ function cacheStem(file, source) {
     // no build record
   }
   digest ??= crypto.createHash('sha256').update(source).digest('hex').slice(0, 24);
-  return `${digest}-node${process.versions.node}-${process.arch}`;
-}
-
-/** The leading command words ("run resume" → "run-resume"); "top" for none. */
-export function commandKey(argv) {
-  const words = [];
-  for (const arg of argv) {
-    if (words.length === 2 || !/^[a-z][a-z-]{0,31}$/.test(arg)) break;
-    words.push(arg);
-  }
-  return words.length > 0 ? words.join('-') : 'top';
+  // V8 rejects bytecode made under other flags: each set of Node options (--inspect, --cpu-prof,
+  // NODE_OPTIONS) gets its own file instead of taking turns overwriting one.
+  const options = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join('\0');
+  const flags = options === '' ? '' : `-${crypto.createHash('sha256').update(options).digest('hex').slice(0, 8)}`;
+  return `${digest}-node${process.versions.node}-${process.arch}${flags}`;
 }
 
 function cacheDir(env) {

@@ -12,7 +12,7 @@ const bundle = loadBundle(fileURLToPath(new URL('../dist/bundle/swarm.cjs', impo
 bundle.exports.main(argv).then(
   (code) => {
     process.exitCode = code;
-    if (code === 0) bundle.save();
+    if (code === 0) bundle.save(bundle.exports.codeCacheKey?.(argv));
   },
   (error) => {
     process.stderr.write(`swarm: internal error: ${error?.stack ?? error}\n`);

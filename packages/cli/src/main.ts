@@ -24,6 +24,13 @@ export function commandsFor(argv: readonly string[]): typeof commands {
   return exact.length > 0 ? exact : group;
 }
 
+/** What the code cache (bin/code-cache.js) keeps this line's bytecode under: its command's words, or "top". */
+export function codeCacheKey(argv: readonly string[]): string {
+  const group = groupFor(argv);
+  if (group === commands || group.length === 0) return 'top';
+  return group.some((command) => command.paths?.some((p) => p.length === 2 && p[1] === argv[1])) ? `${argv[0]}-${argv[1]}` : argv[0]!;
+}
+
 /** The commands of the line's first word (the parse that reports a usage error). */
 function groupFor(argv: readonly string[]): typeof commands {
   const first = argv[0];

@@ -3,6 +3,7 @@
  * read only when it is this user's own and named by the bundle's digest.
  */
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,7 +47,7 @@ async function load(bundle: string): Promise<{ cached: boolean; value: unknown; 
     const { loadBundle } = await import(${JSON.stringify(LOADER)});
     const b = loadBundle(${JSON.stringify(bundle)}, ['probe']);
     const value = b.exports.main();
-    b.save();
+    b.save('probe');
     process.stdout.write(JSON.stringify({ cached: b.cached, value }));`;
   const r = await run(['--input-type=module', '-e', script], { ...process.env, SWARM_CODE_CACHE: cacheDir });
   expect(r.code, r.stderr).toBe(0);
@@ -81,6 +82,16 @@ describe('code cache', () => {
     // A failing command line (bad input, exit 2) leaves no cache behind.
     expect((await run([BIN, 'run', 'resume', '--no-such-flag'], env)).code).toBe(2);
     expect(fs.readdirSync(cacheDir).sort()).toEqual(files);
+  });
+
+  it('keys a line by the command it runs, not by its arguments', () => {
+    const { codeCacheKey } = createRequire(import.meta.url)('../dist/bundle/swarm.cjs') as { codeCacheKey: (argv: string[]) => string };
+    expect(codeCacheKey(['run', 'resume', '--node', 'run:a', '--step', 'true'])).toBe('run-resume');
+    expect(codeCacheKey(['gc', '--stats'])).toBe('gc');
+    expect(codeCacheKey(['graph', 'extra', 'words'])).toBe('graph');
+    expect(codeCacheKey(['--version'])).toBe('top');
+    expect(codeCacheKey(['no-such-command'])).toBe('top');
+    expect(codeCacheKey([])).toBe('top');
   });
 
   it('SWARM_CODE_CACHE=off writes nothing', async () => {

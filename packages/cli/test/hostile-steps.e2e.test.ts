@@ -22,6 +22,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../bin/swarm.js', import.meta.url));
 const INSTALL_DIR = path.dirname(BIN);
+/** Where bin/code-cache.js keeps bytecode for this environment. */
+const CODE_CACHE_DIR = process.env.SWARM_CODE_CACHE?.trim() || path.join(process.env.XDG_CACHE_HOME?.trim() || path.join(os.homedir(), '.cache'), 'swarm', 'code');
 
 interface Swarm {
   code: number | null;
@@ -240,7 +242,7 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
     }
   });
 
-  it('cannot write swarm config, keys, installation, catalog, other runs or the real home (persistence)', async () => {
+  it('cannot write swarm config, keys, installation, code cache, catalog, other runs or the real home (persistence)', async () => {
     const tag = crypto.randomBytes(4).toString('hex');
     for (const mode of ['weakened', 'sandboxed'] as const) {
       const where = project('persist', mode);
@@ -256,7 +258,10 @@ while [ ! -e up ]; do sleep 0.01; done; echo swapper started`;
         path.join(where.cwd, '.swarm', `sentinel-${tag}`),
         path.join(where.cwd, '.swarm', 'runs', 'other', `sentinel-${tag}`),
         path.join(os.homedir(), `.swarm-sentinel-${tag}`),
+        // The CLI's code cache: bytecode planted there would run as swarm in the next command.
+        path.join(CODE_CACHE_DIR, `sentinel-${tag}.v8`),
       ];
+      fs.mkdirSync(CODE_CACHE_DIR, { recursive: true, mode: 0o700 });
       cleanups.push(() => targets.forEach((t) => fs.rmSync(t, { force: true })));
       const attack = [...targets.map((t) => `touch ${t}`), `echo '{"egress.allow":["*"]}' > ${config}`].map((c) => `${c} 2>/dev/null`).join('; ') + '; true';
       const result = await launch(where, mode, 'persist', attack);

@@ -126,7 +126,9 @@ function tooManyEntries(maxEntries: number): SwarmError {
   });
 }
 
-export function walkWorkspace(root: string, options: WalkOptions = {}): WalkResult {
+export function walkWorkspace(tree: string, options: WalkOptions = {}): WalkResult {
+  // Paths below are joined by hand (path.join normalises each of 50,000 again): from a normal root.
+  const root = path.normalize(tree);
   const maxEntries = options.maxEntries ?? BUNDLE_LIMITS.maxEntries;
   const prefix = options.prefix ?? WORKSPACE_PREFIX;
   let rootStat: fs.Stats;
@@ -153,7 +155,8 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): WalkResu
   const pending: Array<{ rel: string; dev: number; ino: number }> = [{ rel: '', dev: rootStat.dev, ino: rootStat.ino }];
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    const dirAbs = dir.rel === '' ? root : path.join(root, dir.rel);
+    const dirAbs = dir.rel === '' ? root : under(root, dir.rel);
+    const lengths = dirBytes(prefix, dir.rel, dirAbs);
     // Quiescent: nothing can swap a directory, so none is opened to be pinned (four system calls
     // a directory saved); a directory that is not there any more still fails its listing.
     const fd = options.quiescent ? -1 : openCheckedDir(dirAbs, dir);
@@ -175,12 +178,12 @@ export function walkWorkspace(root: string, options: WalkOptions = {}): WalkResu
           skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
           continue;
         }
-        const abs = path.join(dirAbs, name);
-        const problem = placeProblem(bundlePath, rel, abs);
+        const problem = placeProblem(raw.length, name, lengths);
         if (problem) {
           skipped.push({ path: bundlePath, reason: problem });
           continue;
         }
+        const abs = under(dirAbs, name);
         const at = `${base}/${name}`;
         let stat: fs.Stats;
         try {
@@ -238,12 +241,28 @@ function finish(root: string, entries: WorkspaceEntry[], skipped: SkippedEntry[]
   return { entries: sortByPathBytes(kept), skipped: sortByPathBytes(skipped), excluded: sortByPathBytes(excluded.map((p) => ({ path: p }))).map((e) => e.path) };
 }
 
-/** The name and place checks every listed entry passes before it is looked at; the problem, or null. */
-function placeProblem(bundlePath: string, rel: string, abs: string): SkippedEntry['reason'] | null {
-  // Restore writes by path: what it could not write wherever it restores is left out (and what
-  // cannot even be named here, under an unusually long workspace path).
-  if (Buffer.byteLength(bundlePath) > MAX_PACKED_PATH_BYTES || Buffer.byteLength(abs) >= OS_PATH_MAX || relativePathProblem(rel.split('/')) !== null) return 'path-too-long';
+/**
+ * Where a listed entry may go, from byte lengths the walk already has: its name's (the listing's
+ * bytes), its directory's bundle path and absolute path. Restore writes by path: what it could not
+ * write wherever it restores is left out (and what cannot even be named here, under an unusually
+ * long workspace path). A name is judged alone: its directory's names passed when it was listed.
+ */
+function placeProblem(nameBytes: number, name: string, dir: DirBytes): SkippedEntry['reason'] | null {
+  if (dir.bundle + nameBytes > MAX_PACKED_PATH_BYTES || dir.abs + 1 + nameBytes >= OS_PATH_MAX || relativePathProblem([name]) !== null) return 'path-too-long';
   return null;
+}
+
+/** `dir`/`name` for a normal `dir` and a name without a slash, as path.join would give it. */
+const under = (dir: string, name: string): string => (dir.endsWith('/') ? dir + name : `${dir}/${name}`);
+
+/** Byte lengths of a directory's bundle path plus its separator ('' at the root) and of its absolute path. */
+interface DirBytes {
+  bundle: number;
+  abs: number;
+}
+
+function dirBytes(prefix: string, rel: string, abs: string): DirBytes {
+  return { bundle: Buffer.byteLength(prefix) + (rel === '' ? 0 : Buffer.byteLength(rel) + 1), abs: Buffer.byteLength(abs) + (abs.endsWith('/') ? -1 : 0) };
 }
 
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = fs.constants;
@@ -267,7 +286,8 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
   const pending: string[] = [''];
   while (pending.length > 0) {
     const dirRel = pending.pop()!;
-    const dirAbs = dirRel === '' ? root : path.join(root, dirRel);
+    const dirAbs = dirRel === '' ? root : under(root, dirRel);
+    const lengths = dirBytes(prefix, dirRel, dirAbs);
     let names: fs.Dirent[];
     try {
       names = fs.readdirSync(dirAbs, { encoding: 'buffer', withFileTypes: true }) as unknown as fs.Dirent[];
@@ -284,12 +304,12 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
         skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
         continue;
       }
-      const abs = path.join(dirAbs, name);
-      const problem = placeProblem(bundlePath, rel, abs);
+      const problem = placeProblem(raw.length, name, lengths);
       if (problem) {
         skipped.push({ path: bundlePath, reason: problem });
         continue;
       }
+      const abs = under(dirAbs, name);
       const kind = kindOfDirent(dirent);
       if (options.exclude?.(rel, kind)) {
         excluded.push(bundlePath);

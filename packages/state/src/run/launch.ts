@@ -5,7 +5,6 @@
  * catalog transaction.
  */
 import crypto from 'node:crypto';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,6 +44,7 @@ import { resolveSecretGrants } from '../secrets/index.js';
 import { runDir } from '../store/paths.js';
 import { registerStore } from '../store/registry.js';
 import { Store } from '../store/store.js';
+import { projectHead } from './git-head.js';
 import { writeOwnerFile } from './owner.js';
 import { inheritedEgress } from './inherit.js';
 import { redactText } from './redact.js';
@@ -190,6 +190,7 @@ export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
   const env = options.env ?? process.env;
   const clock = options.clock ?? clockFromEnv(env);
   const store = Store.open(options.cwd, { home: options.home, clock, env });
+
   try {
     return await launchInStore(store, options, env, clock);
   } finally {
@@ -205,6 +206,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       return await fn();
     } finally {
       timings[name] = Math.round((performance.now() - t0) * 100) / 100;
+
     }
   };
   // Everything that can be refused is checked before anything is written.
@@ -216,7 +218,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     throw new SwarmError('RUN_ID_EXISTS', `run ${runId} already exists`, { details: { run_id: runId } });
   }
   let parent = await time('resolve', () => store.resolve(options.node));
-  const projectHead = options.remote?.workflowRef === undefined ? gitHead(store.paths.projectRoot) : Promise.resolve(undefined);
+  const head = options.remote?.workflowRef === undefined ? projectHead(store.paths.projectRoot, env) : Promise.resolve(undefined);
   if (options.workspace !== undefined && parent.kind !== 'root') {
     throw new SwarmError('WORKSPACE_SEED_INVALID', '--workspace is only allowed on a launch from root');
   }
@@ -357,7 +359,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
     options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed, sandbox: egress.sandbox });
 
     // 3. Policy.
-    const workflowRef = options.remote?.workflowRef ?? `local/swarm-local-run@${(await projectHead) ?? 'unpinned'}`;
+    const workflowRef = options.remote?.workflowRef ?? `local/swarm-local-run@${(await head) ?? 'unpinned'}`;
     const backend = options.remote?.backend ?? 'local';
     const policy = buildPolicy({
       routeMode,
@@ -759,16 +761,3 @@ function crashPoint(env: NodeJS.ProcessEnv, point: string): void {
   if (env.SWARM_FAULT_INJECT === point) process.kill(process.pid, 'SIGKILL');
 }
 
-/** The project's commit, asked of git while the run restores (a git start costs 5–10 ms). */
-function gitHead(dir: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    try {
-      execFile('git', ['rev-parse', 'HEAD'], { cwd: dir, timeout: 5000 }, (error, stdout) => {
-        const out = String(stdout ?? '').trim();
-        resolve(!error && /^[0-9a-f]{40}$/.test(out) ? out : undefined);
-      });
-    } catch {
-      resolve(undefined);
-    }
-  });
-}

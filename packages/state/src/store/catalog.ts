@@ -155,10 +155,14 @@ export class Catalog {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma('synchronous = FULL');
         this.db.pragma('foreign_keys = ON');
-        this.db.exec(MIGRATIONS);
-        this.migrateRunsTable();
-        this.migrateObjectColumn();
-        this.db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)').run('schema_version', String(CATALOG_SCHEMA_VERSION));
+        // A catalog this version made or migrated has every table and column: nothing to run
+        // (the statements below cost a write lock and a few milliseconds on every command).
+        if (!this.isCurrentSchema()) {
+          this.db.exec(MIGRATIONS);
+          this.migrateRunsTable();
+          this.migrateObjectColumn();
+          this.db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)').run('schema_version', String(CATALOG_SCHEMA_VERSION));
+        }
       }
     } catch (cause) {
       throw new SwarmError('STORE_CORRUPT', `cannot open the catalog ${file}: ${(cause as Error).message}`, { cause });
@@ -167,6 +171,14 @@ export class Catalog {
 
   close(): void {
     this.db.close();
+  }
+
+  private isCurrentSchema(): boolean {
+    try {
+      return (this.db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined)?.value === String(CATALOG_SCHEMA_VERSION);
+    } catch {
+      return false;
+    }
   }
 
   /** A version-1 catalog's runs table has NOT NULL outcome columns: rebuilt once, rows kept. */
