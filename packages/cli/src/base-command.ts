@@ -5,6 +5,8 @@ import { Output, REPORT_HINT } from './output.js';
 
 export interface SwarmContext extends BaseContext {
   cwd: string;
+  /** The command line as given (what `--detach` starts again). */
+  argv?: readonly string[];
 }
 
 /**

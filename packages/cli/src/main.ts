@@ -67,6 +67,7 @@ export async function main(argv: string[], context: Partial<SwarmContext> = {}):
     env: process.env,
     cwd: process.cwd(),
     colorDepth: 1,
+    argv,
     ...context,
   };
   // A command that opens keys finds the core limit already 0 (see core-dumps.ts).

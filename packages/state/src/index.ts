@@ -3,7 +3,7 @@ export * from './engine-errors.js';
 export * from './crypto/index.js';
 export * from './bundle/index.js';
 export * from './state-db.js';
-export { Catalog, type LedgerRow, type NodeRow, type RunRow, type NodeKind } from './store/catalog.js';
+export { Catalog, type AttemptRow, type LedgerRow, type NodeRow, type RunRow, type NodeKind } from './store/catalog.js';
 export { storePaths, findProjectRoot, objectPath, runDir, STORE_DIR, type StorePaths } from './store/paths.js';
 export { Store, GENERATOR, ROOT_NODE_ID } from './store/store.js';
 export { type ChainKeys } from './store/keyring.js';
@@ -23,6 +23,13 @@ export {
   loadCertificateChain,
   collectGarbage,
   cancelRun,
+  psRuns,
+  signalRun,
+  markSupervisor,
+  supervisorDir,
+  recordRunAttempt,
+  firstRunOf,
+  type PsRow,
   type ChainLink,
   type Graph,
   type GcResult,

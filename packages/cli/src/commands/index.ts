@@ -15,6 +15,7 @@ import { QuickstartCommand } from './quickstart.js';
 import { InitCommand } from './init.js';
 import { keysCommands } from './keys/index.js';
 import { proxyCommands } from './proxy/index.js';
+import { PsCommand } from './ps.js';
 import { runCommands } from './run/index.js';
 import { SchemaValidateCommand } from './schema/validate.js';
 import { secretCommands } from './secret/index.js';
@@ -34,6 +35,7 @@ export const commands: Array<CommandClass<SwarmContext>> = [
   ConfigSetCommand,
   SchemaValidateCommand,
   ...runCommands,
+  PsCommand,
   ...branchCommands,
   GraphCommand,
   DiffCommand,

@@ -13,9 +13,15 @@ export async function runWithSignals(
     output.info(`\nswarm: ${signal} received, stopping the step…`);
     controller.abort();
   };
+  // `swarm run kill --seal`: the step is killed at once, and its node sealed as for Ctrl-C.
+  const onKill = () => {
+    output.info('\nswarm: kill requested, killing the step…');
+    controller.abort('kill');
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
+  process.on('SIGUSR2', onKill);
   const sink = output.options.json ? output.options.stderr : output.options.stdout;
   // On a terminal the status line and the step's output share the screen: clear the line before
   // each output, and start the next status line below output that did not end its line.
@@ -61,6 +67,7 @@ export async function runWithSignals(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
+    process.off('SIGUSR2', onKill);
   }
 }
 

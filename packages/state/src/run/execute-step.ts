@@ -98,7 +98,8 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
     // A sandbox gets SIGTERM through its first process (killing bwrap would end it at once).
     if (control) control.signal('SIGTERM');
     else signalGroup(child.pid, 'SIGTERM');
-    const grace = spec.killGraceMs ?? 2000;
+    // `swarm run kill --seal` aborts with reason 'kill': no grace for the step.
+    const grace = why === 'abort' && spec.signal?.reason === 'kill' ? 0 : (spec.killGraceMs ?? 2000);
     killTimer ??= setTimeout(() => {
       if (!control) return signalGroup(child.pid, 'SIGKILL');
       // Killing the first process ends the PID namespace; bwrap then exits by itself.

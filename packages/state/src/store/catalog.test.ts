@@ -31,6 +31,32 @@ const node = (id: string, parent: string | null) => ({
 });
 
 describe('the catalog', () => {
+  it('brings a catalog of the previous schema (3) up to this one: its new tables made, its number raised once', () => {
+    const file = path.join(tmp, 'catalog-v3.sqlite');
+    new Catalog(file).close();
+    const old = new Database(file);
+    old.exec(`DROP TABLE run_attempts; UPDATE meta SET value = '3' WHERE key = 'schema_version';`);
+    old.close();
+    const catalog = new Catalog(file);
+    try {
+      expect(catalog.getMeta('schema_version')).toBe(String(CATALOG_SCHEMA_VERSION));
+      catalog.recordAttempt({ run_id: 'a-r1', first_run_id: 'a', attempt: 1, policy: 'on-failure:2', created_at: 't' });
+      expect(catalog.getAttempt('a-r1')).toMatchObject({ first_run_id: 'a', attempt: 1 });
+    } finally {
+      catalog.close();
+    }
+    // A newer swarm's catalog keeps its number.
+    const newer = new Database(file);
+    newer.exec(`UPDATE meta SET value = '99' WHERE key = 'schema_version';`);
+    newer.close();
+    const again = new Catalog(file);
+    try {
+      expect(again.getMeta('schema_version')).toBe('99');
+    } finally {
+      again.close();
+    }
+  });
+
   it('migrates a version-1 runs table (outcome columns NOT NULL) and keeps its rows', () => {
     const file = path.join(tmp, 'catalog.sqlite');
     const v1 = new Database(file);

@@ -9,7 +9,7 @@ import '../engine-errors.js';
 import type { ChunkRow } from '../chunks/pack.js';
 
 /** 3: the chunks table and nodes.object_sha256 (stores of chunked nodes). */
-export const CATALOG_SCHEMA_VERSION = 3;
+export const CATALOG_SCHEMA_VERSION = 4;
 
 export type NodeKind = 'root' | 'run' | 'fork' | 'import';
 
@@ -125,6 +125,14 @@ CREATE TABLE IF NOT EXISTS chunks (
   size INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS chunks_pack ON chunks(pack);
+CREATE TABLE IF NOT EXISTS run_attempts (
+  run_id TEXT PRIMARY KEY,
+  first_run_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  policy TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_attempts_first ON run_attempts(first_run_id);
 CREATE TABLE IF NOT EXISTS ledger (
   request_id TEXT PRIMARY KEY,
   run_id TEXT,
@@ -134,6 +142,15 @@ CREATE TABLE IF NOT EXISTS ledger (
   updated_at TEXT NOT NULL
 );
 `;
+
+export interface AttemptRow {
+  run_id: string;
+  first_run_id: string;
+  attempt: number;
+  /** The restart policy as given (`on-failure:2`). */
+  policy: string;
+  created_at: string;
+}
 
 export interface LedgerRow {
   request_id: string;
@@ -162,6 +179,11 @@ export class Catalog {
           this.migrateRunsTable();
           this.migrateObjectColumn();
           this.db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)').run('schema_version', String(CATALOG_SCHEMA_VERSION));
+          // What an older version made now has this version's tables (never lowered: a newer
+          // swarm's catalog keeps its number).
+          this.db
+            .prepare("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?")
+            .run(String(CATALOG_SCHEMA_VERSION), CATALOG_SCHEMA_VERSION);
         }
       }
     } catch (cause) {
@@ -400,6 +422,20 @@ export class Catalog {
 
   listRuns(): RunRow[] {
     return this.db.prepare('SELECT * FROM runs ORDER BY started_at, run_id').all() as RunRow[];
+  }
+
+  /** Links a run to the first run of its restart chain (attempt 0 is the first run itself). */
+  recordAttempt(row: AttemptRow): void {
+    this.write(() => this.db.prepare('INSERT OR REPLACE INTO run_attempts(run_id, first_run_id, attempt, policy, created_at) VALUES (?, ?, ?, ?, ?)').run(row.run_id, row.first_run_id, row.attempt, row.policy, row.created_at));
+  }
+
+  /** The attempt a run is of its chain, or undefined for a run that no restart policy started. */
+  getAttempt(runId: string): AttemptRow | undefined {
+    return this.db.prepare('SELECT * FROM run_attempts WHERE run_id = ?').get(runId) as AttemptRow | undefined;
+  }
+
+  listAttempts(): AttemptRow[] {
+    return this.db.prepare('SELECT * FROM run_attempts ORDER BY first_run_id, attempt').all() as AttemptRow[];
   }
 
   listNodes(): NodeRow[] {

@@ -45,6 +45,12 @@ export abstract class StepCommand extends BaseCommand {
   });
   discardFailed = Option.Boolean('--discard-failed', false, { description: 'Record no node when the step fails' });
   reveal = Option.Boolean('--reveal', false, { description: "Print the new node's raw capability tokens (secret!)" });
+  detach = Option.Boolean('--detach', false, {
+    description: 'Return at once with the run id; the run goes on under a supervisor process of its own (see `swarm ps`, `run logs --follow`, `run stop`)',
+  });
+  restart = Option.String('--restart', {
+    description: 'Restart policy: no (default), on-failure[:N] or always[:N]; each restart is a new run from the same parent node (<run-id>-r<n>), after 1 s, 2 s, 4 s … (at most 30 s)',
+  });
 
   protected async launch(operation: 'launch' | 'resume', extra: { workspace?: string } = {}): Promise<number> {
     const { resolveBackend } = await import('../../run/options.js');
@@ -52,10 +58,55 @@ export abstract class StepCommand extends BaseCommand {
     if (backend.name === 'github') return this.launchOnGithub(operation, { wait: true, workspace: extra.workspace });
     const { runWithSignals } = await import('../../run/signals.js');
     const { describeLaunch } = await import('../../run/describe.js');
+    const supervise = await import('../../run/supervise.js');
+    const policy = supervise.parseRestartPolicy(this.restart);
     const options = await this.runOptions(extra);
     const { loadEgressProvider } = await import('../../run/options.js');
     const egress = await loadEgressProvider(this.env, this.profile);
-    const result = await runWithSignals({ ...options, operation, egress, reveal: this.reveal }, this.output, (o) => backend.launch(o));
+    const state = await import('@swarm/state');
+    const { SwarmError, clockFromEnv } = await import('@swarm/core');
+    const first = options.runId ?? state.newRunId(clockFromEnv(this.env));
+    if (this.detach) {
+      if (this.interactive) throw new SwarmError('INVALID_ARGUMENT', '--detach cannot be combined with --interactive (a detached run has no terminal)');
+      const root = state.findProjectRoot(this.cwd);
+      if (!root) throw new SwarmError('STORE_NOT_FOUND', 'no swarm store here; run `swarm init` first');
+      const argv = [...(this.context.argv ?? process.argv.slice(2))].filter((a) => a !== '--detach');
+      if (options.runId === undefined) argv.push('--run-id', first);
+      const started = async () => {
+        const status = await state.runStatus({ cwd: this.cwd, env: this.env, runId: first }).catch(() => null);
+        return status !== null && status.state !== 'abandoned';
+      };
+      const detached = await supervise.detach({ argv, runId: first, storeRoot: state.storePaths(root).root, cwd: this.cwd, env: this.env, started });
+      this.output.ok(`run ${first} started (detached)`, { ...detached, detached: true, restart: policy.text }, `run ${first} started (detached, supervisor pid ${detached.pid})\n  follow  swarm run logs --run-id ${first} --follow\n  stop    swarm run stop ${first}`);
+      return 0;
+    }
+    const marked = policy.mode === 'no' ? null : await state.markSupervisor({ cwd: this.cwd, env: this.env, firstRunId: first });
+    let result;
+    try {
+      for (let attempt = 0; ; attempt += 1) {
+        const runId = supervise.attemptRunId(first, attempt);
+        if (policy.mode !== 'no') await state.recordRunAttempt({ cwd: this.cwd, env: this.env, runId, firstRunId: first, attempt, policy: policy.text });
+        let outcome: 'succeeded' | 'failed' | 'interrupted' | 'error';
+        try {
+          result = await runWithSignals({ ...options, runId, operation, egress, reveal: this.reveal }, this.output, (o) => backend.launch(o));
+          outcome = 'succeeded';
+        } catch (error) {
+          outcome = supervise.outcomeOf(error);
+          if (!supervise.restartsAfter(policy, outcome) || (policy.max !== null && attempt >= policy.max)) throw error;
+          this.output.info(`swarm: run ${runId} ${outcome}: ${(error as Error).message}`);
+        }
+        if (!supervise.restartsAfter(policy, outcome) || (policy.max !== null && attempt >= policy.max)) break;
+        const wait = supervise.backoffMs(attempt + 1);
+        this.output.info(`swarm: restarting as ${supervise.attemptRunId(first, attempt + 1)} in ${wait / 1000} s (restart ${attempt + 1}${policy.max === null ? '' : ` of ${policy.max}`}, policy ${policy.text})`);
+        if (await supervise.backoff(wait)) {
+          if (result) break;
+          throw new SwarmError('STEP_INTERRUPTED', `stopped while waiting to restart run ${first}; no further attempt`, { details: { run_id: runId, first_run_id: first } });
+        }
+      }
+    } finally {
+      marked?.done();
+    }
+    if (!result) throw new SwarmError('INTERNAL', 'no attempt ran');
     if (result.skipped.length > 0) {
       const list = result.skipped.slice(0, 5).map((e) => `${e.path} (${e.reason})`).join(', ');
       this.output.warn(`${result.skipped.length} workspace entr${result.skipped.length === 1 ? 'y was' : 'ies were'} not carried into the node: ${list}${result.skipped.length > 5 ? ', …' : ''}`);
