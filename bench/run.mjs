@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const only = process.argv.slice(2);
-const suites = ['engine', 'bundle', 'verify', 'proxy', 'storage'];
+const suites = ['engine', 'bundle', 'verify', 'proxy', 'supervision', 'storage'];
 for (const name of suites) {
   if (only.length > 0 && !only.includes(name)) continue;
   const file = fileURLToPath(new URL(`./${name}.mjs`, import.meta.url));

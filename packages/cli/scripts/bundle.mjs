@@ -75,3 +75,20 @@ fs.writeFileSync(bundled, code.slice(0, at) + views + code.slice(at));
 
 // The bundle's digest, which names its code cache (bin/code-cache.js).
 fs.writeFileSync(`${bundled}.sha256`, `${crypto.createHash('sha256').update(fs.readFileSync(bundled)).digest('hex')}\n`);
+
+// The web UI (`swarm ui`): its page and script, served by the CLI from dist/web; no CDN.
+const ui = path.join(cli, 'dist/web');
+fs.rmSync(ui, { recursive: true, force: true });
+fs.mkdirSync(ui, { recursive: true });
+await build({
+  entryPoints: [path.join(cli, 'ui/app.ts')],
+  outfile: path.join(ui, 'app.js'),
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2020',
+  minify: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+fs.copyFileSync(path.join(cli, 'ui/index.html'), path.join(ui, 'index.html'));

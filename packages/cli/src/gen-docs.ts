@@ -178,8 +178,9 @@ export async function loadAllErrorCodes(): Promise<Array<[string, ErrorCodeInfo 
     .readdirSync(here, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`) && !/\.test\.[jt]s$/.test(f) && !f.startsWith('generated'))
     .filter((f) => path.resolve(here, f) !== fileURLToPath(import.meta.url))
-    // The bundle repeats these modules, and may hold chunks of earlier builds with older tables.
-    .filter((f) => f.split(path.sep)[0] !== 'bundle')
+    // The bundle repeats these modules, and may hold chunks of earlier builds with older tables;
+    // web/ is the UI's browser script.
+    .filter((f) => !['bundle', 'web'].includes(f.split(path.sep)[0]!))
     .sort();
   for (const file of files) await import(pathToFileURL(path.join(here, file)).href);
   return registeredErrorCodes();

@@ -23,13 +23,6 @@ export {
   loadCertificateChain,
   collectGarbage,
   cancelRun,
-  psRuns,
-  signalRun,
-  markSupervisor,
-  supervisorDir,
-  recordRunAttempt,
-  firstRunOf,
-  type PsRow,
   type ChainLink,
   type Graph,
   type GcResult,
@@ -37,6 +30,7 @@ export {
   type RunStatus,
 } from './run/queries.js';
 export { Redactor, redactText } from './run/redact.js';
+export { psRuns, signalRun, markSupervisor, supervisorDir, recordRunAttempt, firstRunOf, type PsRow, type RunState } from './run/supervision.js';
 export { initStore } from './init.js';
 export { exportNodeBundle, nodeObjectDigest, type ExportedBundle } from './chunks/node-content.js';
 export { treeCacheSize } from './chunks/cache.js';

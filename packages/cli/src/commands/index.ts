@@ -16,6 +16,7 @@ import { InitCommand } from './init.js';
 import { keysCommands } from './keys/index.js';
 import { proxyCommands } from './proxy/index.js';
 import { PsCommand } from './ps.js';
+import { UiCommand } from './ui.js';
 import { runCommands } from './run/index.js';
 import { SchemaValidateCommand } from './schema/validate.js';
 import { secretCommands } from './secret/index.js';
@@ -36,6 +37,7 @@ export const commands: Array<CommandClass<SwarmContext>> = [
   SchemaValidateCommand,
   ...runCommands,
   PsCommand,
+  UiCommand,
   ...branchCommands,
   GraphCommand,
   DiffCommand,

@@ -25,7 +25,7 @@ export class PsCommand extends BaseCommand {
   watch = Option.Boolean('--watch,-w', false, { description: 'Redraw every second (on a terminal) until interrupted' });
 
   async run(): Promise<number> {
-    const { psRuns } = await import('@swarm/state');
+    const { psRuns } = await import('@swarm/state/supervision');
     const { SwarmError } = await import('@swarm/core');
     const stdout = this.context.stdout as NodeJS.WriteStream;
     if (this.watch && (this.json || !stdout.isTTY)) throw new SwarmError('INVALID_ARGUMENT', '--watch draws on a terminal; without one, run `swarm ps --json` when you need it');
@@ -54,7 +54,7 @@ export class PsCommand extends BaseCommand {
   }
 }
 
-type PsRow = Awaited<ReturnType<(typeof import('@swarm/state'))['psRuns']>>[number];
+type PsRow = import('@swarm/state/supervision').PsRow;
 
 function row(r: PsRow): string[] {
   return [

@@ -1,7 +1,7 @@
 /** Read-only views of the store: runs, logs, the DAG, node inspection, certificate chains. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, clockFromEnv, fsError, isoTime, type ChainLink, type Clock } from '@swarm/core';
+import { SwarmError, clockFromEnv, fsError, type ChainLink, type Clock } from '@swarm/core';
 import { cacheUsage, dropOrphanTrees } from '../chunks/cache.js';
 import { collectChunks, storageStats, type ChunkGcResult, type StorageStats } from '../chunks/gc.js';
 import { exportNodeBundle, nodeObjectDigest, restoreNodeInto, type ExportedBundle } from '../chunks/node-content.js';
@@ -9,9 +9,10 @@ import { makeDirs } from '../bundle/paths.js';
 import '../engine-errors.js';
 import { describeStateDb, readRunHistory } from '../state-db.js';
 import type { NodeRow, RunRow } from '../store/catalog.js';
-import { runDir, type StorePaths } from '../store/paths.js';
+import { runDir } from '../store/paths.js';
 import { Store } from '../store/store.js';
-import { OWNER_FILE, liveOwner, writeOwnerFile } from './owner.js';
+import { liveOwner } from './owner.js';
+import { runStateOf, signalRun } from './supervision.js';
 import { removeTree } from './remove-tree.js';
 
 export interface StoreCall {
@@ -83,9 +84,7 @@ export async function runStatus(options: StoreCall & { runId: string }): Promise
 
 /** A row's state: committed once it has a node; a running row whose owner is gone is abandoned. */
 function runState(store: Store, row: RunRow): RunStatus['state'] {
-  if (row.node_id !== null) return 'committed';
-  if (row.status === 'running' && isLive(runDir(store.paths, row.run_id))) return 'running';
-  return 'abandoned';
+  return runStateOf(store.paths, row);
 }
 
 function rowStatus(store: Store, row: RunRow): Omit<RunStatus, 'run_dir' | 'files'> {
@@ -114,109 +113,6 @@ function isLive(dir: string): boolean {
 
 export async function listRuns(options: StoreCall): Promise<Array<Omit<RunStatus, 'run_dir' | 'files'>>> {
   return withStore(options, (store) => store.catalog.listRuns().map((row) => rowStatus(store, row)));
-}
-
-export interface PsRow {
-  run_id: string;
-  state: RunStatus['state'];
-  status: string;
-  node_id: string | null;
-  parent_node_id: string | null;
-  /** Branch labels on the run's node, else on its parent (the branch the run continues). */
-  branches: string[];
-  /** The agent's name, or the step as it was attested (its command, or a script's digest). */
-  step: string;
-  started_at: string | null;
-  finished_at: string | null;
-  /** Running: time since it started; finished: its duration. */
-  uptime_ms: number | null;
-  /** Egress decisions so far (from the run's egress.log while it runs). */
-  egress: { allowed: number; denied: number };
-  /** Its restart chain: the first run and which attempt this is (0 for the first). */
-  first_run_id: string | null;
-  attempt: number | null;
-  restart_policy: string | null;
-}
-
-/**
- * What `swarm ps` shows: every running run, and the most recent finished ones (`recent`, default
- * 10; `all` for every run), newest first.
- */
-export async function psRuns(options: StoreCall & { all?: boolean; recent?: number }): Promise<PsRow[]> {
-  return withStore(options, (store) => {
-    const now = (options.clock ?? clockFromEnv(options.env ?? process.env)).now();
-    const attempts = new Map(store.catalog.listAttempts().map((a) => [a.run_id, a]));
-    const labels = new Map<string, string[]>();
-    for (const alias of store.catalog.listAliases()) labels.set(alias.node_id, [...(labels.get(alias.node_id) ?? []), alias.name]);
-    const rows = store.catalog.listRuns().map((row) => ({ row, status: rowStatus(store, row) }));
-    const newest = (a: { row: RunRow }, b: { row: RunRow }) => (b.row.started_at < a.row.started_at ? -1 : b.row.started_at > a.row.started_at ? 1 : b.row.run_id < a.row.run_id ? -1 : 1);
-    const running = rows.filter((r) => r.status.state === 'running').sort(newest);
-    const finished = rows.filter((r) => r.status.state !== 'running').sort(newest);
-    const shown = [...running, ...(options.all ? finished : finished.slice(0, options.recent ?? 10))];
-    return shown.map(({ row, status }) => {
-      const attempt = attempts.get(row.run_id);
-      const started = Date.parse(row.started_at);
-      return {
-        run_id: row.run_id,
-        state: status.state,
-        status: status.status,
-        node_id: row.node_id,
-        parent_node_id: row.parent_node_id,
-        branches: (row.node_id ? labels.get(row.node_id) : undefined) ?? labels.get(row.parent_node_id) ?? [],
-        step: stepLabel(row.step_json),
-        started_at: row.started_at,
-        finished_at: row.finished_at,
-        uptime_ms: status.state === 'running' ? (Number.isFinite(started) ? Math.max(0, now - started) : null) : row.duration_ms,
-        egress: egressCounts(path.join(runDir(store.paths, row.run_id), 'egress.log')),
-        first_run_id: attempt?.first_run_id ?? null,
-        attempt: attempt?.attempt ?? null,
-        restart_policy: attempt?.policy ?? null,
-      };
-    });
-  });
-}
-
-/** Links a run to its restart chain before it starts. */
-export async function recordRunAttempt(options: StoreCall & { runId: string; firstRunId: string; attempt: number; policy: string }): Promise<void> {
-  return withStore(options, (store) => {
-    store.catalog.recordAttempt({ run_id: options.runId, first_run_id: options.firstRunId, attempt: options.attempt, policy: options.policy, created_at: isoTime(store.clock) });
-  });
-}
-
-/** The first run of the restart chain a run belongs to (itself when no policy started it). */
-export async function firstRunOf(options: StoreCall & { runId: string }): Promise<string> {
-  return withStore(options, (store) => store.catalog.getAttempt(options.runId)?.first_run_id ?? options.runId);
-}
-
-function stepLabel(stepJson: string): string {
-  try {
-    const step = (JSON.parse(stepJson) as { step?: unknown }).step;
-    if (Array.isArray(step)) return step.map(String).join(' ');
-    if (step && typeof step === 'object') {
-      const s = step as { agent?: unknown; shell?: unknown; script_sha256?: unknown };
-      if (typeof s.agent === 'string') return `agent ${s.agent}`;
-      if (typeof s.script_sha256 === 'string') return `script ${s.script_sha256.slice(7, 19)}`;
-    }
-  } catch {
-    // an unreadable row shows as unknown
-  }
-  return '?';
-}
-
-function egressCounts(file: string): { allowed: number; denied: number } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return { allowed: 0, denied: 0 };
-  }
-  let allowed = 0;
-  let denied = 0;
-  for (const line of text.split('\n')) {
-    if (line.includes('"decision":"allowed"')) allowed += 1;
-    else if (line.includes('"decision":"denied"')) denied += 1;
-  }
-  return { allowed, denied };
 }
 
 export async function runLogPath(options: StoreCall & { runId: string }): Promise<{ file: string; committed: boolean; dir: string }> {
@@ -577,69 +473,3 @@ export async function cancelRun(options: StoreCall & { runId: string }): Promise
   return signalRun({ ...options, how: 'stop' });
 }
 
-/**
- * Stops a live run, or the supervisor of its restart chain:
- * - `stop`: SIGTERM to the process that owns it; the step gets SIGTERM (SIGKILL after a grace) and a
- *   failed node is sealed, as for Ctrl-C; a supervisor restarts nothing after it;
- * - `kill-seal`: SIGUSR2 to the owner: the step is killed at once (no grace), then sealed the same way;
- * - `kill`: SIGKILL to the owner and to the step's process group: no node, the run is abandoned.
- * A chain waiting between attempts has no live run; its supervisor is signalled instead.
- */
-export async function signalRun(options: StoreCall & { runId: string; how: 'stop' | 'kill' | 'kill-seal' }): Promise<{ run_id: string; pid: number; signal: string }> {
-  return withStore(options, (store) => {
-    const signal: NodeJS.Signals = options.how === 'stop' ? 'SIGTERM' : options.how === 'kill' ? 'SIGKILL' : 'SIGUSR2';
-    const row = store.catalog.getRun(options.runId);
-    const dir = runDir(store.paths, options.runId);
-    const first = store.catalog.getAttempt(options.runId)?.first_run_id ?? options.runId;
-    const supervisor = liveOwner(supervisorDir(store.paths, first));
-    const live = (row ? runState(store, row) === 'running' : fs.existsSync(dir)) ? liveOwner(dir) : undefined;
-    if (!row && !fs.existsSync(dir) && supervisor === undefined) throw new SwarmError('RUN_NOT_FOUND', `no run ${options.runId} in this store`);
-    const pid = live ?? supervisor;
-    if (pid === undefined) {
-      if (row && runState(store, row) !== 'running') throw new SwarmError('INVALID_ARGUMENT', `run ${options.runId} has already finished`);
-      throw new SwarmError('RUN_NOT_FOUND', `run ${options.runId} is not running (its process is gone; \`swarm gc\` cleans up)`);
-    }
-    // The step's group first: once its owner is gone nothing would end an unsandboxed step.
-    if (options.how === 'kill' && live !== undefined) killStepGroup(dir, live);
-    try {
-      process.kill(pid, signal);
-    } catch (cause) {
-      throw new SwarmError('RUN_NOT_FOUND', `cannot signal the process of run ${options.runId}`, { cause });
-    }
-    return { run_id: options.runId, pid, signal };
-  });
-}
-
-/** SIGKILL to the step's process group, if the recorded leader is the owner's own child. */
-function killStepGroup(dir: string, owner: number): void {
-  let leader: number;
-  try {
-    leader = Number(fs.readFileSync(path.join(dir, '.step.pgid'), 'utf8').trim());
-  } catch {
-    return;
-  }
-  if (!Number.isSafeInteger(leader) || leader <= 1) return;
-  try {
-    const stat = fs.readFileSync(`/proc/${leader}/stat`, 'utf8');
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (parent !== owner) return;
-    process.kill(-leader, 'SIGKILL');
-  } catch {
-    // gone already
-  }
-}
-
-/** Where the supervisor of a restart chain marks itself live (`.swarm/supervisor/<first run>`). */
-export function supervisorDir(paths: StorePaths, firstRunId: string): string {
-  return path.join(paths.root, 'supervisor', firstRunId);
-}
-
-/** Marks this process as the live supervisor of a restart chain; returns the function that unmarks it. */
-export async function markSupervisor(options: StoreCall & { firstRunId: string }): Promise<{ dir: string; done: () => void }> {
-  return withStore(options, (store) => {
-    const dir = supervisorDir(store.paths, options.firstRunId);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeOwnerFile(dir);
-    return { dir, done: () => fs.rmSync(path.join(dir, OWNER_FILE), { force: true }) };
-  });
-}

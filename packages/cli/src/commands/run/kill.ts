@@ -22,7 +22,7 @@ export class RunKillCommand extends BaseCommand {
   seal = Option.Boolean('--seal', false, { description: 'Kill only the step, and seal its node as a failed one' });
 
   async run(): Promise<number> {
-    const { signalRun } = await import('@swarm/state');
+    const { signalRun } = await import('@swarm/state/supervision');
     const result = await signalRun({ cwd: this.cwd, env: this.env, runId: this.runId, how: this.seal ? 'kill-seal' : 'kill' });
     this.output.ok(`run ${this.runId} killed${this.seal ? ' (its node is being sealed)' : ''}`, result);
     return 0;

@@ -18,7 +18,7 @@ export class RunStopCommand extends BaseCommand {
   runId = Option.String({ name: 'run-id', required: true });
 
   async run(): Promise<number> {
-    const { signalRun } = await import('@swarm/state');
+    const { signalRun } = await import('@swarm/state/supervision');
     const result = await signalRun({ cwd: this.cwd, env: this.env, runId: this.runId, how: 'stop' });
     this.output.ok(`stop requested for run ${this.runId}`, result);
     return 0;

@@ -1,0 +1,240 @@
+/**
+ * `swarm ui`: a local web app over this store, served on 127.0.0.1 only.
+ *
+ * - A token of 32 random bytes is made at start and printed in the URL. Without it there is no
+ *   data: every /api request needs it (the `X-Swarm-Token` header, or `?token=` for the page and its
+ *   event stream, which cannot send headers), and a request without it gets a bare 401.
+ * - Requests that change something (stop, kill) take the token only in the header, so a page of
+ *   another origin cannot make the browser send them; a foreign `Origin` is refused too.
+ * - The Host header must name this server (127.0.0.1 or localhost and its port): a DNS name
+ *   rebound to 127.0.0.1 gets nothing.
+ * - Nothing secret is served: no capability, key or secret value; step logs are the redacted
+ *   step.log swarm wrote.
+ * - The page and its script are built with the CLI (esbuild) and served from here: no CDN.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SwarmError, isSwarmError } from '@swarm/core';
+
+export interface UiOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** 0 (default): a free port. */
+  port?: number;
+  /** How often live views are checked for changes (ms). */
+  pollMs?: number;
+}
+
+export interface UiServer {
+  url: string;
+  port: number;
+  token: string;
+  close(): Promise<void>;
+}
+
+const LOG_TAIL = 256 * 1024;
+
+/** Where the built page lives: dist/web, beside this module's directory in dist. */
+function assetDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [path.join(here, '..', 'web'), path.resolve(here, '../../dist/web')]) {
+    if (fs.existsSync(path.join(candidate, 'app.js'))) return candidate;
+  }
+  throw new SwarmError('INTERNAL', 'the web UI is not built (run `npm run build`)');
+}
+
+export async function startUi(options: UiOptions): Promise<UiServer> {
+  const state = await import('@swarm/state');
+  const root = state.findProjectRoot(options.cwd);
+  if (!root) throw new SwarmError('STORE_NOT_FOUND', 'no swarm store here; run `swarm init` first');
+  const assets = assetDir();
+  const token = crypto.randomBytes(32).toString('hex');
+  const tokenBytes = Buffer.from(token);
+  const call = { cwd: options.cwd, env: options.env };
+  let port = 0;
+
+  const tokenOk = (given: string | null | undefined) => {
+    if (!given) return false;
+    const b = Buffer.from(given);
+    return b.length === tokenBytes.length && crypto.timingSafeEqual(b, tokenBytes);
+  };
+  const hostOk = (host: string | undefined) => host === `127.0.0.1:${port}` || host === `localhost:${port}`;
+
+  const graph = async () => {
+    const [g, runs] = await Promise.all([state.loadGraph(call), state.psRuns({ ...call, recent: 50 })]);
+    return { ...g, runs };
+  };
+
+  const nodeDetail = async (ref: string) => {
+    const g = await state.loadGraph(call);
+    const node = g.nodes.find((n) => n.node_id === ref) ?? g.nodes.find((n) => n.run_id === ref.replace(/^run:/, ''));
+    if (!node) throw new SwarmError('NODE_NOT_FOUND', `no node ${ref}`);
+    const runId = node.run_id;
+    const dir = runId ? state.runDir(state.storePaths(root), runId) : null;
+    const read = (name: string) => (dir && fs.existsSync(path.join(dir, name)) ? fs.readFileSync(path.join(dir, name), 'utf8') : null);
+    const json = (name: string) => {
+      const text = read(name);
+      try {
+        return text === null ? null : (JSON.parse(text) as unknown);
+      } catch {
+        return null;
+      }
+    };
+    let checks = null;
+    const certificate = dir ? path.join(dir, 'certificate.json') : null;
+    if (certificate && fs.existsSync(certificate)) {
+      const verify = await import('@swarm/verify');
+      checks = verify.verifyCertificateFile({ certificate, cwd: options.cwd, env: options.env });
+    }
+    const log = read('step.log');
+    const egress = (read('egress.log') ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .slice(-500)
+      .map((line) => {
+        try {
+          const e = JSON.parse(line) as Record<string, unknown>;
+          return { time: e.time, host: e.host, port: e.port, method: e.method, decision: e.decision, reason: e.reason, status: e.status };
+        } catch {
+          return null;
+        }
+      })
+      .filter(Boolean);
+    let sessions: unknown[] = [];
+    try {
+      sessions = await state.listSessions({ ...call, node: node.node_id });
+    } catch {
+      // no archive for this node
+    }
+    let diff = null;
+    if (node.parent_node_id) {
+      try {
+        const d = await state.diffNodes({ ...call, node: node.node_id });
+        diff = { base: d.base_node_id, files: d.files.map((f) => ({ path: f.path, status: f.status, added: f.additions, removed: f.deletions })), patch: d.patch.length > LOG_TAIL ? `${d.patch.slice(0, LOG_TAIL)}\n…` : d.patch };
+      } catch (error) {
+        diff = { error: isSwarmError(error) ? error.message : String(error) };
+      }
+    }
+    return {
+      node,
+      run: runId ? ((await state.psRuns({ ...call, all: true })).find((r) => r.run_id === runId) ?? null) : null,
+      result: json('result.json'),
+      policy: json('policy.json'),
+      certificate: checks,
+      egress,
+      log: log === null ? null : log.length > LOG_TAIL ? log.slice(-LOG_TAIL) : log,
+      sessions,
+      diff,
+    };
+  };
+
+  const send = (res: http.ServerResponse, status: number, body: unknown) => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, {
+      'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.end(text);
+  };
+
+  const errorStatus = (error: unknown) => {
+    if (!isSwarmError(error)) return 500;
+    return error.category === 'input' ? (/NOT_FOUND/.test(error.code) ? 404 : 400) : 500;
+  };
+
+  const streams = new Set<http.ServerResponse>();
+  let lastDigest = '';
+  const poll = setInterval(async () => {
+    if (streams.size === 0) return;
+    try {
+      const g = await graph();
+      const digest = crypto.createHash('sha256').update(JSON.stringify(g)).digest('hex');
+      if (digest === lastDigest) return;
+      lastDigest = digest;
+      for (const res of streams) res.write(`event: graph\ndata: ${JSON.stringify(g)}\n\n`);
+    } catch {
+      // the next tick tries again
+    }
+  }, options.pollMs ?? 500);
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      if (!hostOk(req.headers.host)) return send(res, 403, 'forbidden');
+      const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+      const headerToken = req.headers['x-swarm-token'];
+      const authorized = tokenOk(typeof headerToken === 'string' ? headerToken : null) || (req.method === 'GET' && tokenOk(url.searchParams.get('token')));
+      if (req.method === 'GET' && url.pathname === '/app.js') {
+        res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-store' });
+        return res.end(fs.readFileSync(path.join(assets, 'app.js')));
+      }
+      if (!authorized) return send(res, 401, '');
+      if (req.method === 'GET' && url.pathname === '/') {
+        res.writeHead(200, {
+          'Content-Type': 'text/html; charset=utf-8',
+          'Cache-Control': 'no-store',
+          'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+          'Referrer-Policy': 'no-referrer',
+        });
+        return res.end(fs.readFileSync(path.join(assets, 'index.html')));
+      }
+      if (req.method === 'GET' && url.pathname === '/api/graph') return send(res, 200, await graph());
+      if (req.method === 'GET' && url.pathname === '/api/runs') return send(res, 200, { runs: await state.psRuns({ ...call, all: url.searchParams.get('all') === '1' }) });
+      if (req.method === 'GET' && url.pathname.startsWith('/api/node/')) return send(res, 200, await nodeDetail(decodeURIComponent(url.pathname.slice('/api/node/'.length))));
+      if (req.method === 'GET' && url.pathname.startsWith('/api/log/')) {
+        const runId = decodeURIComponent(url.pathname.slice('/api/log/'.length));
+        const { file } = await state.runLogPath({ ...call, runId });
+        const offset = Math.max(0, Number(url.searchParams.get('offset') ?? 0) || 0);
+        const text = fs.existsSync(file) ? fs.readFileSync(file).subarray(offset) : Buffer.alloc(0);
+        const finished = await state.runFinished({ ...call, runId });
+        return send(res, 200, { run_id: runId, offset: offset + text.length, text: text.toString('utf8'), finished });
+      }
+      if (req.method === 'GET' && url.pathname === '/api/diff') {
+        const a = url.searchParams.get('a');
+        const b = url.searchParams.get('b');
+        if (!a || !b) throw new SwarmError('INVALID_ARGUMENT', 'compare needs a and b');
+        const d = await state.diffNodes({ ...call, node: b, base: a });
+        return send(res, 200, { base: a, node: b, files: d.files.map((f) => ({ path: f.path, status: f.status, added: f.additions, removed: f.deletions })), patch: d.patch });
+      }
+      if (req.method === 'GET' && url.pathname === '/api/events') {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
+        res.write(`event: graph\ndata: ${JSON.stringify(await graph())}\n\n`);
+        streams.add(res);
+        req.on('close', () => streams.delete(res));
+        return undefined;
+      }
+      const action = /^\/api\/runs\/([^/]+)\/(stop|kill)$/.exec(url.pathname);
+      if (req.method === 'POST' && action) {
+        // The header, not the URL: a page elsewhere can make a browser send a URL, not a header.
+        if (!tokenOk(typeof headerToken === 'string' ? headerToken : null)) return send(res, 401, '');
+        const origin = req.headers.origin;
+        if (origin !== undefined && origin !== `http://127.0.0.1:${port}` && origin !== `http://localhost:${port}`) return send(res, 403, 'forbidden');
+        const result = await state.signalRun({ ...call, runId: decodeURIComponent(action[1]!), how: action[2] === 'stop' ? 'stop' : 'kill' });
+        return send(res, 200, result);
+      }
+      return send(res, 404, 'not found');
+    } catch (error) {
+      return send(res, errorStatus(error), { error: isSwarmError(error) ? { code: error.code, message: error.message } : { code: 'INTERNAL', message: 'internal error' } });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new SwarmError('INVALID_ARGUMENT', `port ${options.port} is in use on 127.0.0.1`) : error),
+    );
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}/?token=${token}`,
+    port,
+    token,
+    close: async () => {
+      clearInterval(poll);
+      for (const res of streams) res.end();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
