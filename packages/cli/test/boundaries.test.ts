@@ -80,6 +80,12 @@ function internalTarget(specifier: string, byName: Map<string, string>): { dir: 
   return dir === undefined ? { dir: match[1]!, deep: match[2] !== undefined } : { dir, deep: match[2] !== undefined };
 }
 
+/** The entry points a workspace package declares (`.`, `./supervision`, …). */
+function exportsOf(dir: string): string[] {
+  const exports = manifests.get(dir)?.exports;
+  return exports && typeof exports === 'object' ? Object.keys(exports as Record<string, unknown>) : [];
+}
+
 /** Every cycle reachable in a directed graph, each as a path that returns to its start. */
 function findCycles(graph: Record<string, string[]>): string[][] {
   const cycles: string[][] = [];
@@ -177,7 +183,10 @@ describe('package boundaries', () => {
       const own = path.join(packagesDir, dir);
       for (const site of list) {
         const where = `${path.relative(packagesDir, site.file)}: ${site.specifier}`;
-        if (internalTarget(site.specifier, byName)?.deep) deep.push(where);
+        const target = internalTarget(site.specifier, byName);
+        // A subpath the package declares in its exports map is one of its entry points, not its files.
+        const declaredEntry = target?.deep && exportsOf(target.dir).includes(`.${site.specifier.slice(site.specifier.indexOf('/', site.specifier.indexOf('/') + 1))}`);
+        if (target?.deep && !declaredEntry) deep.push(where);
         if (site.specifier.startsWith('.')) {
           const resolved = path.resolve(path.dirname(site.file), site.specifier);
           if (path.relative(own, resolved).startsWith('..')) deep.push(where);
