@@ -21,6 +21,13 @@ import vm from 'node:vm';
 
 /** Cache files kept at most; the least recently written go first. */
 const KEEP = 32;
+/**
+ * A cache file is this tag, the SHA-256 of the bytecode, then the bytecode. Release builds of V8
+ * check a cache's header but not its body, and a flipped byte in the body can crash the process or
+ * run wrong code; so the digest is checked before V8 sees a byte (about 1 ms a megabyte).
+ */
+const TAG = Buffer.from('swarm-v8-cache-1\n');
+const DIGEST_BYTES = 32;
 
 /**
  * Compiles and evaluates a CommonJS bundle for the command line `argv`; returns its exports and
@@ -31,14 +38,21 @@ const KEEP = 32;
  */
 export function loadBundle(file, argv, env = process.env) {
   const source = fs.readFileSync(file, 'utf8');
-  const dir = cacheDir(env);
-  const stem = dir ? cacheStem(file, source) : null;
+  // Any failure to find or name a cache (no home directory, say) just means no cache.
+  let dir = null;
+  let stem = null;
+  try {
+    dir = cacheDir(env);
+    stem = dir ? cacheStem(file, source) : null;
+  } catch {
+    dir = null;
+  }
   const fileOf = (key) => path.join(dir, `${stem}-${key}.v8`);
   let used = null;
   let cachedData;
   if (stem) {
     for (const key of candidateKeys(argv)) {
-      cachedData = readOwnFile(fileOf(key));
+      cachedData = unwrap(readOwnFile(fileOf(key)));
       if (cachedData !== undefined) {
         used = key;
         break;
@@ -61,7 +75,8 @@ export function loadBundle(file, argv, env = process.env) {
     save(key) {
       if (!stem || typeof key !== 'string' || !/^[a-z][a-z-]{0,63}$/.test(key) || (usable && used === key)) return;
       try {
-        writeCache(dir, fileOf(key), script.createCachedData());
+        const data = script.createCachedData();
+        writeCache(dir, fileOf(key), Buffer.concat([TAG, crypto.createHash('sha256').update(data).digest(), data]));
       } catch {
         // best effort
       }
@@ -109,6 +124,14 @@ function cacheDir(env) {
   return base ? path.join(base, 'swarm', 'code') : null;
 }
 
+/** The bytecode of a cache file whose digest holds; undefined for anything else. */
+function unwrap(bytes) {
+  if (bytes === undefined || bytes.length <= TAG.length + DIGEST_BYTES || !bytes.subarray(0, TAG.length).equals(TAG)) return undefined;
+  const data = bytes.subarray(TAG.length + DIGEST_BYTES);
+  const digest = crypto.createHash('sha256').update(data).digest();
+  return digest.equals(bytes.subarray(TAG.length, TAG.length + DIGEST_BYTES)) ? data : undefined;
+}
+
 /** The file's bytes if this user owns it and only this user can write it; else undefined. */
 function readOwnFile(file) {
   let fd;
@@ -134,8 +157,14 @@ function writeCache(dir, file, data) {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = fs.lstatSync(dir);
   if (!stat.isDirectory() || !trusted(stat)) return;
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, data, { mode: 0o600, flag: 'wx' });
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  const fd = fs.openSync(tmp, 'wx', 0o600);
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
   fs.renameSync(tmp, file);
   prune(dir);
 }

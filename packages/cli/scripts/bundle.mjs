@@ -61,7 +61,7 @@ const code = fs.readFileSync(bundled, 'utf8');
 const dynamic = code.match(/\bimport\("[^"]*"\)/g);
 if (dynamic) throw new Error(`bundle.mjs: dynamic import of an external module in the bundle: ${[...new Set(dynamic)].join(', ')}`);
 const at = code.indexOf('var __toCommonJS = ');
-if (!code.includes('var __toESM = ') || at < 0) throw new Error('bundle.mjs: esbuild helpers not found (did esbuild change its output?)');
+if (!code.includes('var __toESM = ') || at < 0 || code.indexOf('var __toESM = ') > at) throw new Error('bundle.mjs: esbuild helpers not found where expected (did esbuild change its output?)');
 const views = `var __toESMViews = new WeakMap();
 var __toESMEach = __toESM;
 __toESM = (mod, isNodeMode) => {
@@ -71,7 +71,9 @@ __toESM = (mod, isNodeMode) => {
   return (seen[isNodeMode ? 1 : 0] ??= __toESMEach(mod, isNodeMode));
 };
 `;
-fs.writeFileSync(bundled, code.slice(0, at) + views + code.slice(at));
+// Written beside and renamed over: a swarm starting during a build never reads half a bundle.
+fs.writeFileSync(`${bundled}.tmp`, code.slice(0, at) + views + code.slice(at));
+fs.renameSync(`${bundled}.tmp`, bundled);
 
 // The bundle's digest, which names its code cache (bin/code-cache.js).
 fs.writeFileSync(`${bundled}.sha256`, `${crypto.createHash('sha256').update(fs.readFileSync(bundled)).digest('hex')}\n`);

@@ -119,7 +119,9 @@ describe('code cache', () => {
     // source and runs the old code.
     const wrap = (src: string) => `(function (exports, require, module, __filename, __dirname) {${src}\n})`;
     writeBundle(bundle, 'bbbb');
-    const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle, cachedData: fs.readFileSync(path.join(cacheDir, stale!)) });
+    // The file is a tag, the bytecode's SHA-256, then the bytecode V8 made.
+    const bytecode = fs.readFileSync(path.join(cacheDir, stale!)).subarray('swarm-v8-cache-1\n'.length + 32);
+    const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle, cachedData: bytecode });
     expect(script.cachedDataRejected).toBe(false);
     const exports: { main?: () => string } = {};
     script.runInThisContext()(exports, undefined, { exports }, bundle, path.dirname(bundle));
@@ -134,7 +136,7 @@ describe('code cache', () => {
     expect(await load(bundle)).toMatchObject({ cached: false, value: 'cccc 2,4,6' });
   });
 
-  it('a cache someone else can write is not read; a corrupt one is replaced', async () => {
+  it('a cache someone else can write is not read; a corrupt one (garbage, or one byte flipped in its body) is never handed to V8, and is replaced', async () => {
     const bundle = path.join(tmp, 'b', 'bundle.cjs');
     writeBundle(bundle, 'aaaa');
     await load(bundle);
@@ -151,6 +153,28 @@ describe('code cache', () => {
     fs.writeFileSync(cache, Buffer.alloc(4096, 7), { mode: 0o600 });
     expect(await load(bundle)).toMatchObject({ cached: false, value: 'aaaa 2,4,6' });
     expect(await load(bundle)).toMatchObject({ cached: true, value: 'aaaa 2,4,6' });
+    // One flipped byte in the body (which V8 itself does not check, and which can crash it): the
+    // digest no longer holds, so V8 never sees it; the load compiles and writes a good cache.
+    const good = fs.readFileSync(cache);
+    // Weakened: V8 handed the flipped bytecode directly takes it (or dies of it).
+    const middle = Math.floor(good.length / 2);
+    const raw = Buffer.from(good.subarray('swarm-v8-cache-1\n'.length + 32));
+    raw[middle - 'swarm-v8-cache-1\n'.length - 32] ^= 0x40;
+    const rawFile = path.join(tmp, 'raw.bin');
+    fs.writeFileSync(rawFile, raw);
+    const probe = `const vm = require('node:vm'); const fs = require('node:fs');
+      const src = fs.readFileSync(${JSON.stringify(bundle)}, 'utf8');
+      const s = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + src + '\\n})', { filename: ${JSON.stringify(bundle)}, cachedData: fs.readFileSync(${JSON.stringify(rawFile)}) });
+      process.stdout.write(String(s.cachedDataRejected));`;
+    const weak = await run(['-e', probe], { ...process.env });
+    expect(weak.code !== 0 || weak.stdout === 'false', `V8 ${weak.code === 0 ? `said rejected=${weak.stdout}` : 'crashed'}`).toBe(true);
+    for (const at of [good.length - 1, middle]) {
+      const flipped = Buffer.from(good);
+      flipped[at] ^= 0x40;
+      fs.writeFileSync(cache, flipped, { mode: 0o600 });
+      expect(await load(bundle)).toMatchObject({ cached: false, value: 'aaaa 2,4,6' });
+      expect(await load(bundle)).toMatchObject({ cached: true, value: 'aaaa 2,4,6' });
+    }
     // A link in place of the file is not followed.
     const elsewhere = path.join(tmp, 'elsewhere.v8');
     fs.renameSync(cache, elsewhere);

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { detachedArgv } from '../src/run/supervise.js';
 
 const BIN = fileURLToPath(new URL('../bin/swarm.js', import.meta.url));
 
@@ -66,6 +67,14 @@ beforeEach(async () => {
   expect((await swarm(['init', '--quiet'])).code).toBe(0);
 });
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('the detached command line', () => {
+  it("drops --detach and adds the run id before `--`, leaving an agent's own arguments alone", () => {
+    expect(detachedArgv(['run', 'launch', '--detach', '--step', 'x'], 'r1')).toEqual(['run', 'launch', '--step', 'x', '--run-id', 'r1']);
+    expect(detachedArgv(['run', 'launch', '--agent', 'claude', '--detach', '--', '--model', 'm', '--detach'], 'r1')).toEqual(['run', 'launch', '--agent', 'claude', '--run-id', 'r1', '--', '--model', 'm', '--detach']);
+    expect(detachedArgv(['run', 'resume', '--detach', '--run-id', 'mine'], undefined)).toEqual(['run', 'resume', '--run-id', 'mine']);
+  });
+});
 
 describe('supervised runs', () => {
   it('detach returns at once; ps shows the run; logs --follow streams it; stop seals a failed node', async () => {

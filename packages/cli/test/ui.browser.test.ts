@@ -136,6 +136,13 @@ describe('swarm ui in Chromium', () => {
     // The token in the URL does not let a POST through: state changes need it in the header.
     const token = new URL(url).searchParams.get('token')!;
     expect((await fetch(`${bare}/api/runs/b/stop?token=${token}`, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(`${bare}/?token=${token}`)).status, 'the page itself takes the token from its URL').toBe(200);
+    // Nor does it let an API read through: only the page and its event stream take it from the URL.
+    expect((await fetch(`${bare}/api/graph?token=${token}`)).status).toBe(401);
+    // A run id that would name a path outside the store is refused before it names anything.
+    const traversal = await fetch(`${bare}/api/log/..%2F..%2Fetc`, { headers: { 'X-Swarm-Token': token } });
+    expect(traversal.status).toBe(400);
+    expect((await fetch(`${bare}/api/runs/..%2Fx/kill`, { method: 'POST', headers: { 'X-Swarm-Token': token } })).status).toBe(400);
     // Positive control: the same requests with the token answer.
     expect((await fetch(`${bare}/api/graph`, { headers: { 'X-Swarm-Token': token } })).status).toBe(200);
     // DNS rebinding: a page of another name that resolves here gets nothing, token or not.

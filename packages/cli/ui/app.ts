@@ -163,32 +163,47 @@ async function renderNode(id: string): Promise<void> {
 }
 
 let followTimer: number | undefined;
+/** The runs page's log: one element and one follower, kept when the table is redrawn. */
+const logBox = el('pre', { id: 'run-log' }, 'pick a run to follow its log');
+let followed: string | null = null;
+/** Stop/kill requests sent and not yet answered by the run ending (no double clicks). */
+const pending = new Set<string>();
+
+function follow(id: string): void {
+  if (followed === id) return;
+  clearTimeout(followTimer);
+  followed = id;
+  let offset = 0;
+  logBox.textContent = '';
+  const tick = async () => {
+    if (followed !== id) return;
+    const chunk = await api<{ offset: number; text: string; finished: boolean }>(`/api/log/${encodeURIComponent(id)}?offset=${offset}`).catch(() => null);
+    if (followed !== id) return;
+    if (chunk) {
+      offset = chunk.offset;
+      logBox.append(chunk.text);
+      if (chunk.finished) return;
+    }
+    followTimer = window.setTimeout(tick, 500);
+  };
+  void tick();
+}
 
 async function renderRuns(): Promise<void> {
   const { runs } = await api<{ runs: Run[] }>('/api/runs');
   const action = (id: string, what: 'stop' | 'kill') => {
-    const b = el('button', { 'data-action': what, 'data-run': id }, what);
+    const key = `${id}/${what}`;
+    const b = el('button', pending.has(key) ? { 'data-action': what, 'data-run': id, disabled: '' } : { 'data-action': what, 'data-run': id }, what);
     b.addEventListener('click', async () => {
+      if (pending.has(key)) return;
+      pending.add(key);
       b.setAttribute('disabled', '');
-      await api(`/api/runs/${encodeURIComponent(id)}/${what}`, { method: 'POST' }).catch((e: Error) => alert(e.message));
+      await api(`/api/runs/${encodeURIComponent(id)}/${what}`, { method: 'POST' }).catch((e: Error) => {
+        pending.delete(key);
+        alert(e.message);
+      });
     });
     return b;
-  };
-  const logBox = el('pre', { id: 'run-log' }, 'pick a run to follow its log');
-  const follow = (id: string) => {
-    clearTimeout(followTimer);
-    let offset = 0;
-    logBox.textContent = '';
-    const tick = async () => {
-      const chunk = await api<{ offset: number; text: string; finished: boolean }>(`/api/log/${encodeURIComponent(id)}?offset=${offset}`).catch(() => null);
-      if (chunk) {
-        offset = chunk.offset;
-        logBox.append(chunk.text);
-        if (chunk.finished) return;
-      }
-      followTimer = window.setTimeout(tick, 500);
-    };
-    void tick();
   };
   main.replaceChildren(
     table(
@@ -209,7 +224,7 @@ async function renderRuns(): Promise<void> {
         ];
       }),
     ),
-    el('h3', {}, 'Log'),
+    el('h3', {}, followed ? `Log of ${followed}` : 'Log'),
     logBox,
   );
 }
@@ -237,7 +252,11 @@ async function route(): Promise<void> {
   const hash = location.hash.replace(/^#/, '') || '/';
   const [pathPart, query] = hash.split('?');
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', pathPart === (a.getAttribute('data-nav') === 'dag' ? '/' : `/${a.getAttribute('data-nav')}`));
-  clearTimeout(followTimer);
+  if (pathPart !== '/runs') {
+    clearTimeout(followTimer);
+    followed = null;
+    logBox.textContent = 'pick a run to follow its log';
+  }
   try {
     if (pathPart === '/') graph ? renderDag(graph) : renderDag((graph = await api<Graph>('/api/graph')));
     else if (pathPart!.startsWith('/node/')) await renderNode(decodeURIComponent(pathPart!.slice('/node/'.length)));

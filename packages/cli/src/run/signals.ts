@@ -7,14 +7,18 @@ export async function runWithSignals(
   options: LaunchOptions,
   output: Output,
   launch: (options: LaunchOptions) => Promise<LaunchResult>,
+  /** Set when a stop signal arrived (a restart policy restarts nothing after one). */
+  seen: { stopped: boolean } = { stopped: false },
 ): Promise<LaunchResult> {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    seen.stopped = true;
     output.info(`\nswarm: ${signal} received, stopping the step…`);
     controller.abort();
   };
   // `swarm run kill --seal`: the step is killed at once, and its node sealed as for Ctrl-C.
   const onKill = () => {
+    seen.stopped = true;
     output.info('\nswarm: kill requested, killing the step…');
     controller.abort('kill');
   };

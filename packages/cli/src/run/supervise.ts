@@ -61,11 +61,12 @@ export function outcomeOf(error: unknown): 'failed' | 'interrupted' | 'error' {
 }
 
 /**
- * Waits `ms`, or until SIGTERM/SIGINT/SIGHUP arrives (then returns true: stop the chain).
+ * Waits `ms`, or until SIGTERM, SIGINT, SIGHUP or SIGUSR2 arrives (then returns true: stop the chain).
  */
 export function backoff(ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+    // SIGUSR2 is `run kill --seal`: with no step to kill, it stops the chain too.
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'];
     const done = (stopped: boolean) => {
       clearTimeout(timer);
       for (const s of signals) process.off(s, onSignal);
@@ -121,6 +122,8 @@ export async function detach(input: DetachInput): Promise<{ run_id: string; pid:
     if (exited !== undefined || Date.now() > deadline) {
       const tail = fs.readFileSync(log, 'utf8').split('\n').slice(-12).join('\n').trim();
       if (exited === undefined) child.kill('SIGTERM');
+      // Not waited for: this process reports and exits whatever the child still does.
+      child.unref();
       throw new SwarmError('RUN_DETACH_FAILED', `the detached run ${input.runId} did not start${exited !== undefined ? ` (its supervisor exited with ${exited})` : ''}`, {
         details: { run_id: input.runId, log, tail },
         hint: 'run the same command without --detach to see why',
@@ -130,4 +133,15 @@ export async function detach(input: DetachInput): Promise<{ run_id: string; pid:
   }
   child.unref();
   return { run_id: input.runId, pid: child.pid ?? 0, log };
+}
+
+/**
+ * The command line a detached supervisor runs: this one without its `--detach`, with the run id
+ * it was given (inserted before a `--`, so an agent's own arguments are left as they are).
+ */
+export function detachedArgv(argv: readonly string[], runId: string | undefined): string[] {
+  const end = argv.indexOf('--');
+  const head = (end < 0 ? argv : argv.slice(0, end)).filter((a) => a !== '--detach');
+  const tail = end < 0 ? [] : argv.slice(end);
+  return [...head, ...(runId === undefined ? [] : ['--run-id', runId]), ...tail];
 }

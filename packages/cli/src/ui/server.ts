@@ -2,8 +2,8 @@
  * `swarm ui`: a local web app over this store, served on 127.0.0.1 only.
  *
  * - A token of 32 random bytes is made at start and printed in the URL. Without it there is no
- *   data: every /api request needs it (the `X-Swarm-Token` header, or `?token=` for the page and its
- *   event stream, which cannot send headers), and a request without it gets a bare 401.
+ *   data: every request needs it in the `X-Swarm-Token` header (`?token=` only for the page and
+ *   its event stream, which cannot send headers), and a request without it gets a bare 401.
  * - Requests that change something (stop, kill) take the token only in the header, so a page of
  *   another origin cannot make the browser send them; a foreign `Origin` is refused too.
  * - The Host header must name this server (127.0.0.1 or localhost and its port): a DNS name
@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SwarmError, isSwarmError } from '@swarm/core';
+import { SwarmError, isSwarmError, isValidName } from '@swarm/core';
 
 export interface UiOptions {
   cwd: string;
@@ -44,6 +44,39 @@ function assetDir(): string {
     if (fs.existsSync(path.join(candidate, 'app.js'))) return candidate;
   }
   throw new SwarmError('INTERNAL', 'the web UI is not built (run `npm run build`)');
+}
+
+/** A run id from a URL, checked before it names any path. */
+function validRunId(id: string): string {
+  if (!isValidName(id)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(id)}`);
+  return id;
+}
+
+/** Up to `max` bytes of a file from `offset`, cut back to whole UTF-8 characters. */
+function readFrom(file: string, offset: number, max: number): Buffer {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return Buffer.alloc(0);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.max(0, Math.min(max, size - offset)));
+    const n = buf.length > 0 ? fs.readSync(fd, buf, 0, buf.length, offset) : 0;
+    let end = n;
+    // Back off over a character whose last bytes are not written yet (or not in this read).
+    for (let back = 1; back <= Math.min(3, n); back += 1) {
+      const byte = buf[n - back]!;
+      if ((byte & 0xc0) === 0x80) continue;
+      const need = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+      if (need > back) end = n - back;
+      break;
+    }
+    return buf.subarray(0, end);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export async function startUi(options: UiOptions): Promise<UiServer> {
@@ -152,7 +185,8 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     if (streams.size === 0) return;
     try {
       const g = await graph();
-      const digest = crypto.createHash('sha256').update(JSON.stringify(g)).digest('hex');
+      // What changes every tick by itself (a live run's uptime) is no news: it is left out.
+      const digest = crypto.createHash('sha256').update(JSON.stringify({ ...g, runs: g.runs.map((r) => ({ ...r, uptime_ms: null })) })).digest('hex');
       if (digest === lastDigest) return;
       lastDigest = digest;
       for (const res of streams) res.write(`event: graph\ndata: ${JSON.stringify(g)}\n\n`);
@@ -166,7 +200,9 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       if (!hostOk(req.headers.host)) return send(res, 403, 'forbidden');
       const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
       const headerToken = req.headers['x-swarm-token'];
-      const authorized = tokenOk(typeof headerToken === 'string' ? headerToken : null) || (req.method === 'GET' && tokenOk(url.searchParams.get('token')));
+      // The URL's token only where a browser cannot send a header: the page itself and its event stream.
+      const queryTokenOk = req.method === 'GET' && (url.pathname === '/' || url.pathname === '/api/events') && tokenOk(url.searchParams.get('token'));
+      const authorized = tokenOk(typeof headerToken === 'string' ? headerToken : null) || queryTokenOk;
       if (req.method === 'GET' && url.pathname === '/app.js') {
         res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-store' });
         return res.end(fs.readFileSync(path.join(assets, 'app.js')));
@@ -185,12 +221,12 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       if (req.method === 'GET' && url.pathname === '/api/runs') return send(res, 200, { runs: await state.psRuns({ ...call, all: url.searchParams.get('all') === '1' }) });
       if (req.method === 'GET' && url.pathname.startsWith('/api/node/')) return send(res, 200, await nodeDetail(decodeURIComponent(url.pathname.slice('/api/node/'.length))));
       if (req.method === 'GET' && url.pathname.startsWith('/api/log/')) {
-        const runId = decodeURIComponent(url.pathname.slice('/api/log/'.length));
+        const runId = validRunId(decodeURIComponent(url.pathname.slice('/api/log/'.length)));
         const { file } = await state.runLogPath({ ...call, runId });
-        const offset = Math.max(0, Number(url.searchParams.get('offset') ?? 0) || 0);
-        const text = fs.existsSync(file) ? fs.readFileSync(file).subarray(offset) : Buffer.alloc(0);
+        const offset = Math.max(0, Math.floor(Number(url.searchParams.get('offset') ?? 0)) || 0);
         const finished = await state.runFinished({ ...call, runId });
-        return send(res, 200, { run_id: runId, offset: offset + text.length, text: text.toString('utf8'), finished });
+        const bytes = readFrom(file, offset, LOG_TAIL);
+        return send(res, 200, { run_id: runId, offset: offset + bytes.length, text: bytes.toString('utf8'), finished: finished && bytes.length < LOG_TAIL });
       }
       if (req.method === 'GET' && url.pathname === '/api/diff') {
         const a = url.searchParams.get('a');
@@ -201,9 +237,11 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       }
       if (req.method === 'GET' && url.pathname === '/api/events') {
         res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
-        res.write(`event: graph\ndata: ${JSON.stringify(await graph())}\n\n`);
+        // Registered before the first await: a client gone meanwhile must not stay in the set.
         streams.add(res);
-        req.on('close', () => streams.delete(res));
+        res.on('close', () => streams.delete(res));
+        const first = await graph();
+        if (!res.destroyed) res.write(`event: graph\ndata: ${JSON.stringify(first)}\n\n`);
         return undefined;
       }
       const action = /^\/api\/runs\/([^/]+)\/(stop|kill)$/.exec(url.pathname);
@@ -212,7 +250,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
         if (!tokenOk(typeof headerToken === 'string' ? headerToken : null)) return send(res, 401, '');
         const origin = req.headers.origin;
         if (origin !== undefined && origin !== `http://127.0.0.1:${port}` && origin !== `http://localhost:${port}`) return send(res, 403, 'forbidden');
-        const result = await state.signalRun({ ...call, runId: decodeURIComponent(action[1]!), how: action[2] === 'stop' ? 'stop' : 'kill' });
+        const result = await state.signalRun({ ...call, runId: validRunId(decodeURIComponent(action[1]!)), how: action[2] === 'stop' ? 'stop' : 'kill' });
         return send(res, 200, result);
       }
       return send(res, 404, 'not found');

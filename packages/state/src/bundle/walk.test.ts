@@ -34,6 +34,9 @@ beforeAll(() => {
   fs.writeFileSync(path.join(tree, 'd4', 'secret.pem'), 'k');
   fs.chmodSync(path.join(tree, 'd5', 'sub', 'f3.txt'), 0o4755);
   fs.linkSync(path.join(tree, 'd6', 'sub', 'f2.txt'), path.join(tree, 'd6', 'hardlink'));
+  // A name that starts with U+FEFF beside the same name without it.
+  fs.writeFileSync(path.join(tree, 'd7', '\uFEFFbom.txt'), 'with');
+  fs.writeFileSync(path.join(tree, 'd7', 'bom.txt'), 'without');
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -54,6 +57,7 @@ describe('walk of a big quiescent tree', () => {
     const odd = two.entries.find((e) => e.rel === 'd5/sub/f3.txt')!;
     expect(odd.perm).toBe(0o4755);
     expect(two.entries.find((e) => e.rel === 'd6/hardlink')!.nlink).toBe(2);
+    for (const walk of [one, two]) expect(walk.entries.filter((e) => e.rel.startsWith('d7/') && e.rel.endsWith('bom.txt')).map((e) => e.rel).sort()).toEqual(['d7/bom.txt', 'd7/\uFEFFbom.txt']);
   });
 
   it('counts its entries against the limit as the one-phase walk does', () => {

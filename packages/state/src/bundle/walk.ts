@@ -70,7 +70,8 @@ export const PARALLEL_STAT_MIN = 8192;
 /** Linux PATH_MAX, counting the terminating NUL: longer absolute paths cannot be opened or restored here. */
 const OS_PATH_MAX = 4096;
 const PROC_FD = '/proc/self/fd';
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a name that starts with U+FEFF keeps it (the default strips it, and two names could meet).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function utf8(bytes: Buffer): string | null {
   try {
@@ -283,6 +284,7 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
   const skipped: SkippedEntry[] = [];
   const excluded: string[] = [];
   const listed: Array<{ bundlePath: string; rel: string; abs: string; kind: Exclude<Kind, 'other'> }> = [];
+  let kept = 0;
   const pending: string[] = [''];
   while (pending.length > 0) {
     const dirRel = pending.pop()!;
@@ -320,7 +322,10 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
         continue;
       }
       listed.push({ bundlePath, rel, abs, kind });
-      if (listed.length + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
+      // A link may still be left out (a target that is not UTF-8): only what is sure to stay counts
+      // here, and the whole count once more at the end, as the one-phase walk counts.
+      if (kind !== 'symlink') kept += 1;
+      if (kept + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
       if (kind === 'dir') pending.push(rel);
     }
   }
@@ -367,6 +372,7 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
     }
     add(i, { mode, size: fields[o + 1]!, mtimeMs: fields[o + 2]!, ctimeMs: fields[o + 3]!, atimeMs: fields[o + 4]!, nlink: fields[o + 5]!, dev: fields[o + 6]!, ino: fields[o + 7]! });
   }
+  if (entries.length + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
   return finish(root, entries, skipped, excluded);
 }
 

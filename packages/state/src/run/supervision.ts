@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, clockFromEnv, isoTime, type Clock } from '@swarm/core';
+import { SwarmError, clockFromEnv, isValidName, isoTime, type Clock } from '@swarm/core';
 import '../engine-errors.js';
 import { Catalog, type RunRow } from '../store/catalog.js';
 import { findProjectRoot, runDir, storePaths, type StorePaths } from '../store/paths.js';
@@ -158,6 +158,7 @@ function egressCounts(file: string): { allowed: number; denied: number } {
  */
 export async function signalRun(options: StoreCall & { runId: string; how: 'stop' | 'kill' | 'kill-seal' }): Promise<{ run_id: string; pid: number; signal: string }> {
   return withCatalog(options, ({ paths, catalog }) => {
+    if (!isValidName(options.runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(options.runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
     const signal: NodeJS.Signals = options.how === 'stop' ? 'SIGTERM' : options.how === 'kill' ? 'SIGKILL' : 'SIGUSR2';
     const row = catalog.getRun(options.runId);
     const dir = runDir(paths, options.runId);
@@ -170,8 +171,12 @@ export async function signalRun(options: StoreCall & { runId: string; how: 'stop
       if (row && runStateOf(paths, row) !== 'running') throw new SwarmError('INVALID_ARGUMENT', `run ${options.runId} has already finished`);
       throw new SwarmError('RUN_NOT_FOUND', `run ${options.runId} is not running (its process is gone; \`swarm gc\` cleans up)`);
     }
-    // The step's group first: once its owner is gone nothing would end an unsandboxed step.
-    if (options.how === 'kill' && live !== undefined) killStepGroup(dir, live);
+    // The step's group first: once its owner is gone nothing would end an unsandboxed step. Named
+    // by the first run of a chain, the step is the chain's current attempt's.
+    if (options.how === 'kill') {
+      const current = live !== undefined ? { dir, owner: live } : currentAttempt(paths, catalog, first);
+      if (current) killStepGroup(current.dir, current.owner);
+    }
     try {
       process.kill(pid, signal);
     } catch (cause) {
@@ -179,6 +184,19 @@ export async function signalRun(options: StoreCall & { runId: string; how: 'stop
     }
     return { run_id: options.runId, pid, signal };
   });
+}
+
+/** The live attempt of a restart chain, if one is running. */
+function currentAttempt(paths: StorePaths, catalog: Catalog, first: string): { dir: string; owner: number } | undefined {
+  const attempts = catalog.listAttempts().filter((a) => a.first_run_id === first).sort((a, b) => b.attempt - a.attempt);
+  for (const attempt of attempts) {
+    const row = catalog.getRun(attempt.run_id);
+    if (!row || runStateOf(paths, row) !== 'running') continue;
+    const dir = runDir(paths, attempt.run_id);
+    const owner = liveOwner(dir);
+    if (owner !== undefined) return { dir, owner };
+  }
+  return undefined;
 }
 
 /** SIGKILL to the step's process group, if the recorded leader is the owner's own child. */
@@ -208,9 +226,23 @@ export function supervisorDir(paths: StorePaths, firstRunId: string): string {
 /** Marks this process as the live supervisor of a restart chain; returns the function that unmarks it. */
 export async function markSupervisor(options: StoreCall & { firstRunId: string }): Promise<{ dir: string; done: () => void }> {
   return withCatalog(options, ({ paths }) => {
+    if (!isValidName(options.firstRunId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(options.firstRunId)}`);
     const dir = supervisorDir(paths, options.firstRunId);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // One supervisor per chain: a second launch with the same run id must not take the marker.
+    const other = liveOwner(dir);
+    if (other !== undefined && other !== process.pid) {
+      throw new SwarmError('RUN_ID_EXISTS', `run ${options.firstRunId} already has a live supervisor (pid ${other})`, { details: { run_id: options.firstRunId } });
+    }
     writeOwnerFile(dir);
-    return { dir, done: () => fs.rmSync(path.join(dir, OWNER_FILE), { force: true }) };
+    const marker = path.join(dir, OWNER_FILE);
+    const mine = fs.readFileSync(marker, 'utf8');
+    return {
+      dir,
+      done: () => {
+        // Only our own marker goes.
+        if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === mine) fs.rmSync(marker, { force: true });
+      },
+    };
   });
 }

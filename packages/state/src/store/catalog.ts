@@ -424,9 +424,9 @@ export class Catalog {
     return this.db.prepare('SELECT * FROM runs ORDER BY started_at, run_id').all() as RunRow[];
   }
 
-  /** Links a run to the first run of its restart chain (attempt 0 is the first run itself). */
+  /** Links a run to the first run of its restart chain (attempt 0 is the first run itself); a run linked already keeps its link. */
   recordAttempt(row: AttemptRow): void {
-    this.write(() => this.db.prepare('INSERT OR REPLACE INTO run_attempts(run_id, first_run_id, attempt, policy, created_at) VALUES (?, ?, ?, ?, ?)').run(row.run_id, row.first_run_id, row.attempt, row.policy, row.created_at));
+    this.write(() => this.db.prepare('INSERT OR IGNORE INTO run_attempts(run_id, first_run_id, attempt, policy, created_at) VALUES (?, ?, ?, ?, ?)').run(row.run_id, row.first_run_id, row.attempt, row.policy, row.created_at));
   }
 
   /** The attempt a run is of its chain, or undefined for a run that no restart policy started. */

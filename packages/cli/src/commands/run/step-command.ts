@@ -66,12 +66,16 @@ export abstract class StepCommand extends BaseCommand {
     const state = await import('@swarm/state');
     const { SwarmError, clockFromEnv } = await import('@swarm/core');
     const first = options.runId ?? state.newRunId(clockFromEnv(this.env));
+    const { isValidName } = await import('@swarm/core');
+    if (policy.mode !== 'no' && (!isValidName(first) || !isValidName(supervise.attemptRunId(first, policy.max ?? 9999)))) {
+      throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(first)} for a restart chain`, { hint: 'letters, digits, . _ - ; short enough for -r<n> to be added (max 128)' });
+    }
+    if (this.detach && !isValidName(first)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(first)}`, { hint: 'letters, digits, . _ - (max 128)' });
     if (this.detach) {
       if (this.interactive) throw new SwarmError('INVALID_ARGUMENT', '--detach cannot be combined with --interactive (a detached run has no terminal)');
       const root = state.findProjectRoot(this.cwd);
       if (!root) throw new SwarmError('STORE_NOT_FOUND', 'no swarm store here; run `swarm init` first');
-      const argv = [...(this.context.argv ?? process.argv.slice(2))].filter((a) => a !== '--detach');
-      if (options.runId === undefined) argv.push('--run-id', first);
+      const argv = supervise.detachedArgv(this.context.argv ?? process.argv.slice(2), options.runId === undefined ? first : undefined);
       const started = async () => {
         const status = await state.runStatus({ cwd: this.cwd, env: this.env, runId: first }).catch(() => null);
         return status !== null && status.state !== 'abandoned';
@@ -82,16 +86,18 @@ export abstract class StepCommand extends BaseCommand {
     }
     const marked = policy.mode === 'no' ? null : await state.markSupervisor({ cwd: this.cwd, env: this.env, firstRunId: first });
     let result;
+    const signals = { stopped: false };
     try {
       for (let attempt = 0; ; attempt += 1) {
         const runId = supervise.attemptRunId(first, attempt);
         if (policy.mode !== 'no') await state.recordRunAttempt({ cwd: this.cwd, env: this.env, runId, firstRunId: first, attempt, policy: policy.text });
         let outcome: 'succeeded' | 'failed' | 'interrupted' | 'error';
         try {
-          result = await runWithSignals({ ...options, runId, operation, egress, reveal: this.reveal }, this.output, (o) => backend.launch(o));
-          outcome = 'succeeded';
+          result = await runWithSignals({ ...options, runId, operation, egress, reveal: this.reveal }, this.output, (o) => backend.launch(o), signals);
+          outcome = signals.stopped ? 'interrupted' : 'succeeded';
         } catch (error) {
-          outcome = supervise.outcomeOf(error);
+          // A stop that came after the step's last check still ends the chain.
+          outcome = signals.stopped ? 'interrupted' : supervise.outcomeOf(error);
           if (!supervise.restartsAfter(policy, outcome) || (policy.max !== null && attempt >= policy.max)) throw error;
           this.output.info(`swarm: run ${runId} ${outcome}: ${(error as Error).message}`);
         }
@@ -185,3 +191,4 @@ export abstract class StepCommand extends BaseCommand {
     );
   }
 }
+
