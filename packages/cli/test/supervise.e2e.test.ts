@@ -99,7 +99,7 @@ describe('supervised runs', () => {
     expect(stop.envelope.data.signal).toBe('SIGTERM');
     const done = await until('the stopped run sealed', async () => (await ps()).find((r) => r.run_id === 'bg' && r.state !== 'running'));
     expect(done).toMatchObject({ state: 'committed', status: 'failed', node_id: 'node-bg' });
-    await new Promise<void>((r) => follower.on('close', () => r()));
+    await until('the follower to end with the run', async () => follower.exitCode !== null || follower.signalCode !== null, 30_000);
     expect(followed).not.toContain('tick 99');
     const status = await swarm(['run', 'status', '--run-id', 'bg', '--json']);
     expect(status.envelope.data).toMatchObject({ status: 'failed', node_id: 'node-bg' });
@@ -108,7 +108,7 @@ describe('supervised runs', () => {
     expect(result.signal).toBe('SIGTERM');
     // A stopped run cannot be stopped again.
     expect((await swarm(['run', 'stop', 'bg', '--json'])).code).toBe(2);
-  });
+  }, 120_000);
 
   it('kill leaves no node and an abandoned run; kill --seal seals one at once, without the grace a stop gives', async () => {
     expect((await swarm(['run', 'launch', '--run-id', 'k', '--detach', '--step', 'sleep 61.37'])).code).toBe(0);
@@ -162,6 +162,12 @@ describe('supervised runs', () => {
     // Every attempt is a new run from the same parent node; none reuses a half-written one.
     const parents = await Promise.all(runs.map(async (x) => (await swarm(['run', 'status', '--run-id', x.run_id, '--json'])).envelope.data.parent_node_id));
     expect(new Set(parents)).toEqual(new Set(['root']));
+
+    // always:2 restarts after a success too: three succeeded runs, each from the same parent.
+    const always = await swarm(['run', 'launch', '--run-id', 'again', '--restart', 'always:2', '--json', '--step', 'true']);
+    expect(always.code, always.stderr).toBe(0);
+    expect(always.envelope.data).toMatchObject({ run_id: 'again-r2', status: 'succeeded' });
+    expect((await ps()).filter((x) => x.first_run_id === 'again').map((x) => [x.run_id, x.status]).sort()).toEqual([['again', 'succeeded'], ['again-r1', 'succeeded'], ['again-r2', 'succeeded']]);
 
     // The policy's limit holds: on-failure:1 on a step that always fails gives two runs and exit 7.
     const failing = await swarm(['run', 'launch', '--run-id', 'always-bad', '--restart', 'on-failure:1', '--json', '--step', 'exit 4']);
