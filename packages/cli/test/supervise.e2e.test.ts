@@ -186,6 +186,56 @@ describe('supervised runs', () => {
     expect(fs.readFileSync(path.join(tmp, '.swarm', 'supervisor', 'chain', 'supervisor.log'), 'utf8')).toContain('STEP_INTERRUPTED');
   });
 
+  it('--publish reaches a server started inside the sandbox from the host; without it the host cannot', async () => {
+    const serve = `node -e "require('http').createServer((q, s) => s.end('hello from inside ' + process.env.SWARM_RUN_ID)).listen(8123, '127.0.0.1')"`;
+    const server = `${serve} & i=0; while [ ! -e release ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`;
+    const get = async (port: number) => {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) });
+        return await r.text();
+      } catch {
+        return null;
+      }
+    };
+    // Positive control first: the server runs (the step reaches it itself, and the host tries
+    // while it does), but the step's 127.0.0.1 is its own network namespace's: not the host's.
+    const probe = `${serve} & sleep 1; node -e "fetch('http://127.0.0.1:8123/').then((r) => r.text()).then(console.log)"; sleep 1`;
+    // Weakened: with the host's network (no namespace of its own) the host does reach it.
+    const open = swarm(['run', 'launch', '--run-id', 'open-net', '--json', '--unsandboxed-egress', '--step', probe]);
+    await new Promise((r) => setTimeout(r, 1500));
+    const openFromHost = await get(8123);
+    expect((await open).code).toBe(0);
+    expect(openFromHost).toBe('hello from inside open-net');
+    const unpublished = swarm(['run', 'launch', '--run-id', 'unpublished', '--json', '--step', probe]);
+    await new Promise((r) => setTimeout(r, 1500));
+    const fromHost = await get(8123);
+    expect((await unpublished).code).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, '.swarm', 'runs', 'unpublished', 'step.log'), 'utf8')).toContain('hello from inside unpublished');
+    expect(fromHost).toBeNull();
+
+    // --publish <port>: a free host port, printed; the host reaches the step's server through it.
+    expect((await swarm(['run', 'launch', '--run-id', 'pub', '--detach', '--publish', '8123', '--step', server])).code).toBe(0);
+    const log = path.join(tmp, '.swarm', 'supervisor', 'pub', 'supervisor.log');
+    const hostPort = await until('the published port printed', async () => Number(/published on http:\/\/127\.0\.0\.1:(\d+)\//.exec(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '')?.[1] ?? 0) || undefined);
+    const body = await until('the published server to answer', async () => (await get(hostPort)) ?? undefined);
+    expect(body).toBe('hello from inside pub');
+    // Many connections, one after another and at once.
+    const many = await Promise.all(Array.from({ length: 8 }, () => get(hostPort)));
+    expect(many).toEqual(Array(8).fill('hello from inside pub'));
+    fs.writeFileSync(path.join(tmp, '.swarm', 'runs', 'pub', 'workspace', 'release'), '');
+    const done = await until('pub sealed', async () => (await ps()).find((r) => r.run_id === 'pub' && r.state === 'committed'), 30_000);
+    expect(done.status).toBe('succeeded');
+    const policy = JSON.parse(fs.readFileSync(path.join(tmp, '.swarm', 'runs', 'pub', 'policy.json'), 'utf8'));
+    expect(policy.swarm.published_ports).toEqual([8123]);
+    // The run over, the port is closed again.
+    expect(await get(hostPort)).toBeNull();
+
+    for (const bad of ['0', '70000', 'x:80', '80:', '8123:8123:1']) {
+      const r = await swarm(['run', 'launch', '--run-id', 'badpub', '--publish', bad, '--json', '--step', 'true']);
+      expect(r.code, bad).toBe(2);
+    }
+  }, 120_000);
+
   it('refuses a bad restart policy and --detach with --interactive (exit 2), before anything runs', async () => {
     for (const policy of ['sometimes', 'on-failure:0', 'no:3', 'always:x']) {
       const r = await swarm(['run', 'launch', '--run-id', 'x', '--restart', policy, '--json', '--step', 'true']);

@@ -47,6 +47,15 @@ export interface EgressRequest {
   unsandboxed: boolean;
   /** What of the host the step sees; if the sandbox cannot enforce it, the step does not start. */
   layout: SandboxLayout;
+  /** Ports of the step to reach from the host's loopback (`--publish`); hostPort 0: a free one. */
+  publish?: PublishedPort[];
+}
+
+export interface PublishedPort {
+  /** The port the step listens on, on 127.0.0.1 inside its sandbox. */
+  port: number;
+  /** The port on the host's 127.0.0.1 that reaches it (0 in a request: any free one). */
+  hostPort: number;
 }
 
 export interface EgressSummary {
@@ -66,6 +75,8 @@ export interface EgressSession {
   secrets: string[];
   /** Wraps the step's argv so it runs inside the sandbox. */
   wrap(argv: string[]): SandboxedCommand;
+  /** The published ports, with the host ports they got. */
+  published?: PublishedPort[];
   close(): Promise<EgressSummary>;
 }
 
@@ -80,6 +91,10 @@ export interface SandboxedCommand {
   controlPipes: number;
   /** Called once with the spawned process's control pipes (in fd order) and its pid. */
   attach?(pipes: NodeJS.ReadableStream[], pid: number): SandboxControl;
+  /** A Node IPC channel at this descriptor (after the control pipes): published connections go over it. */
+  ipcFd?: number;
+  /** Called once with the spawned process when it has an IPC channel. */
+  onSpawn?(child: import('node:child_process').ChildProcess): void;
 }
 
 export interface SandboxControl {

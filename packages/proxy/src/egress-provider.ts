@@ -22,7 +22,8 @@ import { normalizeAllowlist } from './allowlist.js';
 import { createBroker, type BrokerTimeouts } from './broker/broker.js';
 import { DecisionLog, summarizeEgressLog } from './decision-log.js';
 import { connectProvider, type Provider } from './provider/provider.js';
-import { bwrapArgv, INFO_FD, REPORT_FD } from './sandbox/bwrap.js';
+import { bwrapArgv, INFO_FD, PUBLISH_FD, REPORT_FD } from './sandbox/bwrap.js';
+import { listenPublished, type Published } from './sandbox/publish.js';
 import { attachBwrapControl } from './sandbox/control.js';
 import { locateSandbox, shortTempDir, type SandboxProbe } from './sandbox/probe.js';
 import type { SandboxTools } from './sandbox/tools.js';
@@ -98,8 +99,10 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
       // A process that exits without close() still leaves no socket directory behind.
       const removeTempDir = (): void => fs.rmSync(tempDir, { recursive: true, force: true });
       process.once('exit', removeTempDir);
+      let published: Published | undefined;
       const teardown = async (): Promise<void> => {
         try {
+          await published?.close();
           // The step has ended; let its last requests finish (and be logged) before cutting them.
           await broker.close({ graceMs: CLOSE_GRACE_MS });
           await provider?.close();
@@ -120,6 +123,7 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
           const address = await broker.listen({ host: '127.0.0.1', port: 0 });
           port = address.kind === 'tcp' ? address.port : 0;
         }
+        published = await listenPublished(request.publish ?? [], fenced);
         if (request.routeMode === 'client_exit') {
           // A local run's exit is this machine: an in-process provider supplies it.
           provider = await connectProvider({ broker: { path: socketPath }, ticket, clock, onDiagnostic: options.onDiagnostic });
@@ -140,14 +144,17 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
         sandbox,
         env,
         secrets: [ticket.secret, authorization, proxyUrl],
+        published: published?.ports ?? [],
         wrap(argv: string[]): SandboxedCommand {
           if (argv.length === 0) throw new SwarmError('INVALID_ARGUMENT', 'the step command is empty');
           if (!tools) return { argv: [...argv], controlPipes: 0 };
           const bridge = fenced ? { socketPath, port } : null;
+          const relayed = fenced && published && published.ports.length > 0 ? published : undefined;
           return {
-            argv: bwrapArgv({ tools, layout: request.layout, bridge }, argv),
+            argv: bwrapArgv({ tools, layout: request.layout, bridge, publish: relayed?.ports.map((p) => p.port) }, argv),
             controlPipes: Math.max(INFO_FD, REPORT_FD) - 2,
             attach: (pipes) => attachBwrapControl(pipes),
+            ...(relayed ? { ipcFd: PUBLISH_FD, onSpawn: (child) => relayed.attach(child) } : {}),
           };
         },
         close(): Promise<EgressSummary> {

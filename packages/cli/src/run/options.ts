@@ -34,6 +34,7 @@ export interface RunFlags {
   discardFailed: boolean;
   noInheritEgress: boolean;
   mountPath?: string;
+  publish?: string[];
   profile?: string;
 }
 
@@ -79,6 +80,7 @@ export function resolveRunOptions(flags: RunFlags, env: NodeJS.ProcessEnv, cwd: 
     keepWorkspace: flags.keepWorkspace,
     noInheritEgress: flags.noInheritEgress,
     mountPath: flags.mountPath,
+    publish: parsePublish(flags.publish ?? []),
     discardFailed: flags.discardFailed,
     env,
   };
@@ -109,3 +111,20 @@ export async function loadEgressProvider(env: NodeJS.ProcessEnv, profile?: strin
 }
 
 /** Runs with Ctrl-C/SIGTERM wired to an abort, and the step's output shown live. */
+
+/** `--publish <host-port>:<port>` or `--publish <port>` (a free host port). */
+export function parsePublish(specs: readonly string[]): Array<{ port: number; hostPort: number }> {
+  const out: Array<{ port: number; hostPort: number }> = [];
+  for (const spec of specs) {
+    const match = /^(?:(\d{1,5}):)?(\d{1,5})$/.exec(spec.trim());
+    const hostPort = match?.[1] === undefined ? 0 : Number(match[1]);
+    const port = match ? Number(match[2]) : NaN;
+    if (!match || !(port >= 1 && port <= 65535) || !(hostPort >= 0 && hostPort <= 65535)) {
+      throw new SwarmError('INVALID_ARGUMENT', `--publish takes <host-port>:<port> or <port> (1-65535), not ${JSON.stringify(spec)}`);
+    }
+    if (out.some((p) => p.port === port)) throw new SwarmError('INVALID_ARGUMENT', `--publish names port ${port} twice`);
+    out.push({ port, hostPort });
+  }
+  if (out.length > 16) throw new SwarmError('INVALID_ARGUMENT', '--publish: at most 16 ports');
+  return out;
+}

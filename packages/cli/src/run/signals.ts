@@ -51,12 +51,13 @@ export async function runWithSignals(
         midLine = false;
         output.progress(line);
       },
-      onStart: ({ run_id, workspace, seed, sandbox }) => {
+      onStart: ({ run_id, workspace, seed, sandbox, published }) => {
         if (seed) {
           const left = seed.excluded.length > 0 ? ` (left out: ${seed.excluded.map((e) => `${e}/`).join(', ')})` : '';
           output.info(`swarm: seeded run ${run_id} from ${seed.source}${left}`);
         }
         output.info(`swarm: run ${run_id}, workspace ${workspace}`);
+        for (const p of published) output.info(`swarm: port ${p.port} of the step published on http://127.0.0.1:${p.hostPort}/`);
         // Said before the step runs, not only after it.
         if (sandbox === 'unsandboxed') {
           output.warn("--unsandboxed-egress: no sandbox can be made here, so the step runs with the host's network, files (swarm's keys included) and processes in reach; recorded in the policy and certificate");

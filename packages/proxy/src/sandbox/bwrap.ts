@@ -28,7 +28,12 @@ export interface BwrapPlan {
   layout: SandboxLayout;
   /** The broker bridge: its Unix socket on the host and the loopback port inside. Null: host network. */
   bridge: { socketPath: string; port: number } | null;
+  /** Published ports: swarm-init relays connections handed over PUBLISH_FD to these ports inside. */
+  publish?: number[];
 }
+
+/** Where swarm-init receives published connections (Node's IPC channel, after the control pipes). */
+export const PUBLISH_FD = 5;
 
 export function bwrapArgv(plan: BwrapPlan, argv: readonly string[]): string[] {
   const { layout } = plan;
@@ -79,6 +84,10 @@ export function bwrapArgv(plan: BwrapPlan, argv: readonly string[]): string[] {
   out.push('--chdir', layout.cwd, '--info-fd', String(INFO_FD), '--', SANDBOX_INIT, '--report-fd', String(REPORT_FD));
   if (plan.bridge) {
     out.push('--port', String(plan.bridge.port), '--socket', path.posix.join(SANDBOX_BROKER_DIR, path.basename(plan.bridge.socketPath)));
+  }
+  if (plan.publish && plan.publish.length > 0) {
+    out.push('--publish-fd', String(PUBLISH_FD));
+    for (const port of plan.publish) out.push('--publish', String(port));
   }
   out.push('--', ...argv);
   return out;

@@ -7,7 +7,10 @@
  *      namespaced, so this is the one way out);
  *   2. starts the step as its own process group, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT to it,
  *      and reaps every orphan (it is the namespace's reaper);
- *   3. exits when the step's main process exits. The kernel then kills every other process of
+ *   3. with --publish-fd, takes connections swarm accepted on the host's loopback for the ports
+ *      named by --publish (each socket handed over Node's IPC channel, SCM_RIGHTS) and relays
+ *      each to 127.0.0.1:<port> inside the namespace, where the step's server listens;
+ *   4. exits when the step's main process exits. The kernel then kills every other process of
  *      the namespace before this process can be reaped, so nothing the step started survives it.
  *
  * It reports on --report-fd: "ready\n" once the step is about to start, and "exit <n>\n" or
@@ -39,6 +42,8 @@
 
 #define SETUP_FAILED 125
 #define RELAY_BUFFER (128 * 1024)
+#define MAX_PUBLISHED 16
+#define CHANNEL_LINE 4096
 
 static volatile sig_atomic_t pending_signal = 0;
 static volatile sig_atomic_t child_exited = 0;
@@ -52,7 +57,7 @@ static void die(const char *what) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: swarm-init [--port N --socket PATH] [--report-fd FD] -- step...\n");
+  fprintf(stderr, "usage: swarm-init [--port N --socket PATH] [--report-fd FD] [--publish-fd FD --publish PORT...] -- step...\n");
   _exit(SETUP_FAILED);
 }
 
@@ -153,6 +158,104 @@ static void accept_one(int listener, const char *socket_path) {
   close(client);
 }
 
+static int connect_loopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((unsigned short)port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* One published connection: the host's socket relayed to the step's server on 127.0.0.1:port. */
+static void relay_published(int host, int port) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    int step = connect_loopback(port);
+    if (step >= 0) relay(host, step);
+    _exit(0);
+  }
+  close(host);
+}
+
+/*
+ * The publish channel: Node's IPC framing, one JSON line per message. A handed-over socket comes as
+ * {"cmd":"NODE_HANDLE",...,"msg":{"swarm_publish":<port>}} with the descriptor in SCM_RIGHTS, and
+ * Node sends the next one only after {"cmd":"NODE_HANDLE_ACK"}. Only the ports named at start
+ * are relayed; anything else received is closed.
+ */
+static char channel_line[CHANNEL_LINE];
+static size_t channel_used = 0;
+static int channel_fds[8];
+static int channel_nfds = 0;
+
+static int published_port(const char *line, const int *ports, int nports) {
+  const char *key = strstr(line, "\"swarm_publish\":");
+  if (!key) return -1;
+  long port = strtol(key + strlen("\"swarm_publish\":"), NULL, 10);
+  for (int i = 0; i < nports; i++) if (ports[i] == port) return (int)port;
+  return -1;
+}
+
+/* Returns 0 while the channel is open, -1 once swarm closed it. */
+static int read_channel(int channel, const int *ports, int nports) {
+  char data[CHANNEL_LINE];
+  char control[CMSG_SPACE(sizeof(int) * 4)];
+  struct iovec iov = {data, sizeof data};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
+  if (n < 0) return errno == EINTR || errno == EAGAIN ? 0 : -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    int *fds = (int *)CMSG_DATA(c);
+    for (int i = 0; i < count; i++) {
+      if (channel_nfds < (int)(sizeof channel_fds / sizeof channel_fds[0])) channel_fds[channel_nfds++] = fds[i];
+      else close(fds[i]);
+    }
+  }
+  if (n == 0) return -1;
+  for (ssize_t i = 0; i < n; i++) {
+    if (data[i] != '\n') {
+      if (channel_used < sizeof channel_line - 1) channel_line[channel_used++] = data[i];
+      continue;
+    }
+    channel_line[channel_used] = '\0';
+    channel_used = 0;
+    if (!strstr(channel_line, "\"cmd\":\"NODE_HANDLE\"")) continue;
+    int host = -1;
+    if (channel_nfds > 0) {
+      host = channel_fds[0];
+      memmove(channel_fds, channel_fds + 1, sizeof(int) * (size_t)(--channel_nfds));
+    }
+    int port = published_port(channel_line, ports, nports);
+    if (host >= 0 && port > 0) relay_published(host, port);
+    else if (host >= 0) close(host);
+    static const char ack[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+    write_all(channel, ack, sizeof ack - 1);
+  }
+  return 0;
+}
+
 /* The step gets exactly stdin, stdout and stderr; every other inherited descriptor closes on exec. */
 static void close_on_exec_above_stderr(void) {
 #ifdef SYS_close_range
@@ -168,7 +271,9 @@ static void close_on_exec_above_stderr(void) {
 }
 
 int main(int argc, char **argv) {
-  int port = -1, report_fd = -1;
+  int port = -1, report_fd = -1, channel = -1;
+  int published[MAX_PUBLISHED];
+  int npublished = 0;
   const char *socket_path = NULL;
   int i = 1;
   for (; i < argc; i++) {
@@ -185,12 +290,23 @@ int main(int argc, char **argv) {
     }
     else if (strcmp(argv[i], "--socket") == 0) socket_path = argv[++i];
     else if (strcmp(argv[i], "--report-fd") == 0) report_fd = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--publish-fd") == 0) channel = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--publish") == 0) {
+      char *end = NULL;
+      long value = strtol(argv[++i], &end, 10);
+      if (*end != '\0' || value < 1 || value > 65535 || npublished == MAX_PUBLISHED) usage();
+      published[npublished++] = (int)value;
+    }
     else usage();
   }
   if (i >= argc) usage();
   if ((port >= 0) != (socket_path != NULL)) usage();
+  if ((channel >= 0) != (npublished > 0)) usage();
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("cannot make the sandbox's first process undumpable");
   close_on_exec_above_stderr();
+  /* Node marks its IPC channel for its child; the step is not that child. */
+  unsetenv("NODE_CHANNEL_FD");
+  unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");
 
   int listener = port >= 0 ? listen_loopback(port) : -1;
 
@@ -258,9 +374,15 @@ int main(int argc, char **argv) {
       }
       if (done) break;
     }
-    struct pollfd fds[1] = {{listener, POLLIN, 0}};
-    int n = ppoll(fds, listener >= 0 ? 1 : 0, NULL, &unblocked);
-    if (n > 0 && (fds[0].revents & POLLIN)) accept_one(listener, socket_path);
+    struct pollfd fds[2] = {{listener, POLLIN, 0}, {channel, POLLIN, 0}};
+    int n = ppoll(fds, 2, NULL, &unblocked);
+    if (n > 0 && listener >= 0 && (fds[0].revents & POLLIN)) accept_one(listener, socket_path);
+    if (n > 0 && channel >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      if (read_channel(channel, published, npublished) < 0) {
+        close(channel);
+        channel = -1;
+      }
+    }
   }
 
   char line[32];

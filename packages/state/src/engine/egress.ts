@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SwarmError, type EgressProvider, type EgressSession, type RouteMode, type SandboxKind, type SandboxLayout } from '@swarm/core';
+import { SwarmError, type EgressProvider, type EgressSession, type PublishedPort, type RouteMode, type SandboxKind, type SandboxLayout } from '@swarm/core';
 import type { RunPaths } from './run-paths.js';
 
 export interface EgressInput {
@@ -25,6 +25,8 @@ export interface EgressInput {
   readable?: string[];
   /** Where the step sees its workspace when it is sandboxed. */
   mountPath: string;
+  /** `--publish`: ports of the step reached from the host's loopback. */
+  publish?: PublishedPort[];
 }
 
 /**
@@ -115,6 +117,7 @@ export async function openEgress(input: EgressInput): Promise<Egress> {
     expiresAtUnix: input.expiresAtUnix,
     unsandboxed: input.unsandboxed,
     layout: sandboxLayout(input),
+    publish: input.publish,
   });
   return { session, sandbox: session.sandbox, view: session.sandbox === 'unsandboxed' ? hostView(input.paths) : sandboxView(input.mountPath) };
 }

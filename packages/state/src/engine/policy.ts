@@ -22,6 +22,8 @@ export interface PolicyInput {
   allowColdStart: boolean;
   workflowRef: string;
   generatedAt: string;
+  /** Ports of the step published to the host's loopback (`--publish`); the host ports are the operator's, not recorded. */
+  published?: number[];
 }
 
 export interface Policy {
@@ -46,7 +48,11 @@ export function buildPolicy(input: PolicyInput): Policy {
     restore: { allow_cold_start: input.allowColdStart },
     workflow_ref: input.workflowRef,
     generated_at: input.generatedAt,
-    swarm: { generator: GENERATOR, unsandboxed_egress: input.sandbox === 'unsandboxed' || input.sandbox === 'bwrap-open-network' },
+    swarm: {
+      generator: GENERATOR,
+      unsandboxed_egress: input.sandbox === 'unsandboxed' || input.sandbox === 'bwrap-open-network',
+      ...(input.published && input.published.length > 0 ? { published_ports: [...input.published].sort((a, b) => a - b) } : {}),
+    },
   };
   assertValidDocument('policy', doc, 'policy.json');
   const bytes = canonicalBytes(doc);

@@ -69,8 +69,16 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
     cwd: spec.cwd,
     env: spec.env,
     detached: true, // its own process group, so a timeout kills everything it started
-    stdio: [spec.stdin ?? 'ignore', 'pipe', 'pipe', ...Array<'pipe'>(spec.command.controlPipes).fill('pipe')],
+    stdio: [
+      spec.stdin ?? 'ignore',
+      'pipe',
+      'pipe',
+      ...Array<'pipe'>(spec.command.controlPipes).fill('pipe'),
+      // Published connections: a Node IPC channel at the descriptor the sandbox reads them on.
+      ...(spec.command.ipcFd !== undefined ? [...Array<'pipe'>(Math.max(0, spec.command.ipcFd - 3 - spec.command.controlPipes)).fill('pipe'), 'ipc' as const] : []),
+    ],
   });
+  if (spec.command.ipcFd !== undefined) spec.command.onSpawn?.(child);
   let head = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
     if (head.length < SETUP_OUTPUT_LIMIT) head = Buffer.concat([head, chunk.subarray(0, SETUP_OUTPUT_LIMIT - head.length)]);
@@ -79,7 +87,7 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   const control: SandboxControl | undefined =
-    child.pid && spec.command.attach ? spec.command.attach(child.stdio.slice(3) as NodeJS.ReadableStream[], child.pid) : undefined;
+    child.pid && spec.command.attach ? spec.command.attach(child.stdio.slice(3, 3 + spec.command.controlPipes) as NodeJS.ReadableStream[], child.pid) : undefined;
   // Lets gc stop a step group orphaned by a crash of this process.
   if (child.pid && spec.pidFile) fs.writeFileSync(spec.pidFile, String(child.pid));
   // If swarm itself exits (uncaught error), do not leave the step group running.

@@ -98,8 +98,10 @@ export interface LaunchOptions {
    * directory the chain was seeded from, else a fixed path. Recorded in the policy.
    */
   mountPath?: string;
-  /** Called before the step starts: where its workspace lives, what it was seeded from, how it is fenced. */
-  onStart?: (info: { run_id: string; workspace: string; seed: SeedInfo | null; sandbox: SandboxKind }) => void;
+  /** `--publish`: ports of the step reached from the host's 127.0.0.1 (hostPort 0: a free one). Recorded in the policy. */
+  publish?: Array<{ port: number; hostPort: number }>;
+  /** Called before the step starts: where its workspace lives, what it was seeded from, how it is fenced, what is published. */
+  onStart?: (info: { run_id: string; workspace: string; seed: SeedInfo | null; sandbox: SandboxKind; published: Array<{ port: number; hostPort: number }> }) => void;
   operation?: 'launch' | 'resume';
   env?: NodeJS.ProcessEnv;
   home?: string;
@@ -338,6 +340,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
         inputs: { prompt: options.prompt !== undefined, script: command.script !== undefined },
         readable: [...(options.readable ?? []), ...(agent ? agentReadable(agent.installDir, mountPath, privateDirs) : [])],
         mountPath,
+        publish: options.publish,
       }),
     );
     session = egress.session;
@@ -356,7 +359,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       writeHomeFiles(paths.homeDir, built.homeFiles);
     }
     const sessionSecrets = session?.secrets ?? [];
-    options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed, sandbox: egress.sandbox });
+    options.onStart?.({ run_id: runId, workspace: paths.workspaceDir, seed, sandbox: egress.sandbox, published: session?.published ?? [] });
 
     // 3. Policy.
     const workflowRef = options.remote?.workflowRef ?? `local/swarm-local-run@${(await head) ?? 'unpinned'}`;
@@ -371,6 +374,7 @@ async function launchInStore(store: Store, options: LaunchOptions, env: NodeJS.P
       timeoutS: options.timeoutS ?? null,
       env: { granted: granted.granted, passed: granted.passed, secrets: secretGrants?.names ?? [] },
       mountPath: egress.sandbox === 'unsandboxed' ? null : egress.view.workspace,
+      published: (options.publish ?? []).map((p) => p.port),
       allowColdStart: options.allowColdStart ?? false,
       workflowRef,
       generatedAt: startedAt,

@@ -48,6 +48,9 @@ export abstract class StepCommand extends BaseCommand {
   detach = Option.Boolean('--detach', false, {
     description: 'Return at once with the run id; the run goes on under a supervisor process of its own (see `swarm ps`, `run logs --follow`, `run stop`)',
   });
+  publish = Option.Array('--publish', [], {
+    description: "Reach the step's server on 127.0.0.1:<port> in its sandbox from this machine's 127.0.0.1:<host-port> (<host-port>:<port>, or <port> for a free host port, printed); repeatable; recorded in the policy",
+  });
   restart = Option.String('--restart', {
     description: 'Restart policy: no (default), on-failure[:N] or always[:N]; each restart is a new run from the same parent node (<run-id>-r<n>), after 1 s, 2 s, 4 s … (at most 30 s)',
   });
@@ -183,6 +186,7 @@ export abstract class StepCommand extends BaseCommand {
         keepWorkspace: this.keepWorkspace,
         noInheritEgress: this.noInheritEgress,
         mountPath: this.mountPath,
+        publish: this.publish,
         discardFailed: this.discardFailed,
         profile: this.profile,
       },
