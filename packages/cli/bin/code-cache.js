@@ -136,7 +136,8 @@ function unwrap(bytes) {
 function readOwnFile(file) {
   let fd;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    // O_NONBLOCK: a fifo planted in the directory must not stall the start.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     const stat = fs.fstatSync(fd);
     const dir = fs.lstatSync(path.dirname(file));
     if (!stat.isFile() || !trusted(stat) || !dir.isDirectory() || !trusted(dir)) return undefined;

@@ -17,8 +17,9 @@ const cli = path.resolve(here, '..');
 const outdir = path.join(cli, 'dist/bundle');
 const packages = path.resolve(cli, '..');
 
-// Files of an earlier build would linger beside the new ones.
-fs.rmSync(outdir, { recursive: true, force: true });
+// Files of an earlier build would linger beside the new ones (the bundle itself is replaced by a rename).
+fs.mkdirSync(outdir, { recursive: true });
+for (const name of fs.readdirSync(outdir)) if (!['swarm.cjs', 'swarm.cjs.sha256'].includes(name)) fs.rmSync(path.join(outdir, name), { recursive: true, force: true });
 
 /** import.meta.url of a workspace module, as a path relative to the bundle's directory. */
 const ownLocation = {
@@ -38,9 +39,12 @@ const ownLocation = {
   },
 };
 
-await build({
+const built = await build({
   entryPoints: [path.join(cli, 'dist/main.js')],
   outfile: path.join(outdir, 'swarm.cjs'),
+  // Kept in memory and renamed into place below: a swarm starting during a build never reads
+  // half a bundle.
+  write: false,
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -55,7 +59,7 @@ await build({
 // 240 copies of a few builtins, 10 ms a start). One view per module and mode is enough: a view is
 // a set of getters nobody writes to.
 const bundled = path.join(outdir, 'swarm.cjs');
-const code = fs.readFileSync(bundled, 'utf8');
+const code = built.outputFiles[0].text;
 // A dynamic import() left in the bundle (of a module esbuild keeps external) would need a module
 // loader the code-cached script does not get reliably: every such import must be static or a require.
 const dynamic = code.match(/\bimport\("[^"]*"\)/g);
@@ -76,7 +80,8 @@ fs.writeFileSync(`${bundled}.tmp`, code.slice(0, at) + views + code.slice(at));
 fs.renameSync(`${bundled}.tmp`, bundled);
 
 // The bundle's digest, which names its code cache (bin/code-cache.js).
-fs.writeFileSync(`${bundled}.sha256`, `${crypto.createHash('sha256').update(fs.readFileSync(bundled)).digest('hex')}\n`);
+fs.writeFileSync(`${bundled}.sha256.tmp`, `${crypto.createHash('sha256').update(fs.readFileSync(bundled)).digest('hex')}\n`);
+fs.renameSync(`${bundled}.sha256.tmp`, `${bundled}.sha256`);
 
 // The web UI (`swarm ui`): its page and script, served by the CLI from dist/web; no CDN.
 const ui = path.join(cli, 'dist/web');

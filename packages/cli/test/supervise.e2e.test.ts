@@ -184,7 +184,19 @@ describe('supervised runs', () => {
     await new Promise((r) => setTimeout(r, 5000));
     expect((await ps()).filter((r) => r.first_run_id === 'chain').map((r) => r.run_id).sort()).toEqual(['chain', 'chain-r1']);
     expect(fs.readFileSync(path.join(tmp, '.swarm', 'supervisor', 'chain', 'supervisor.log'), 'utf8')).toContain('STEP_INTERRUPTED');
-  });
+
+    // A second launch of a live chain's id is refused, and leaves the first chain's supervisor
+    // reachable: a stop between its attempts still ends it.
+    expect((await swarm(['run', 'launch', '--run-id', 'dup', '--detach', '--restart', 'on-failure:5', '--step', 'exit 1'])).code).toBe(0);
+    await until('dup failed once', async () => (await ps()).find((r) => r.run_id === 'dup' && r.state === 'committed'), 30_000);
+    const again = await swarm(['run', 'launch', '--run-id', 'dup', '--restart', 'on-failure:5', '--json', '--step', 'exit 1']);
+    expect(again.code).toBe(2);
+    expect(again.envelope.error.code).toBe('RUN_ID_EXISTS');
+    await until('dup-r1 failed', async () => (await ps()).find((r) => r.run_id === 'dup-r1' && r.state === 'committed'), 30_000);
+    expect((await swarm(['run', 'stop', 'dup', '--json'])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 5000));
+    expect((await ps()).filter((r) => r.first_run_id === 'dup').map((r) => r.run_id).sort()).toEqual(['dup', 'dup-r1']);
+  }, 120_000);
 
   it('--publish reaches a server started inside the sandbox from the host; without it the host cannot', async () => {
     const serve = `node -e "require('http').createServer((q, s) => s.end('hello from inside ' + process.env.SWARM_RUN_ID)).listen(8123, '127.0.0.1')"`;

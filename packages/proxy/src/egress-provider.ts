@@ -117,8 +117,10 @@ export function createEgressProvider(options: EgressProviderOptions = {}): Egres
         await broker.listen({ path: socketPath });
         broker.admit(ticket);
         if (fenced) {
-          // Inside its own network namespace, so any port is free.
-          port = crypto.randomInt(20_000, 60_000);
+          // Inside its own network namespace, so any port is free but the step's published ones.
+          const taken = new Set((request.publish ?? []).map((p) => p.port));
+          do port = crypto.randomInt(20_000, 60_000);
+          while (taken.has(port));
         } else {
           const address = await broker.listen({ host: '127.0.0.1', port: 0 });
           port = address.kind === 'tcp' ? address.port : 0;

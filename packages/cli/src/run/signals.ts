@@ -58,6 +58,8 @@ export async function runWithSignals(
         }
         output.info(`swarm: run ${run_id}, workspace ${workspace}`);
         for (const p of published) output.info(`swarm: port ${p.port} of the step published on http://127.0.0.1:${p.hostPort}/`);
+        // What the step serves runs in the browser that opens it, outside the allowlist.
+        if (published.length > 0) output.warn('--publish: a page the step serves runs in your browser, which the egress allowlist does not fence; open it in a separate browser profile');
         // Said before the step runs, not only after it.
         if (sandbox === 'unsandboxed') {
           output.warn("--unsandboxed-egress: no sandbox can be made here, so the step runs with the host's network, files (swarm's keys included) and processes in reach; recorded in the policy and certificate");

@@ -52,13 +52,13 @@ function validRunId(id: string): string {
   return id;
 }
 
-/** Up to `max` bytes of a file from `offset`, cut back to whole UTF-8 characters. */
-function readFrom(file: string, offset: number, max: number): Buffer {
+/** Up to `max` bytes of a file from `offset`, cut back to whole UTF-8 characters; eof when they reach its end. */
+function readFrom(file: string, offset: number, max: number): { bytes: Buffer; eof: boolean } {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch {
-    return Buffer.alloc(0);
+    return { bytes: Buffer.alloc(0), eof: true };
   }
   try {
     const size = fs.fstatSync(fd).size;
@@ -73,7 +73,7 @@ function readFrom(file: string, offset: number, max: number): Buffer {
       if (need > back) end = n - back;
       break;
     }
-    return buf.subarray(0, end);
+    return { bytes: buf.subarray(0, end), eof: offset + end >= size };
   } finally {
     fs.closeSync(fd);
   }
@@ -180,6 +180,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   };
 
   const streams = new Set<http.ServerResponse>();
+  let broadcasts = 0;
   let lastDigest = '';
   const poll = setInterval(async () => {
     if (streams.size === 0) return;
@@ -189,6 +190,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       const digest = crypto.createHash('sha256').update(JSON.stringify({ ...g, runs: g.runs.map((r) => ({ ...r, uptime_ms: null })) })).digest('hex');
       if (digest === lastDigest) return;
       lastDigest = digest;
+      broadcasts += 1;
       for (const res of streams) res.write(`event: graph\ndata: ${JSON.stringify(g)}\n\n`);
     } catch {
       // the next tick tries again
@@ -225,8 +227,8 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
         const { file } = await state.runLogPath({ ...call, runId });
         const offset = Math.max(0, Math.floor(Number(url.searchParams.get('offset') ?? 0)) || 0);
         const finished = await state.runFinished({ ...call, runId });
-        const bytes = readFrom(file, offset, LOG_TAIL);
-        return send(res, 200, { run_id: runId, offset: offset + bytes.length, text: bytes.toString('utf8'), finished: finished && bytes.length < LOG_TAIL });
+        const { bytes, eof } = readFrom(file, offset, LOG_TAIL);
+        return send(res, 200, { run_id: runId, offset: offset + bytes.length, text: bytes.toString('utf8'), finished: finished && eof });
       }
       if (req.method === 'GET' && url.pathname === '/api/diff') {
         const a = url.searchParams.get('a');
@@ -240,8 +242,17 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
         // Registered before the first await: a client gone meanwhile must not stay in the set.
         streams.add(res);
         res.on('close', () => streams.delete(res));
-        const first = await graph();
-        if (!res.destroyed) res.write(`event: graph\ndata: ${JSON.stringify(first)}\n\n`);
+        const sent = broadcasts;
+        let first;
+        try {
+          first = await graph();
+        } catch {
+          streams.delete(res);
+          res.end();
+          return undefined;
+        }
+        // A push that went out meanwhile is newer than this first picture.
+        if (!res.destroyed && broadcasts === sent) res.write(`event: graph\ndata: ${JSON.stringify(first)}\n\n`);
         return undefined;
       }
       const action = /^\/api\/runs\/([^/]+)\/(stop|kill)$/.exec(url.pathname);

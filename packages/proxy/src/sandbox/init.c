@@ -44,6 +44,8 @@
 #define RELAY_BUFFER (128 * 1024)
 #define MAX_PUBLISHED 16
 #define CHANNEL_LINE 4096
+/* Published connections relayed at once; more are closed (anyone on the host's loopback can connect). */
+#define MAX_RELAYS 256
 
 static volatile sig_atomic_t pending_signal = 0;
 static volatile sig_atomic_t child_exited = 0;
@@ -134,6 +136,26 @@ static int listen_loopback(int port) {
   return fd;
 }
 
+/* Descriptors a relay child must not keep (set once known). */
+static int keep_out[3] = {-1, -1, -1};
+
+static void close_kept_out(void) {
+  for (int i = 0; i < 3; i++) if (keep_out[i] >= 0) close(keep_out[i]);
+}
+
+/* The published relays alive now, by pid (at most MAX_RELAYS). */
+static pid_t relay_pids[MAX_RELAYS];
+static int relays = 0;
+
+static void relay_gone(pid_t pid) {
+  for (int i = 0; i < relays; i++) {
+    if (relay_pids[i] == pid) {
+      relay_pids[i] = relay_pids[--relays];
+      return;
+    }
+  }
+}
+
 /* One process per connection: a tunnel that stalls never blocks the others. */
 static void accept_one(int listener, const char *socket_path) {
   int client = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
@@ -149,6 +171,7 @@ static void accept_one(int listener, const char *socket_path) {
     signal(SIGQUIT, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
     close(listener);
+    close_kept_out();
     int one = 1;
     setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     int broker = connect_broker(socket_path);
@@ -158,25 +181,42 @@ static void accept_one(int listener, const char *socket_path) {
   close(client);
 }
 
+/* The step's server on 127.0.0.1:port, else on [::1]:port (a server bound to "localhost" may be there). */
 static int connect_loopback(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons((unsigned short)port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+  if (fd >= 0) {
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((unsigned short)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) return fd;
     close(fd);
-    return -1;
   }
-  return fd;
+  fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in6 addr6;
+  memset(&addr6, 0, sizeof addr6);
+  addr6.sin6_family = AF_INET6;
+  addr6.sin6_port = htons((unsigned short)port);
+  addr6.sin6_addr = in6addr_loopback;
+  if (connect(fd, (struct sockaddr *)&addr6, sizeof addr6) == 0) return fd;
+  close(fd);
+  return -1;
 }
+
+
 
 /* One published connection: the host's socket relayed to the step's server on 127.0.0.1:port. */
 static void relay_published(int host, int port) {
+  if (relays >= MAX_RELAYS) {
+    close(host);
+    return;
+  }
   pid_t pid = fork();
+  if (pid > 0) relay_pids[relays++] = pid;
   if (pid == 0) {
+    close_kept_out();
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -250,8 +290,11 @@ static int read_channel(int channel, const int *ports, int nports) {
     int port = published_port(channel_line, ports, nports);
     if (host >= 0 && port > 0) relay_published(host, port);
     else if (host >= 0) close(host);
+    /* No descriptor came with it (MSG_CTRUNC, a full table): Node sends it again on a NACK. */
     static const char ack[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
-    write_all(channel, ack, sizeof ack - 1);
+    static const char nack[] = "{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
+    if (host >= 0) write_all(channel, ack, sizeof ack - 1);
+    else write_all(channel, nack, sizeof nack - 1);
   }
   return 0;
 }
@@ -309,6 +352,9 @@ int main(int argc, char **argv) {
   unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");
 
   int listener = port >= 0 ? listen_loopback(port) : -1;
+  keep_out[0] = listener;
+  keep_out[1] = channel;
+  keep_out[2] = report_fd;
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -370,6 +416,8 @@ int main(int argc, char **argv) {
         if (pid == step) {
           status = st;
           done = 1;
+        } else {
+          relay_gone(pid);
         }
       }
       if (done) break;

@@ -33,11 +33,16 @@ export async function listenPublished(requested: PublishedPort[], fenced: boolea
   const ports: PublishedPort[] = [];
   let child: ChildProcess | undefined;
   const waiting: Array<{ socket: net.Socket; port: number }> = [];
+  // Every socket handed over until the run ends: one still waiting for swarm-init's answer when the
+  // sandbox goes is destroyed here (Node would keep it open).
+  const handed = new Set<net.Socket>();
   const hand = (socket: net.Socket, port: number) => {
     if (!child?.connected) {
       waiting.push({ socket, port });
       return;
     }
+    handed.add(socket);
+    socket.once('close', () => handed.delete(socket));
     try {
       child.send({ swarm_publish: port }, socket, (error) => {
         if (error) socket.destroy();
@@ -55,6 +60,8 @@ export async function listenPublished(requested: PublishedPort[], fenced: boolea
         );
         server.listen(p.hostPort, '127.0.0.1', () => resolve());
       });
+      // An accept that fails (EMFILE under a flood) costs that connection, not the run.
+      server.on('error', () => undefined);
       servers.push(server);
       ports.push({ port: p.port, hostPort: (server.address() as net.AddressInfo).port });
     }
@@ -69,10 +76,16 @@ export async function listenPublished(requested: PublishedPort[], fenced: boolea
       // The channel must not keep swarm alive, nor fail it when the sandbox ends.
       spawned.channel?.unref();
       spawned.on('error', () => undefined);
+      spawned.once('exit', () => {
+        for (const s of handed) s.destroy();
+        handed.clear();
+      });
       for (const w of waiting.splice(0)) hand(w.socket, w.port);
     },
     async close() {
       for (const w of waiting.splice(0)) w.socket.destroy();
+      for (const s of handed) s.destroy();
+      handed.clear();
       // Not waited for: a server counts the sockets it handed over as its own connections, and
       // would wait for them forever. Closed, it accepts nothing more.
       for (const s of servers) {

@@ -283,8 +283,7 @@ const kindOfDirent = (d: fs.Dirent): Kind => (d.isDirectory() ? 'dir' : d.isFile
 function walkQuiescent(root: string, prefix: string, maxEntries: number, options: WalkOptions, helper: StatHelper): WalkResult {
   const skipped: SkippedEntry[] = [];
   const excluded: string[] = [];
-  const listed: Array<{ bundlePath: string; rel: string; abs: string; kind: Exclude<Kind, 'other'> }> = [];
-  let kept = 0;
+  const listed: Array<{ bundlePath: string; rel: string; abs: string; kind: Exclude<Kind, 'other'>; target?: string }> = [];
   const pending: string[] = [''];
   while (pending.length > 0) {
     const dirRel = pending.pop()!;
@@ -321,11 +320,24 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
         skipped.push({ path: bundlePath, reason: 'special-file' });
         continue;
       }
-      listed.push({ bundlePath, rel, abs, kind });
-      // A link may still be left out (a target that is not UTF-8): only what is sure to stay counts
-      // here, and the whole count once more at the end, as the one-phase walk counts.
-      if (kind !== 'symlink') kept += 1;
-      if (kept + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
+      // A link's target is read now: one that is not UTF-8 is left out here, so the count below is
+      // exactly what the one-phase walk counts, as the listing goes.
+      let target: string | undefined;
+      if (kind === 'symlink') {
+        let read: string | null;
+        try {
+          read = utf8(fs.readlinkSync(abs, { encoding: 'buffer' }));
+        } catch (cause) {
+          throw fsError('IO_READ_FAILED', abs, cause);
+        }
+        if (read === null) {
+          skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
+          continue;
+        }
+        target = read;
+      }
+      listed.push({ bundlePath, rel, abs, kind, target });
+      if (listed.length + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
       if (kind === 'dir') pending.push(rel);
     }
   }
@@ -337,16 +349,7 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
   const add = (i: number, stat: StatFields) => {
     const e = listed[i]!;
     if (kindOfMode(stat.mode) !== e.kind) throw entryChanged(e.abs, 'changed while listed');
-    if (e.kind === 'symlink') {
-      let target: string | null;
-      try {
-        target = utf8(fs.readlinkSync(e.abs, { encoding: 'buffer' }));
-      } catch (cause) {
-        throw fsError('IO_READ_FAILED', e.abs, cause);
-      }
-      if (target === null) skipped.push({ path: e.bundlePath, reason: 'name-not-utf8' });
-      else entries.push(entryOf(e.bundlePath, e.rel, e.abs, 'symlink', stat, target));
-    } else entries.push(entryOf(e.bundlePath, e.rel, e.abs, e.kind, stat, undefined));
+    entries.push(entryOf(e.bundlePath, e.rel, e.abs, e.kind, stat, e.target));
   };
   const statHere = (i: number) => {
     const abs = listed[i]!.abs;
@@ -372,7 +375,6 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
     }
     add(i, { mode, size: fields[o + 1]!, mtimeMs: fields[o + 2]!, ctimeMs: fields[o + 3]!, atimeMs: fields[o + 4]!, nlink: fields[o + 5]!, dev: fields[o + 6]!, ino: fields[o + 7]! });
   }
-  if (entries.length + FIXED_ENTRIES > maxEntries) throw tooManyEntries(maxEntries);
   return finish(root, entries, skipped, excluded);
 }
 

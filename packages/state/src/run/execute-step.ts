@@ -61,6 +61,9 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
     spec.onOutput?.(chunk);
   });
   const [file, ...args] = spec.command.argv;
+  if (spec.command.ipcFd !== undefined && spec.command.ipcFd < 3 + spec.command.controlPipes) {
+    throw new SwarmError('INTERNAL', `the sandbox's IPC descriptor ${spec.command.ipcFd} overlaps its control pipes`);
+  }
   if (!file) throw new SwarmError('STEP_MISSING', 'the step command is empty');
   if (spec.signal?.aborted) {
     throw new SwarmError('STEP_INTERRUPTED', 'the run was interrupted before the step started; nothing ran');
@@ -75,7 +78,7 @@ export async function executeStep(spec: StepSpec): Promise<StepOutcome> {
       'pipe',
       ...Array<'pipe'>(spec.command.controlPipes).fill('pipe'),
       // Published connections: a Node IPC channel at the descriptor the sandbox reads them on.
-      ...(spec.command.ipcFd !== undefined ? [...Array<'pipe'>(Math.max(0, spec.command.ipcFd - 3 - spec.command.controlPipes)).fill('pipe'), 'ipc' as const] : []),
+      ...(spec.command.ipcFd !== undefined ? [...Array<'pipe'>(spec.command.ipcFd - 3 - spec.command.controlPipes).fill('pipe'), 'ipc' as const] : []),
     ],
   });
   if (spec.command.ipcFd !== undefined) spec.command.onSpawn?.(child);

@@ -3,6 +3,7 @@
  * live run or its supervisor. Kept apart from the rest of the state package (no keys, chunks or
  * engine), so `swarm ps` and `run stop` load only the catalog.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SwarmError, clockFromEnv, isValidName, isoTime, type Clock } from '@swarm/core';
@@ -108,6 +109,8 @@ export async function psRuns(options: StoreCall & { all?: boolean; recent?: numb
 /** Links a run to its restart chain before it starts. */
 export async function recordRunAttempt(options: StoreCall & { runId: string; firstRunId: string; attempt: number; policy: string }): Promise<void> {
   return withCatalog(options, ({ catalog, clock }) => {
+    // A run id that is taken already fails its launch; it is not linked to this chain.
+    if (catalog.getRun(options.runId)) return;
     catalog.recordAttempt({ run_id: options.runId, first_run_id: options.firstRunId, attempt: options.attempt, policy: options.policy, created_at: isoTime(clock) });
   });
 }
@@ -229,14 +232,30 @@ export async function markSupervisor(options: StoreCall & { firstRunId: string }
     if (!isValidName(options.firstRunId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(options.firstRunId)}`);
     const dir = supervisorDir(paths, options.firstRunId);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // One supervisor per chain: a second launch with the same run id must not take the marker.
-    const other = liveOwner(dir);
-    if (other !== undefined && other !== process.pid) {
-      throw new SwarmError('RUN_ID_EXISTS', `run ${options.firstRunId} already has a live supervisor (pid ${other})`, { details: { run_id: options.firstRunId } });
-    }
-    writeOwnerFile(dir);
+    // One supervisor per chain: the marker is taken with link(), which fails if it exists, so of
+    // two launches with the same run id only one holds it; a dead supervisor's marker is taken over.
     const marker = path.join(dir, OWNER_FILE);
-    const mine = fs.readFileSync(marker, 'utf8');
+    const own = path.join(dir, `.owner-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    fs.mkdirSync(own, { mode: 0o700 });
+    writeOwnerFile(own);
+    const mine = fs.readFileSync(path.join(own, OWNER_FILE), 'utf8');
+    try {
+      for (let tries = 0; ; tries += 1) {
+        try {
+          fs.linkSync(path.join(own, OWNER_FILE), marker);
+          break;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 0) throw error;
+          const other = liveOwner(dir);
+          if (other !== undefined) {
+            throw new SwarmError('RUN_ID_EXISTS', `run ${options.firstRunId} already has a live supervisor (pid ${other})`, { details: { run_id: options.firstRunId } });
+          }
+          fs.rmSync(marker, { force: true });
+        }
+      }
+    } finally {
+      fs.rmSync(own, { recursive: true, force: true });
+    }
     return {
       dir,
       done: () => {

@@ -58,7 +58,13 @@ export abstract class StepCommand extends BaseCommand {
   protected async launch(operation: 'launch' | 'resume', extra: { workspace?: string } = {}): Promise<number> {
     const { resolveBackend } = await import('../../run/options.js');
     const backend = resolveBackend(this.backend, this.env, this.profile);
-    if (backend.name === 'github') return this.launchOnGithub(operation, { wait: true, workspace: extra.workspace });
+    if (backend.name === 'github') {
+      if (this.publish.length > 0 || this.detach || this.restart !== undefined) {
+        const { SwarmError } = await import('@swarm/core');
+        throw new SwarmError('INVALID_ARGUMENT', '--publish, --detach and --restart are for local runs (a GitHub run has its own runner)');
+      }
+      return this.launchOnGithub(operation, { wait: true, workspace: extra.workspace });
+    }
     const { runWithSignals } = await import('../../run/signals.js');
     const { describeLaunch } = await import('../../run/describe.js');
     const supervise = await import('../../run/supervise.js');
