@@ -106,6 +106,18 @@ static void relay(int a, int b) {
   }
 }
 
+/* A relay child: no signal blocked or caught (the parent holds them blocked for its ppoll). */
+static void reset_child_signals(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+  signal(SIGQUIT, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+}
+
 static int connect_broker(const char *path) {
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof addr);
@@ -162,14 +174,7 @@ static void accept_one(int listener, const char *socket_path) {
   if (client < 0) return;
   pid_t pid = fork();
   if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    signal(SIGQUIT, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    reset_child_signals();
     close(listener);
     close_kept_out();
     int one = 1;
@@ -217,14 +222,7 @@ static void relay_published(int host, int port) {
   if (pid > 0) relay_pids[relays++] = pid;
   if (pid == 0) {
     close_kept_out();
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    signal(SIGQUIT, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    reset_child_signals();
     int step = connect_loopback(port);
     if (step >= 0) relay(host, step);
     _exit(0);

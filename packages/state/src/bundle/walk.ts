@@ -171,19 +171,9 @@ export function walkWorkspace(tree: string, options: WalkOptions = {}): WalkResu
         throw fsError('IO_READ_FAILED', dirAbs, cause);
       }
       for (const raw of names) {
-        const name = utf8(raw);
-        const shown = name ?? raw.toString('utf8');
-        const rel = dir.rel === '' ? shown : `${dir.rel}/${shown}`;
-        const bundlePath = prefix + rel;
-        if (name === null) {
-          skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
-          continue;
-        }
-        const problem = placeProblem(raw.length, name, lengths);
-        if (problem) {
-          skipped.push({ path: bundlePath, reason: problem });
-          continue;
-        }
+        const listed = listedName(raw, dir.rel, prefix, lengths, skipped);
+        if (!listed) continue;
+        const { name, rel, bundlePath } = listed;
         const abs = under(dirAbs, name);
         const at = `${base}/${name}`;
         let stat: fs.Stats;
@@ -253,6 +243,20 @@ function placeProblem(nameBytes: number, name: string, dir: DirBytes): SkippedEn
   return null;
 }
 
+/** A listed name, checked as both walks check it: its entry's paths, or null once it is recorded as skipped. */
+function listedName(raw: Buffer, dirRel: string, prefix: string, lengths: DirBytes, skipped: SkippedEntry[]): { name: string; rel: string; bundlePath: string } | null {
+  const name = utf8(raw);
+  const shown = name ?? raw.toString('utf8');
+  const rel = dirRel === '' ? shown : `${dirRel}/${shown}`;
+  const bundlePath = prefix + rel;
+  const problem = name === null ? 'name-not-utf8' : placeProblem(raw.length, name, lengths);
+  if (problem) {
+    skipped.push({ path: bundlePath, reason: problem });
+    return null;
+  }
+  return { name: name!, rel, bundlePath };
+}
+
 /** `dir`/`name` for a normal `dir` and a name without a slash, as path.join would give it. */
 const under = (dir: string, name: string): string => (dir.endsWith('/') ? dir + name : `${dir}/${name}`);
 
@@ -296,20 +300,9 @@ function walkQuiescent(root: string, prefix: string, maxEntries: number, options
       throw fsError('IO_READ_FAILED', dirAbs, cause);
     }
     for (const dirent of names) {
-      const raw = dirent.name as unknown as Buffer;
-      const name = utf8(raw);
-      const shown = name ?? raw.toString('utf8');
-      const rel = dirRel === '' ? shown : `${dirRel}/${shown}`;
-      const bundlePath = prefix + rel;
-      if (name === null) {
-        skipped.push({ path: bundlePath, reason: 'name-not-utf8' });
-        continue;
-      }
-      const problem = placeProblem(raw.length, name, lengths);
-      if (problem) {
-        skipped.push({ path: bundlePath, reason: problem });
-        continue;
-      }
+      const listedAs = listedName(dirent.name as unknown as Buffer, dirRel, prefix, lengths, skipped);
+      if (!listedAs) continue;
+      const { name, rel, bundlePath } = listedAs;
       const abs = under(dirAbs, name);
       const kind = kindOfDirent(dirent);
       if (options.exclude?.(rel, kind)) {
