@@ -30,7 +30,7 @@ export {
   type RunStatus,
 } from './run/queries.js';
 export { Redactor, redactText } from './run/redact.js';
-export { psRuns, signalRun, markSupervisor, supervisorDir, recordRunAttempt, firstRunOf, type PsRow, type RunState } from './run/supervision.js';
+export { psRuns, signalRun, markSupervisor, supervisorDir, recordRunAttempt, type PsRow, type RunState } from './run/supervision.js';
 export { initStore } from './init.js';
 export { exportNodeBundle, nodeObjectDigest, type ExportedBundle } from './chunks/node-content.js';
 export { treeCacheSize } from './chunks/cache.js';

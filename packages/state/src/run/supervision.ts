@@ -18,8 +18,6 @@ interface CatalogCall {
   clock?: Clock;
 }
 
-type StoreCall = CatalogCall;
-
 export type RunState = 'running' | 'committed' | 'abandoned';
 
 function withCatalog<T>(options: CatalogCall, fn: (at: { paths: StorePaths; catalog: Catalog; clock: Clock }) => Promise<T> | T): Promise<T> {
@@ -70,7 +68,7 @@ export interface PsRow {
  * What `swarm ps` shows: every running run, and the most recent finished ones (`recent`, default
  * 10; `all` for every run), newest first.
  */
-export async function psRuns(options: StoreCall & { all?: boolean; recent?: number }): Promise<PsRow[]> {
+export async function psRuns(options: CatalogCall & { all?: boolean; recent?: number }): Promise<PsRow[]> {
   return withCatalog(options, ({ paths, catalog, clock }) => {
     const now = clock.now();
     const attempts = new Map(catalog.listAttempts().map((a) => [a.run_id, a]));
@@ -107,17 +105,12 @@ export async function psRuns(options: StoreCall & { all?: boolean; recent?: numb
 }
 
 /** Links a run to its restart chain before it starts. */
-export async function recordRunAttempt(options: StoreCall & { runId: string; firstRunId: string; attempt: number; policy: string }): Promise<void> {
+export async function recordRunAttempt(options: CatalogCall & { runId: string; firstRunId: string; attempt: number; policy: string }): Promise<void> {
   return withCatalog(options, ({ catalog, clock }) => {
     // A run id that is taken already fails its launch; it is not linked to this chain.
     if (catalog.getRun(options.runId)) return;
     catalog.recordAttempt({ run_id: options.runId, first_run_id: options.firstRunId, attempt: options.attempt, policy: options.policy, created_at: isoTime(clock) });
   });
-}
-
-/** The first run of the restart chain a run belongs to (itself when no policy started it). */
-export async function firstRunOf(options: StoreCall & { runId: string }): Promise<string> {
-  return withCatalog(options, ({ catalog }) => catalog.getAttempt(options.runId)?.first_run_id ?? options.runId);
 }
 
 function stepLabel(stepJson: string): string {
@@ -159,7 +152,7 @@ function egressCounts(file: string): { allowed: number; denied: number } {
  * - `kill`: SIGKILL to the owner and to the step's process group: no node, the run is abandoned.
  * A chain waiting between attempts has no live run; its supervisor is signalled instead.
  */
-export async function signalRun(options: StoreCall & { runId: string; how: 'stop' | 'kill' | 'kill-seal' }): Promise<{ run_id: string; pid: number; signal: string }> {
+export async function signalRun(options: CatalogCall & { runId: string; how: 'stop' | 'kill' | 'kill-seal' }): Promise<{ run_id: string; pid: number; signal: string }> {
   return withCatalog(options, ({ paths, catalog }) => {
     if (!isValidName(options.runId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(options.runId)}`, { hint: 'letters, digits, . _ - (max 128)' });
     const signal: NodeJS.Signals = options.how === 'stop' ? 'SIGTERM' : options.how === 'kill' ? 'SIGKILL' : 'SIGUSR2';
@@ -227,7 +220,7 @@ export function supervisorDir(paths: StorePaths, firstRunId: string): string {
 }
 
 /** Marks this process as the live supervisor of a restart chain; returns the function that unmarks it. */
-export async function markSupervisor(options: StoreCall & { firstRunId: string }): Promise<{ dir: string; done: () => void }> {
+export async function markSupervisor(options: CatalogCall & { firstRunId: string }): Promise<{ dir: string; done: () => void }> {
   return withCatalog(options, ({ paths }) => {
     if (!isValidName(options.firstRunId)) throw new SwarmError('INVALID_ARGUMENT', `invalid run id ${JSON.stringify(options.firstRunId)}`);
     const dir = supervisorDir(paths, options.firstRunId);
