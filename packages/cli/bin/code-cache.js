@@ -12,12 +12,13 @@
 // a rebuilt bundle never meets bytecode of another. A rejected or unreadable cache costs nothing
 // but the compile it would have saved; it is replaced after a successful run. Every failure here
 // falls back to compiling: the cache is an optimisation, never a reason for a command to fail.
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-import vm from 'node:vm';
+'use strict';
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const { createRequire } = require('node:module');
+const os = require('node:os');
+const path = require('node:path');
+const vm = require('node:vm');
 
 /** Cache files kept at most; the least recently written go first. */
 const KEEP = 32;
@@ -36,7 +37,7 @@ const DIGEST_BYTES = 32;
  * only known once it is parsed, so the load tries the line's first two words, then its first,
  * then "top" (`diff main topic` finds "diff").
  */
-export function loadBundle(file, argv, env = process.env) {
+function loadBundle(file, argv, env = process.env) {
   const source = fs.readFileSync(file, 'utf8');
   // Any failure to find or name a cache (no home directory, say) just means no cache.
   let dir = null;
@@ -186,3 +187,5 @@ function prune(dir) {
   const caches = files.filter((f) => f.name.endsWith('.v8')).sort((a, b) => b.mtime - a.mtime);
   for (const f of caches.slice(KEEP)) fs.rmSync(path.join(dir, f.name), { force: true });
 }
+
+exports.loadBundle = loadBundle;

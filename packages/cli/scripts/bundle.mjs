@@ -1,7 +1,9 @@
 // Bundles the CLI and the workspace packages it uses into one CommonJS file, dist/bundle/swarm.cjs,
 // which bin/swarm.js compiles with V8's code cache (see bin/swarm.js). One file because start-up
 // otherwise pays Node's per-module ESM resolution (about 80 modules for a run) and because a code
-// cache is per script. better-sqlite3 stays external: it loads a native addon beside its own files.
+// cache is per script. better-sqlite3's JavaScript is bundled too (compiled from source at every
+// start it cost about 10 ms); its native addon is loaded by path, not through the `bindings`
+// package, which searches a dozen places for it (about 4 ms).
 //
 // A bundled module that asks for its own location (import.meta.url) gets the location of its
 // original file in the package's dist, not the bundle's, so files it finds beside itself (core's
@@ -39,6 +41,27 @@ const ownLocation = {
   },
 };
 
+/**
+ * better-sqlite3's database.js loads its addon with `require('bindings')('better_sqlite3.node')`;
+ * in the bundle it loads the addon of the install it was bundled from, by its path relative to the
+ * bundle, and where that is gone, the addon of whichever better-sqlite3 Node resolves.
+ */
+const sqliteAddon = {
+  name: 'sqlite-addon',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]better-sqlite3[\\/]lib[\\/]database\.js$/ }, async (args) => {
+      const source = await fs.promises.readFile(args.path, 'utf8');
+      const call = "require('bindings')('better_sqlite3.node')";
+      if (!source.includes(call)) throw new Error(`bundle.mjs: ${args.path} no longer loads its addon with ${call}`);
+      const addon = path.resolve(path.dirname(args.path), '..', 'build', 'Release', 'better_sqlite3.node');
+      if (!fs.existsSync(addon)) throw new Error(`bundle.mjs: better-sqlite3's addon not found at ${addon}`);
+      const relative = path.relative(outdir, addon).split(path.sep).join('/');
+      const load = `((p) => { try { return require(p.resolve(__dirname, ${JSON.stringify(relative)})); } catch (e) { if (e?.code !== 'MODULE_NOT_FOUND') throw e; return require(p.join(p.dirname(require.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node')); } })(require('node:path'))`;
+      return { contents: source.replace(call, load), loader: 'js' };
+    });
+  },
+};
+
 const built = await build({
   entryPoints: [path.join(cli, 'dist/main.js')],
   outfile: path.join(outdir, 'swarm.cjs'),
@@ -49,8 +72,9 @@ const built = await build({
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3'],
-  plugins: [ownLocation],
+  // Only ever resolved, by the addon's fallback above.
+  external: ['better-sqlite3/package.json'],
+  plugins: [ownLocation, sqliteAddon],
   logLevel: 'warning',
   legalComments: 'none',
 });

@@ -52,12 +52,22 @@ export function claimTree(paths: StorePaths, objectDigest: string, run: RunPaths
     fs.renameSync(path.join(claimed, 'home'), run.homeDir);
     fs.mkdirSync(run.stateDir, { mode: 0o700 });
     fs.renameSync(path.join(claimed, 'state.db'), run.stateDbPath);
-    removeTree(claimed);
+    removeEmptied(claimed);
     return records;
   } catch {
     // Not a whole cache entry: nothing of it is used.
     for (const p of [claimed, run.workspaceDir, run.homeDir, run.stateDir]) fs.rmSync(p, { recursive: true, force: true });
     return null;
+  }
+}
+
+/** A claimed entry once its trees are moved out: its records file alone, unless someone added more. */
+function removeEmptied(dir: string): void {
+  try {
+    fs.unlinkSync(path.join(dir, RECORDS_FILE));
+    fs.rmdirSync(dir);
+  } catch {
+    removeTree(dir);
   }
 }
 
