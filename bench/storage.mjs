@@ -5,7 +5,8 @@
 // SWARM_BENCH_STORAGE takes `large` or `all` (all three trees) or a comma list of tree names
 // (small, medium, large) to run exactly those. SWARM_BENCH_NO_INSTALL=1 keeps the bench from trying
 // `apt-get install` for restic and borg. SWARM_BENCH_TMPDIR moves the scratch space (default: the OS
-// temporary directory).
+// temporary directory). SWARM_BENCH_BASELINE=<another build's packages/cli/bin/swarm.js> adds an
+// A/B of that build against this one on the same chain (see BASELINE below).
 //
 // Each step appends one line to an existing file and adds one new 100 KiB file (incompressible,
 // from an AES-CTR keystream, so byte-identical for every tool). The same shell command is swarm's
@@ -33,6 +34,13 @@ const BIN = fileURLToPath(new URL('../packages/cli/bin/swarm.js', import.meta.ur
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const STEPS = 10;
+/**
+ * SWARM_BENCH_BASELINE=<another build's packages/cli/bin/swarm.js>: an A/B of two builds in one run.
+ * The chain is then 2 × 10 + 2 steps, and from step 2 on the builds take turns (this one the even
+ * steps, the baseline the odd ones) on the same store, each resuming from the node the other made.
+ * Each build's first resume (steps 2 and 3) fills its code cache and is left out of the comparison.
+ */
+const BASELINE = process.env.SWARM_BENCH_BASELINE ? path.resolve(process.env.SWARM_BENCH_BASELINE) : null;
 const NEW_FILE_BYTES = 100 * KiB;
 const PASSWORD = 'swarm-bench-storage-not-a-secret';
 
@@ -303,7 +311,8 @@ async function sandboxProbe(tmp) {
 function swarmTool(dir, tree, sandbox, timeoutMs) {
   const project = path.join(dir, 'swarm-project');
   const env = { ...process.env, SWARM_HOME: path.join(dir, 'swarm-home'), NO_COLOR: '1' };
-  const t = { name: 'swarm', steps: [], restores: [], phases: {}, notes: [], stats: [], sources: [] };
+  // steps, restores, phases, stats and sources are this build's; `baseline` the other build's resumes (A/B).
+  const t = { name: 'swarm', steps: [], restores: [], phases: {}, notes: [], stats: [], sources: [], ids: [], baseline: [], compared: [] };
   t.init = async () => {
     fs.mkdirSync(project, { recursive: true });
     await must(process.execPath, [BIN, 'init', '--quiet'], { cwd: project, env, timeoutMs }, 'swarm init');
@@ -311,9 +320,17 @@ function swarmTool(dir, tree, sandbox, timeoutMs) {
   t.step = async (c) => {
     const id = `s${String(c.k).padStart(2, '0')}`;
     const head = c.k === 1 ? ['run', 'launch', '--workspace', tree] : ['run', 'resume', '--node', `run:s${String(c.k - 1).padStart(2, '0')}`];
-    const r = await must(process.execPath, [BIN, ...head, '--run-id', id, '--step', c.cmd, '--json', ...sandbox.extra], { cwd: project, env, timeoutMs }, `swarm ${head[1]} (step ${c.k})`);
+    const baseline = BASELINE !== null && c.k > 1 && c.k % 2 === 1;
+    const bin = baseline ? BASELINE : BIN;
+    const r = await must(process.execPath, [bin, ...head, '--run-id', id, '--step', c.cmd, '--json', ...sandbox.extra], { cwd: project, env, timeoutMs }, `swarm ${head[1]} (step ${c.k}${baseline ? ', baseline' : ''})`);
     const data = JSON.parse(r.stdout).data;
     if (data.status !== 'succeeded' || data.exit_code !== 0) throw new Error(`swarm step ${c.k}: ${data.status}, exit ${data.exit_code}`);
+    t.ids.push(id);
+    if (baseline) {
+      if (c.k > 3) t.baseline.push(r.ms);
+      return;
+    }
+    if (BASELINE !== null && c.k > 3) t.compared.push(r.ms);
     t.steps.push(r.ms);
     t.restores.push(data.timings_ms?.restore ?? null);
     t.stats.push(data.storage?.snapshot ?? null);
@@ -322,7 +339,7 @@ function swarmTool(dir, tree, sandbox, timeoutMs) {
   };
   // A restore that cannot use the cache: the previous node exported from its chunks.
   t.restore = async (target) =>
-    (await must(process.execPath, [BIN, 'state', 'export', '--node', `run:s${String(t.steps.length - 1).padStart(2, '0')}`, '--out', path.join(target, 'x'), '--json'], { cwd: project, env, timeoutMs }, 'swarm state export')).ms;
+    (await must(process.execPath, [BIN, 'state', 'export', '--node', `run:${t.ids.at(-2)}`, '--out', path.join(target, 'x'), '--json'], { cwd: project, env, timeoutMs }, 'swarm state export')).ms;
   t.store = async () => {
     const total = await duBytes(path.join(project, '.swarm'), timeoutMs);
     const part = async (name) => (fs.existsSync(path.join(project, '.swarm', name)) ? duBytes(path.join(project, '.swarm', name), timeoutMs) : 0);
@@ -547,6 +564,13 @@ function report(result, sandbox) {
     console.log(`swarm restore phase, in order (s): ${sw.restores.map((ms) => (ms == null ? '—' : fmt(ms / 1000, 2))).join(' ')}`);
   }
   for (const t of tools) for (const n of t.notes) console.log(`${t.name}: ${n}`);
+  if (BASELINE !== null && !sw.failed) {
+    const [a, b] = [sw.compared, sw.baseline].map((v) => (v.length ? median(v) : null));
+    console.log(
+      `A/B, the builds taking turns on one chain (steps 4 on; each build's first resume left out): this build ${a == null ? '—' : fmt(a, 0)} ms (median of ${sw.compared.length}), ` +
+        `baseline ${BASELINE} ${b == null ? '—' : fmt(b, 0)} ms (median of ${sw.baseline.length}); this ÷ baseline ${a && b ? fmt(a / b, 2) : '—'}×`,
+    );
+  }
   return {
     name,
     tree,
@@ -629,7 +653,7 @@ function summaryTable(summaries) {
   printTable(['workspace', 'swarm per step', 'git', 'restic', 'borg', 'swarm store', 'git / restic / borg store', 'swarm ÷ git/restic/borg time', 'swarm ÷ git/restic/borg store'], rows);
 }
 
-export async function main({ steps = STEPS, trees = selectTrees(process.env.SWARM_BENCH_STORAGE) } = {}) {
+export async function main({ steps = BASELINE === null ? STEPS : 2 * STEPS + 2, trees = selectTrees(process.env.SWARM_BENCH_STORAGE) } = {}) {
   const base = process.env.SWARM_BENCH_TMPDIR || os.tmpdir();
   const tmp = fs.mkdtempSync(path.join(base, 'swarm-bench-storage-'));
   const onSignal = (sig) => {
@@ -645,6 +669,7 @@ export async function main({ steps = STEPS, trees = selectTrees(process.env.SWAR
     heading(`storage: swarm vs git, restic and borg, ${steps} steps per tree (append one line + add one 100 KiB file)`);
     console.log(`trees: ${trees.join(', ')}` + (skipped.length ? `; skipped: ${skipped.join(', ')} (SWARM_BENCH_STORAGE=large or all runs all three; the 1 GiB tree needs ~20 GB of free disk and took ~17 min on 2 cores)` : ''));
     if (!fs.existsSync(BIN)) throw new Error(`${BIN} not found: run \`npm run build\` first`);
+    if (BASELINE !== null && !fs.existsSync(BASELINE)) throw new Error(`SWARM_BENCH_BASELINE: ${BASELINE} not found`);
     if (!(await have('sh', ['-c', 'command -v openssl']))) throw new Error('openssl not found: the change pattern writes its 100 KiB files with `openssl enc`');
     const gitVersion = await have('git', ['--version']);
     if (!gitVersion) throw new Error('git not found');
