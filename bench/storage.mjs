@@ -565,6 +565,7 @@ function report(result, sandbox) {
   }
   for (const t of tools) for (const n of t.notes) console.log(`${t.name}: ${n}`);
   if (BASELINE !== null && !sw.failed) {
+    console.log(`A/B: swarm's rows, phases and per-step lists above are this build's steps only (step 1 and the even steps, ${sw.steps.length} of ${steps})`);
     const [a, b] = [sw.compared, sw.baseline].map((v) => (v.length ? median(v) : null));
     console.log(
       `A/B, the builds taking turns on one chain (steps 4 on; each build's first resume left out): this build ${a == null ? '—' : fmt(a, 0)} ms (median of ${sw.compared.length}), ` +
