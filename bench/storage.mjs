@@ -33,10 +33,18 @@ import { fmt, heading, median } from './lib.mjs';
 const BIN = fileURLToPath(new URL('../packages/cli/bin/swarm.js', import.meta.url));
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const STEPS = 10;
+// SWARM_BENCH_STEPS changes the chain's length (the issue's pattern is ten steps): more samples of
+// a small step on a noisy machine.
+const STEPS = stepsFrom(process.env.SWARM_BENCH_STEPS);
+function stepsFrom(value) {
+  if (value === undefined || value.trim() === '') return 10;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 2 || n > 200) throw new Error(`SWARM_BENCH_STEPS: ${value} is not a whole number of steps from 2 to 200`);
+  return n;
+}
 /**
  * SWARM_BENCH_BASELINE=<another build's packages/cli/bin/swarm.js>: an A/B of two builds in one run.
- * The chain is then 2 × 10 + 2 steps, and from step 2 on the builds take turns (this one the even
+ * The chain is then 2 × STEPS + 2 steps, and from step 2 on the builds take turns (this one the even
  * steps, the baseline the odd ones) on the same store, each resuming from the node the other made.
  * Each build's first resume (steps 2 and 3) fills its code cache and is left out of the comparison.
  */
