@@ -6,7 +6,8 @@
 // (small, medium, large) to run exactly those. SWARM_BENCH_NO_INSTALL=1 keeps the bench from trying
 // `apt-get install` for restic and borg. SWARM_BENCH_TMPDIR moves the scratch space (default: the OS
 // temporary directory). SWARM_BENCH_BASELINE=<another build's packages/cli/bin/swarm.js> adds an
-// A/B of that build against this one on the same chain (see BASELINE below).
+// A/B of that build against this one on the same chain (see BASELINE below); SWARM_BENCH_STEPS
+// sets the chain's length.
 //
 // Each step appends one line to an existing file and adds one new 100 KiB file (incompressible,
 // from an AES-CTR keystream, so byte-identical for every tool). The same shell command is swarm's
