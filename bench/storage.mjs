@@ -321,7 +321,7 @@ function swarmTool(dir, tree, sandbox, timeoutMs) {
   const project = path.join(dir, 'swarm-project');
   const env = { ...process.env, SWARM_HOME: path.join(dir, 'swarm-home'), NO_COLOR: '1' };
   // steps, restores, phases, stats and sources are this build's; `baseline` the other build's resumes (A/B).
-  const t = { name: 'swarm', steps: [], restores: [], phases: {}, notes: [], stats: [], sources: [], ids: [], baseline: [], compared: [] };
+  const t = { name: 'swarm', steps: [], restores: [], phases: {}, notes: [], stats: [], sources: [], ids: [], baseline: [] };
   t.init = async () => {
     fs.mkdirSync(project, { recursive: true });
     await must(process.execPath, [BIN, 'init', '--quiet'], { cwd: project, env, timeoutMs }, 'swarm init');
@@ -339,7 +339,6 @@ function swarmTool(dir, tree, sandbox, timeoutMs) {
       if (c.k > 3) t.baseline.push(r.ms);
       return;
     }
-    if (BASELINE !== null && c.k > 3) t.compared.push(r.ms);
     t.steps.push(r.ms);
     t.restores.push(data.timings_ms?.restore ?? null);
     t.stats.push(data.storage?.snapshot ?? null);
@@ -575,9 +574,11 @@ function report(result, sandbox) {
   for (const t of tools) for (const n of t.notes) console.log(`${t.name}: ${n}`);
   if (BASELINE !== null && !sw.failed) {
     console.log(`A/B: swarm's rows, phases and per-step lists above are this build's steps only (step 1 and the even steps, ${sw.steps.length} of ${steps})`);
-    const [a, b] = [sw.compared, sw.baseline].map((v) => (v.length ? median(v) : null));
+    // This build's steps are 1, 2, 4, 6 …: from the third on, they are its resumes after the first.
+    const compared = sw.steps.slice(2);
+    const [a, b] = [compared, sw.baseline].map((v) => (v.length ? median(v) : null));
     console.log(
-      `A/B, the builds taking turns on one chain (steps 4 on; each build's first resume left out): this build ${a == null ? '—' : fmt(a, 0)} ms (median of ${sw.compared.length}), ` +
+      `A/B, the builds taking turns on one chain (steps 4 on; each build's first resume left out): this build ${a == null ? '—' : fmt(a, 0)} ms (median of ${compared.length}), ` +
         `baseline ${BASELINE} ${b == null ? '—' : fmt(b, 0)} ms (median of ${sw.baseline.length}); this ÷ baseline ${a && b ? fmt(a / b, 2) : '—'}×`,
     );
   }

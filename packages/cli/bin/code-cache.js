@@ -66,11 +66,12 @@ function loadBundle(file, argv, env = process.env) {
     cachedData,
     importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
-  const module = { exports: {} };
-  script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));
+  // Not `module`: in this CommonJS file that names the loader's own module.
+  const bundleModule = { exports: {} };
+  script.runInThisContext().call(bundleModule.exports, bundleModule.exports, createRequire(file), bundleModule, file, path.dirname(file));
   const usable = cachedData !== undefined && !script.cachedDataRejected;
   return {
-    exports: module.exports,
+    exports: bundleModule.exports,
     /** Whether V8 took the cached bytecode. */
     cached: usable,
     save(key) {
