@@ -13,7 +13,8 @@
 // from an AES-CTR keystream, so byte-identical for every tool). The same shell command is swarm's
 // `--step` and, applied untimed, the change for the others. Per tool, per step:
 //   swarm   one `swarm run launch --workspace <tree>` (step 1) or `swarm run resume --node run:<prev>`
-//           process, the change as its step; store = du of .swarm/ after the chain less the tree
+//           process, the change as its step, started as the `swarm` command is (the bin by its path,
+//           through its first line); store = du of .swarm/ after the chain less the tree
 //           cache (a plaintext checkout of the newest node, the counterpart of git's work tree,
 //           reported on its own line)
 //   git     `git add -A && git commit` (step 1 is the first commit of the whole tree) plus, from step
@@ -306,8 +307,8 @@ async function sandboxProbe(tmp) {
   fs.mkdirSync(ws, { recursive: true });
   fs.writeFileSync(path.join(ws, 'a.txt'), 'a\n');
   const env = { ...process.env, SWARM_HOME: path.join(dir, 'home'), NO_COLOR: '1' };
-  await must(process.execPath, [BIN, 'init', '--quiet'], { cwd: dir, env, timeoutMs: 60_000 }, 'swarm init');
-  const r = await run(process.execPath, [BIN, 'run', 'launch', '--workspace', ws, '--run-id', 'probe', '--step', 'true', '--json'], { cwd: dir, env, timeoutMs: 60_000 });
+  await must(BIN, ['init', '--quiet'], { cwd: dir, env, timeoutMs: 60_000 }, 'swarm init');
+  const r = await run(BIN, ['run', 'launch', '--workspace', ws, '--run-id', 'probe', '--step', 'true', '--json'], { cwd: dir, env, timeoutMs: 60_000 });
   fs.rmSync(dir, { recursive: true, force: true });
   if (r.code === 0) return { extra: [], label: 'sandboxed (bwrap)', short: 'bwrap', note: null };
   if (r.code === 6) return { extra: ['--unsandboxed-egress'], label: 'unsandboxed (--unsandboxed-egress)', short: 'unsandboxed', note: `the sandbox is unavailable here (exit 6), so swarm runs with --unsandboxed-egress: ${tail(r.stderr, 200)}` };
@@ -324,14 +325,14 @@ function swarmTool(dir, tree, sandbox, timeoutMs) {
   const t = { name: 'swarm', steps: [], restores: [], phases: {}, notes: [], stats: [], sources: [], ids: [], baseline: [] };
   t.init = async () => {
     fs.mkdirSync(project, { recursive: true });
-    await must(process.execPath, [BIN, 'init', '--quiet'], { cwd: project, env, timeoutMs }, 'swarm init');
+    await must(BIN, ['init', '--quiet'], { cwd: project, env, timeoutMs }, 'swarm init');
   };
   t.step = async (c) => {
     const id = `s${String(c.k).padStart(2, '0')}`;
     const head = c.k === 1 ? ['run', 'launch', '--workspace', tree] : ['run', 'resume', '--node', `run:s${String(c.k - 1).padStart(2, '0')}`];
     const baseline = BASELINE !== null && c.k > 1 && c.k % 2 === 1;
     const bin = baseline ? BASELINE : BIN;
-    const r = await must(process.execPath, [bin, ...head, '--run-id', id, '--step', c.cmd, '--json', ...sandbox.extra], { cwd: project, env, timeoutMs }, `swarm ${head[1]} (step ${c.k}${baseline ? ', baseline' : ''})`);
+    const r = await must(bin, [...head, '--run-id', id, '--step', c.cmd, '--json', ...sandbox.extra], { cwd: project, env, timeoutMs }, `swarm ${head[1]} (step ${c.k}${baseline ? ', baseline' : ''})`);
     const data = JSON.parse(r.stdout).data;
     if (data.status !== 'succeeded' || data.exit_code !== 0) throw new Error(`swarm step ${c.k}: ${data.status}, exit ${data.exit_code}`);
     t.ids.push(id);
@@ -347,7 +348,7 @@ function swarmTool(dir, tree, sandbox, timeoutMs) {
   };
   // A restore that cannot use the cache: the previous node exported from its chunks.
   t.restore = async (target) =>
-    (await must(process.execPath, [BIN, 'state', 'export', '--node', `run:${t.ids.at(-2)}`, '--out', path.join(target, 'x'), '--json'], { cwd: project, env, timeoutMs }, 'swarm state export')).ms;
+    (await must(BIN, ['state', 'export', '--node', `run:${t.ids.at(-2)}`, '--out', path.join(target, 'x'), '--json'], { cwd: project, env, timeoutMs }, 'swarm state export')).ms;
   t.store = async () => {
     const total = await duBytes(path.join(project, '.swarm'), timeoutMs);
     const part = async (name) => (fs.existsSync(path.join(project, '.swarm', name)) ? duBytes(path.join(project, '.swarm', name), timeoutMs) : 0);
@@ -613,7 +614,7 @@ async function nodeFloor(cwd) {
   if (process.env.NODE_EXTRA_CA_CERTS) {
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;
-    line += `; this environment sets NODE_EXTRA_CA_CERTS, which every Node process reads at start: ${fmt(await time(env), 0)} ms without it (swarm is measured with it, as a user here runs it)`;
+    line += `; this environment sets NODE_EXTRA_CA_CERTS, which every Node process reads at start: ${fmt(await time(env), 0)} ms without it (swarm runs as the `swarm` command, its bin started by path: its first line leaves the file to swarm's first HTTPS request, and the processes it starts get the variable as it was)`;
   }
   return line;
 }
@@ -686,7 +687,7 @@ export async function main({ steps = BASELINE === null ? STEPS : 2 * STEPS + 2, 
     if (!gitVersion) throw new Error('git not found');
     const sandbox = await sandboxProbe(tmp);
     const { found, notes } = await peers();
-    console.log(`swarm ${(await have(process.execPath, [BIN, '--version'])) ?? '?'} (${sandbox.label}); ${gitVersion}; ${found.restic ?? 'restic: not available'}; ${found.borg ?? 'borg: not available'}`);
+    console.log(`swarm ${(await have(BIN, ['--version'])) ?? '?'} (${sandbox.label}); ${gitVersion}; ${found.restic ?? 'restic: not available'}; ${found.borg ?? 'borg: not available'}`);
     if (sandbox.note) console.log(`note: ${sandbox.note}`);
     for (const n of notes) console.log(`note: ${n}`);
     console.log('store sizes are disk usage (du -s -B1) in decimal MB/GB; times are whole-process wall clock');

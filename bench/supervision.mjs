@@ -17,7 +17,7 @@ export async function main({ runs = 200, nodes = 1000, rounds = 11 } = {}) {
   const saved = { ...process.env };
   try {
     heading(`swarm ps and the UI's DAG endpoint, a store of ${nodes} nodes (${runs} runs, the rest forks)`);
-    timeProcess(process.execPath, [BIN, 'init', '--quiet'], { env, cwd: tmp });
+    timeProcess(BIN, ['init', '--quiet'], { env, cwd: tmp });
     Object.assign(process.env, env);
     const state = await import(STATE);
     const t0 = performance.now();
@@ -34,11 +34,11 @@ export async function main({ runs = 200, nodes = 1000, rounds = 11 } = {}) {
     const ps = [];
     const version = [];
     for (let i = 0; i < rounds; i += 1) {
-      version.push(timeProcess(process.execPath, [BIN, '--version'], { env, cwd: tmp }).ms);
-      ps.push(timeProcess(process.execPath, [BIN, 'ps', '--json'], { env, cwd: tmp }).ms);
+      version.push(timeProcess(BIN, ['--version'], { env, cwd: tmp }).ms);
+      ps.push(timeProcess(BIN, ['ps', '--json'], { env, cwd: tmp }).ms);
     }
     const psAll = [];
-    for (let i = 0; i < 5; i += 1) psAll.push(timeProcess(process.execPath, [BIN, 'ps', '--all', '--json'], { env, cwd: tmp }).ms);
+    for (let i = 0; i < 5; i += 1) psAll.push(timeProcess(BIN, ['ps', '--all', '--json'], { env, cwd: tmp }).ms);
     console.log(`swarm --version (floor)   median ${fmt(median(version))} ms`);
     console.log(`swarm ps --json           median ${fmt(median(ps))} ms   (${fmt(median(ps) / median(version), 2)}× the floor; target < 200 ms: ${median(ps) < 200 ? 'met' : 'NOT met'})`);
     console.log(`swarm ps --all --json     median ${fmt(median(psAll))} ms   (all ${runs} runs listed)`);

@@ -1,7 +1,18 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS SWARM_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} node
 // The only place that calls process.exit: everything else returns an exit code.
 // CommonJS (bin/package.json): Node's ESM loader would cost a start about 11 ms more.
+//
+// The first line starts Node without NODE_EXTRA_CA_CERTS, which Node would otherwise parse at
+// every start (tens of ms for a system bundle), and passes its value on under another name. It is
+// put back at once, so every process swarm starts inherits it as it was, and swarm's own HTTPS
+// requests read the file when they first need it (@swarm/core tls-trust.ts). Run as
+// `node bin/swarm.js`, the first line is only a comment and Node has read the file itself.
 'use strict';
+// Deferred only where the first line did unset it: a variable left over from elsewhere is dropped.
+let deferredCaCerts = process.env.SWARM_DEFERRED_CA_CERTS;
+delete process.env.SWARM_DEFERRED_CA_CERTS;
+if (process.env.NODE_EXTRA_CA_CERTS !== undefined) deferredCaCerts = undefined;
+else if (deferredCaCerts) process.env.NODE_EXTRA_CA_CERTS = deferredCaCerts;
 const path = require('node:path');
 const v8 = require('node:v8');
 const { loadBundle } = require('./code-cache.js');
@@ -10,6 +21,8 @@ const { loadBundle } = require('./code-cache.js');
 v8.setFlagsFromString('--max-semi-space-size=32');
 const argv = process.argv.slice(2);
 const bundle = loadBundle(path.join(__dirname, '..', 'dist', 'bundle', 'swarm.cjs'), argv);
+
+if (deferredCaCerts) bundle.exports.deferExtraCaCerts(deferredCaCerts);
 
 bundle.exports.main(argv).then(
   (code) => {

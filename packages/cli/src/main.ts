@@ -8,6 +8,7 @@ import { usageError } from './usage-error.js';
 import { SWARM_VERSION } from './version.js';
 
 export { GLOBAL_FLAGS } from './help.js';
+export { deferExtraCaCerts } from '@swarm/core';
 
 /**
  * The commands clipanion must know to parse this command line. Building clipanion's parser costs

@@ -16,3 +16,4 @@ export * from './dsse.js';
 export * from './core-dumps.js';
 export * from './egress.js';
 export * from './chain-link.js';
+export * from './tls-trust.js';

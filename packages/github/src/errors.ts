@@ -20,7 +20,7 @@ export const GITHUB_ERROR_CODES = {
   GH_NOT_FOUND: { category: 'backend', description: 'GitHub answered 404: the repository, workflow, run or artifact does not exist or the token cannot see it.' },
   GH_RATE_LIMITED: { category: 'backend', description: 'GitHub rate-limited the request past the time swarm may wait; retry later.', retryable: true },
   GH_HTTP_ERROR: { category: 'backend', description: 'GitHub answered with an HTTP error not covered by a more specific code.' },
-  GH_TRANSPORT_FAILED: { category: 'backend', description: 'gh could not reach GitHub (connection, TLS) or exited without an HTTP answer.', retryable: true },
+  GH_TRANSPORT_FAILED: { category: 'backend', description: 'gh, or swarm itself on a runner or when fetching the OIDC issuer\'s keys, could not reach GitHub (connection, TLS), or gh exited without an HTTP answer.', retryable: true },
   GH_COMMAND_TIMEOUT: { category: 'backend', description: 'A gh call ran past its timeout; its process group was killed.', retryable: true },
   GH_RESPONSE_INVALID: { category: 'backend', description: 'GitHub (or gh) answered with something swarm cannot read.' },
   GH_DISPATCH_UNCONFIRMED: { category: 'backend', description: 'The dispatch was sent but no run carrying its request id appeared, even after one more dispatch.' },

@@ -8,6 +8,7 @@
 import crypto from 'node:crypto';
 import { SwarmError } from '@swarm/core';
 import './errors.js';
+import { HttpAnswerRefused, HttpTimeoutError, httpRequest, type HttpRequestOptions, type HttpResponse } from './http.js';
 
 export function oidcAudience(certificateSha256Hex: string): string {
   return `swarm:sha256:${certificateSha256Hex}`;
@@ -22,9 +23,14 @@ export function oidcIssuer(ghHost: string | undefined): string {
 export async function requestIdToken(requestUrl: string, requestToken: string, audience: string): Promise<string> {
   const url = new URL(requestUrl);
   url.searchParams.set('audience', audience);
-  const response = await fetch(url, { headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
-  if (!response.ok) throw new SwarmError('OIDC_INVALID', `the OIDC issuer answered ${response.status}`);
-  const value = ((await response.json()) as { value?: unknown }).value;
+  const response = await reach(url, { headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json', 'user-agent': 'swarm-worker' }, redirect: 'follow', maxBodyBytes: 1024 * 1024 });
+  if (response.status < 200 || response.status > 299) throw new SwarmError('OIDC_INVALID', `the OIDC issuer answered ${response.status}`);
+  let value: unknown;
+  try {
+    value = (JSON.parse(response.body.toString('utf8')) as { value?: unknown } | null)?.value;
+  } catch {
+    throw new SwarmError('OIDC_INVALID', 'the OIDC issuer answered something that is not JSON');
+  }
   if (typeof value !== 'string' || value.split('.').length !== 3) throw new SwarmError('OIDC_INVALID', 'the OIDC issuer answered without a token');
   return value;
 }
@@ -37,12 +43,10 @@ export interface Jwks {
 export async function fetchJwks(issuer: string): Promise<Jwks> {
   const get = async (url: string) => {
     // No redirects (the origin check below is of the URL asked), and a bounded body.
-    const response = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(30_000) });
-    if (!response.ok) throw new SwarmError('OIDC_INVALID', `${url} answered ${response.status}`);
-    const body = Buffer.from(await response.arrayBuffer());
-    if (body.length > 1024 * 1024) throw new SwarmError('OIDC_INVALID', `${url} answered more than 1 MiB`);
+    const response = await reach(new URL(url), { headers: { accept: 'application/json', 'user-agent': 'swarm' }, redirect: 'error', maxBodyBytes: 1024 * 1024 });
+    if (response.status < 200 || response.status > 299) throw new SwarmError('OIDC_INVALID', `${url} answered ${response.status}`);
     try {
-      const value = JSON.parse(body.toString('utf8')) as unknown;
+      const value = JSON.parse(response.body.toString('utf8')) as unknown;
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
       return value as Record<string, unknown>;
     } catch {
@@ -125,4 +129,18 @@ export function verifyIdToken(token: string, jwks: Jwks, expect: ExpectedClaims)
   const wrong = checks.filter(([, ok]) => !ok).map(([name]) => name);
   if (wrong.length > 0) throw invalid(`its ${wrong.join(', ')} ${wrong.length === 1 ? 'does' : 'do'} not match this run`);
   return claims;
+}
+
+/**
+ * An exchange with the issuer. An answer refused (a redirect, a body over the bound) is
+ * OIDC_INVALID; not reaching the issuer (connection, TLS, timeout) is GH_TRANSPORT_FAILED.
+ */
+async function reach(url: URL, options: HttpRequestOptions): Promise<HttpResponse> {
+  try {
+    return await httpRequest(url, { timeoutMs: 30_000, ...options });
+  } catch (cause) {
+    if (cause instanceof HttpAnswerRefused) throw new SwarmError('OIDC_INVALID', cause.message, { cause });
+    const what = cause instanceof HttpTimeoutError ? 'timed out' : (cause as Error).message;
+    throw new SwarmError('GH_TRANSPORT_FAILED', `the OIDC issuer at ${url.origin} could not be reached: ${what}`, { retryable: true, cause });
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * The GitHub API as a worker on a runner reaches it: fetch against GITHUB_API_URL with the job's
+ * The GitHub API as a worker on a runner reaches it: HTTPS (http.ts) against GITHUB_API_URL with the job's
  * token (read-only: contents and actions). No gh is needed on the runner. Errors carry the same
  * codes and details as gh.ts's.
  */
@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { SwarmError } from '@swarm/core';
 import type { ApiRequestOptions, ApiResponse, GithubApi } from './api.js';
 import './errors.js';
+import { HttpTimeoutError, httpRequest, type HttpResponse } from './http.js';
 
 export class RunnerApi implements GithubApi {
   constructor(
@@ -39,27 +40,26 @@ export class RunnerApi implements GithubApi {
     const url = new URL(`${this.apiUrl.replace(/\/$/, '')}/${path.replace(/^\//, '')}`);
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, String(v));
     const details = { method, path: url.pathname + url.search, attempts: attempt };
-    let response: Response;
+    let response: HttpResponse;
     try {
-      response = await fetch(url, {
+      response = await httpRequest(url, {
         method,
         headers: {
           authorization: `Bearer ${this.token}`,
           accept: options.accept ?? 'application/vnd.github+json',
           'x-github-api-version': '2022-11-28',
+          'user-agent': 'swarm-worker',
           ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
         redirect: 'follow',
-        signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+        timeoutMs: options.timeoutMs ?? 30_000,
       });
     } catch (cause) {
-      const timedOut = (cause as Error).name === 'TimeoutError';
+      const timedOut = cause instanceof HttpTimeoutError;
       throw new SwarmError(timedOut ? 'GH_COMMAND_TIMEOUT' : 'GH_TRANSPORT_FAILED', `${method} ${url.pathname}: ${timedOut ? 'timed out' : (cause as Error).message}`, { retryable: true, details, cause });
     }
-    const body = Buffer.from(await response.arrayBuffer());
-    const headers: Record<string, string> = {};
-    response.headers.forEach((value, key) => (headers[key] = value));
+    const { body, headers } = response;
     const requestId = headers['x-github-request-id'] ?? null;
     if (response.status >= 400) {
       let message = '';

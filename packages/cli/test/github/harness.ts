@@ -36,7 +36,8 @@ export interface Harness {
   runner: LoopbackRunner;
   /** Everything swarm printed, for the leak scan. */
   outputs: string[];
-  swarm(args: string[], options?: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Swarm>;
+  /** `asCommand`: the bin started by its path, as `swarm` on PATH is (its first line defers NODE_EXTRA_CA_CERTS), not by `node`. */
+  swarm(args: string[], options?: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; asCommand?: boolean }): Promise<Swarm>;
   close(): Promise<void>;
 }
 
@@ -58,9 +59,10 @@ export async function startHarness(name: string, options: { returnRunDetails?: b
     SWARM_GH_TIMEOUT_S: '20',
   };
   const outputs: string[] = [];
-  const swarm = (args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) =>
+  const swarm = (args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; asCommand?: boolean } = {}) =>
     new Promise<Swarm>((resolve) => {
-      execFile(process.execPath, [BIN, ...args, '--json'], { cwd: o.cwd ?? project, env: o.env ?? env, timeout: o.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const [file, head] = o.asCommand ? [BIN, []] : [process.execPath, [BIN]];
+      execFile(file, [...head, ...args, '--json'], { cwd: o.cwd ?? project, env: o.env ?? env, timeout: o.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
         outputs.push(stdout, stderr);
         const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1) : 0;
         let envelope: any = null;

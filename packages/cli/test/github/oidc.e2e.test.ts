@@ -97,6 +97,19 @@ describe.skipIf(!GH_AVAILABLE)('github backend: the OIDC binding of each certifi
     expect(ok.code, ok.stdout).toBe(0);
   }, 60_000);
 
+  it("run as the `swarm` command, whose first line leaves NODE_EXTRA_CA_CERTS to swarm's own HTTPS, collect reaches the issuer through that file; without the file it cannot, and imports nothing", async () => {
+    await dispatched('o-command');
+    // Weakened first: gh still trusts the emulator (SSL_CERT_FILE), swarm's fetch of the issuer's keys does not.
+    const untrusted = await h.swarm(['backend', 'github', 'collect', '--run-id', 'o-command'], { asCommand: true, env: { ...h.env, NODE_EXTRA_CA_CERTS: undefined } });
+    expect(untrusted.code, untrusted.stdout).toBe(4);
+    expect(untrusted.envelope.error.code).toBe('GH_TRANSPORT_FAILED');
+    expect(untrusted.envelope.error.message).toContain('the OIDC issuer at https://localhost:');
+    expect(fs.existsSync(path.join(h.project, '.swarm', 'runs', 'o-command'))).toBe(false);
+    const trusted = await h.swarm(['backend', 'github', 'collect', '--run-id', 'o-command'], { asCommand: true });
+    expect(trusted.code, trusted.stdout).toBe(0);
+    expect(fs.existsSync(path.join(h.project, '.swarm', 'runs', 'o-command', 'oidc-jwks.json'))).toBe(true);
+  }, 60_000);
+
   it('leaves no key or token, the OIDC request tokens included, anywhere GitHub or a log could show it', () => {
     const corpus = leakCorpus(h);
     expect(corpus).toContain('swarm o1-');
