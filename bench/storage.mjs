@@ -614,7 +614,7 @@ async function nodeFloor(cwd) {
   if (process.env.NODE_EXTRA_CA_CERTS) {
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;
-    line += `; this environment sets NODE_EXTRA_CA_CERTS, which every Node process reads at start: ${fmt(await time(env), 0)} ms without it (swarm runs as the `swarm` command, its bin started by path: its first line leaves the file to swarm's first HTTPS request, and the processes it starts get the variable as it was)`;
+    line += `; this environment sets NODE_EXTRA_CA_CERTS, which every Node process reads at start: ${fmt(await time(env), 0)} ms without it (swarm runs as the \`swarm\` command, its bin started by path: its first line leaves the file to swarm's first HTTPS request, and the processes it starts get the variable as it was)`;
   }
   return line;
 }
