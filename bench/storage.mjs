@@ -14,7 +14,7 @@
 // `--step` and, applied untimed, the change for the others. Per tool, per step:
 //   swarm   one `swarm run launch --workspace <tree>` (step 1) or `swarm run resume --node run:<prev>`
 //           process, the change as its step, started as the `swarm` command is (the bin by its path,
-//           through its first line); store = du of .swarm/ after the chain less the tree
+//           through its shell line); store = du of .swarm/ after the chain less the tree
 //           cache (a plaintext checkout of the newest node, the counterpart of git's work tree,
 //           reported on its own line)
 //   git     `git add -A && git commit` (step 1 is the first commit of the whole tree) plus, from step
@@ -614,7 +614,7 @@ async function nodeFloor(cwd) {
   if (process.env.NODE_EXTRA_CA_CERTS) {
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;
-    line += `; this environment sets NODE_EXTRA_CA_CERTS, which every Node process reads at start: ${fmt(await time(env), 0)} ms without it (swarm runs as the \`swarm\` command, its bin started by path: its first line leaves the file to swarm's first HTTPS request, and the processes it starts get the variable as it was)`;
+    line += `; this environment sets NODE_EXTRA_CA_CERTS, which every Node process reads at start: ${fmt(await time(env), 0)} ms without it (swarm runs as the \`swarm\` command, its bin started by path: its shell line leaves the file to swarm's first HTTPS request, and the processes it starts get the variable as it was)`;
   }
   return line;
 }

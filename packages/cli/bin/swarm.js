@@ -1,14 +1,17 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS SWARM_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} node
+#!/bin/sh
+':' //; SWARM_DEFERRED_CA_CERTS="${NODE_EXTRA_CA_CERTS-}"; export SWARM_DEFERRED_CA_CERTS; unset NODE_EXTRA_CA_CERTS; exec node "$0" "$@"
 // The only place that calls process.exit: everything else returns an exit code.
 // CommonJS (bin/package.json): Node's ESM loader would cost a start about 11 ms more.
 //
-// The first line starts Node without NODE_EXTRA_CA_CERTS, which Node would otherwise parse at
-// every start (tens of ms for a system bundle), and passes its value on under another name. It is
-// put back at once, so every process swarm starts inherits it as it was, and swarm's own HTTPS
-// requests read the file when they first need it (@swarm/core tls-trust.ts). Run as
-// `node bin/swarm.js`, the first line is only a comment and Node has read the file itself.
+// Started by its path (swarm on PATH, npx swarm), this file is first a POSIX shell script: the
+// second line, to JavaScript a string and a comment, starts Node on this file without
+// NODE_EXTRA_CA_CERTS, which Node would otherwise parse at every start (tens of ms for a system
+// bundle), and passes its value on under another name. It is put back below, before anything
+// runs, so every process swarm starts inherits it as it was, and swarm's own HTTPS requests read
+// the file when they first need it (@swarm/core tls-trust.ts). Run as `node bin/swarm.js`, Node
+// has read the file itself and nothing is deferred.
 'use strict';
-// Deferred only where the first line did unset it: a variable left over from elsewhere is dropped.
+// Deferred only where the second line did unset it: a variable left over from elsewhere is dropped.
 let deferredCaCerts = process.env.SWARM_DEFERRED_CA_CERTS;
 delete process.env.SWARM_DEFERRED_CA_CERTS;
 if (process.env.NODE_EXTRA_CA_CERTS !== undefined) deferredCaCerts = undefined;

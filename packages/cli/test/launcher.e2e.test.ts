@@ -1,5 +1,5 @@
 /**
- * The `swarm` command's first line (bin/swarm.js): Node starts without NODE_EXTRA_CA_CERTS, which
+ * The `swarm` command's shell line (bin/swarm.js, started by its path): Node starts without NODE_EXTRA_CA_CERTS, which
  * it would parse at every start, and swarm puts the variable back for what it starts. swarm's own
  * HTTPS trusting the file is held in packages/github/src/http.test.ts and, end to end, in the
  * OIDC collect of test/github/oidc.e2e.test.ts.

@@ -36,7 +36,7 @@ export interface Harness {
   runner: LoopbackRunner;
   /** Everything swarm printed, for the leak scan. */
   outputs: string[];
-  /** `asCommand`: the bin started by its path, as `swarm` on PATH is (its first line defers NODE_EXTRA_CA_CERTS), not by `node`. */
+  /** `asCommand`: the bin started by its path, as `swarm` on PATH is (its shell line defers NODE_EXTRA_CA_CERTS), not by `node`. */
   swarm(args: string[], options?: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; asCommand?: boolean }): Promise<Swarm>;
   close(): Promise<void>;
 }

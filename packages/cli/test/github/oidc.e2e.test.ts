@@ -97,7 +97,7 @@ describe.skipIf(!GH_AVAILABLE)('github backend: the OIDC binding of each certifi
     expect(ok.code, ok.stdout).toBe(0);
   }, 60_000);
 
-  it("run as the `swarm` command, whose first line leaves NODE_EXTRA_CA_CERTS to swarm's own HTTPS, collect reaches the issuer through that file; without the file it cannot, and imports nothing", async () => {
+  it("run as the `swarm` command, whose shell line leaves NODE_EXTRA_CA_CERTS to swarm's own HTTPS, collect reaches the issuer through that file; without the file it cannot, and imports nothing", async () => {
     await dispatched('o-command');
     // Weakened first: gh still trusts the emulator (SSL_CERT_FILE), swarm's fetch of the issuer's keys does not.
     const untrusted = await h.swarm(['backend', 'github', 'collect', '--run-id', 'o-command'], { asCommand: true, env: { ...h.env, NODE_EXTRA_CA_CERTS: undefined } });
