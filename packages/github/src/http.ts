@@ -2,7 +2,8 @@
  * The HTTP client of swarm's own requests to GitHub (the runner API, the Actions OIDC issuer and
  * its keys): node:http and node:https rather than fetch, because only they take a TLS context, and
  * a process the `swarm` launcher started trusts NODE_EXTRA_CA_CERTS through one (see
- * @swarm/core tls-trust.ts). Redirects are followed as fetch follows them, or refused.
+ * @swarm/core tls-trust.ts). Redirects are followed as fetch follows them, or refused. Errors name
+ * the origin only: a path redirected to may carry a download's credential.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -52,10 +53,10 @@ export async function httpRequest(url: URL, options: HttpRequestOptions = {}): P
     const response = await exchange(current, method, headers, body, deadline, options.maxBodyBytes);
     const location = response.headers.location;
     if (![301, 302, 303, 307, 308].includes(response.status) || location === undefined) return response;
-    if (options.redirect === 'error') throw new HttpAnswerRefused(`${current.origin}${current.pathname} redirected to another URL, which is not followed`);
+    if (options.redirect === 'error') throw new HttpAnswerRefused(`${current.origin} redirected to another URL, which is not followed`);
     if (redirects === MAX_REDIRECTS) throw new Error(`${url.origin}${url.pathname}: more than ${MAX_REDIRECTS} redirects`);
     const next = new URL(location, current);
-    if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new Error(`${current.pathname} redirected to a ${next.protocol} URL`);
+    if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new Error(`${current.origin} redirected to a ${next.protocol} URL`);
     if (response.status === 303 ? method !== 'HEAD' : (response.status === 301 || response.status === 302) && method === 'POST') {
       method = 'GET';
       body = undefined;
@@ -89,7 +90,7 @@ function exchange(url: URL, method: string, headers: Record<string, string>, bod
       cause ??= error;
       request.destroy(error);
     };
-    const timer = setTimeout(() => abort(new HttpTimeoutError(`${method} ${url.origin}${url.pathname}: timed out`)), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(() => abort(new HttpTimeoutError(`${method} ${url.origin}: timed out`)), Math.max(0, deadline - Date.now()));
     const fail = (error: Error) => {
       clearTimeout(timer);
       reject(cause ?? error);
@@ -100,12 +101,12 @@ function exchange(url: URL, method: string, headers: Record<string, string>, bod
       let size = 0;
       response.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (maxBodyBytes !== undefined && size > maxBodyBytes) abort(new HttpAnswerRefused(`${url.origin}${url.pathname} answered more than ${maxBodyBytes} bytes`));
+        if (maxBodyBytes !== undefined && size > maxBodyBytes) abort(new HttpAnswerRefused(`${url.origin} answered more than ${maxBodyBytes} bytes`));
         else chunks.push(chunk);
       });
       response.on('error', fail);
       response.on('close', () => {
-        if (!response.complete) fail(new Error(`${url.origin}${url.pathname}: the connection closed before the answer was whole`));
+        if (!response.complete) fail(new Error(`${url.origin}: the connection closed before the answer was whole`));
       });
       response.on('end', () => {
         clearTimeout(timer);
