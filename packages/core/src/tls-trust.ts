@@ -13,7 +13,7 @@
  * requests use Node's default trust as it stands.
  */
 import fs from 'node:fs';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 
 let deferredFile: string | null = null;
 let context: tls.SecureContext | null = null;
@@ -39,7 +39,9 @@ export function tlsSecureContext(): tls.SecureContext | undefined {
     } catch (error) {
       process.emitWarning(`Ignoring extra certs from \`${deferredFile}\`, load failed: ${(error as Error).message}`);
     }
-    context = tls.createSecureContext({ ca: extra ? [...tls.rootCertificates, extra] : [...tls.rootCertificates] });
+    // node:tls is loaded here, not at start: most commands never get this far.
+    const { createSecureContext, rootCertificates } = process.getBuiltinModule('node:tls');
+    context = createSecureContext({ ca: extra ? [...rootCertificates, extra] : [...rootCertificates] });
   }
   return context;
 }

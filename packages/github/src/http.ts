@@ -6,7 +6,7 @@
  * the origin only: a path redirected to may carry a download's credential.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type tls from 'node:tls';
 import { tlsSecureContext } from '@swarm/core';
 
@@ -67,11 +67,14 @@ export async function httpRequest(url: URL, options: HttpRequestOptions = {}): P
   }
 }
 
+/** node:https (and with it node:tls) is loaded on the first HTTPS request, not at every start. */
+const httpsModule = () => process.getBuiltinModule('node:https');
+
 /** One keep-alive agent per trust: an agent's pool does not tell connections of other contexts apart. */
 const agents = new WeakMap<tls.SecureContext, https.Agent>();
 function agentFor(context: tls.SecureContext): https.Agent {
   let agent = agents.get(context);
-  if (!agent) agents.set(context, (agent = new https.Agent({ keepAlive: true })));
+  if (!agent) agents.set(context, (agent = new (httpsModule().Agent)({ keepAlive: true })));
   return agent;
 }
 
@@ -83,7 +86,7 @@ function exchange(url: URL, method: string, headers: Record<string, string>, bod
     const requestHeaders = { ...headers, ...(payload ? { 'content-length': String(payload.length) } : {}) };
     const secureContext = secure ? tlsSecureContext() : undefined;
     const agent = secureContext ? agentFor(secureContext) : undefined;
-    const request = (secure ? https : http).request(url, { method, headers: requestHeaders, ...(secureContext ? { secureContext, agent } : {}) });
+    const request = (secure ? httpsModule() : http).request(url, { method, headers: requestHeaders, ...(secureContext ? { secureContext, agent } : {}) });
     // The first cause wins: destroying the request also fails the response, with a vaguer error.
     let cause: Error | null = null;
     const abort = (error: Error) => {

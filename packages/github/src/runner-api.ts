@@ -1,7 +1,7 @@
 /**
- * The GitHub API as a worker on a runner reaches it: HTTPS (http.ts) against GITHUB_API_URL with the job's
- * token (read-only: contents and actions). No gh is needed on the runner. Errors carry the same
- * codes and details as gh.ts's.
+ * The GitHub API as a worker on a runner reaches it: HTTPS (http.ts) against GITHUB_API_URL with
+ * the job's token (read-only: contents and actions). No gh is needed on the runner. Errors carry
+ * the same codes and details as gh.ts's.
  */
 import fs from 'node:fs';
 import { SwarmError } from '@swarm/core';
