@@ -45,13 +45,6 @@ describe('the swarm command starts Node without NODE_EXTRA_CA_CERTS', () => {
     expect(asCommand.stderr).toBe('');
   });
 
-  it('without the variable, the command runs and sets none', async () => {
-    const bare = { ...env };
-    delete bare.NODE_EXTRA_CA_CERTS;
-    const r = await run(BIN, ['--version'], bare);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe('');
-  });
 
   /** `swarm doctor` with a gh that writes down the environment it was started with. */
   async function ghEnvironment(file: string, args: string[], e: NodeJS.ProcessEnv): Promise<Record<string, string>> {
@@ -77,6 +70,16 @@ describe('the swarm command starts Node without NODE_EXTRA_CA_CERTS', () => {
     // The control: a step that checks for another value fails (exit 7), so the check above can fail.
     const other = await run(BIN, ['run', 'resume', '--node', 'run:ca', '--run-id', 'ca2', '--step', `test "$NODE_EXTRA_CA_CERTS" = '${missing}x'`, '--pass-env', 'NODE_EXTRA_CA_CERTS', '--json']);
     expect(other.code).toBe(7);
+  });
+
+  it('without the variable, the command runs and sets none, not even an empty one, for what it starts', async () => {
+    const bare = { ...env };
+    delete bare.NODE_EXTRA_CA_CERTS;
+    const r = await run(BIN, ['--version'], bare);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const seen = await ghEnvironment(BIN, [], bare);
+    expect(Object.keys(seen).filter((k) => k === 'NODE_EXTRA_CA_CERTS' || k.startsWith('SWARM_DEFERRED'))).toEqual([]);
   });
 
   it('a SWARM_DEFERRED_CA_CERTS left in the environment of `node bin/swarm.js` is dropped, and NODE_EXTRA_CA_CERTS kept as it was', async () => {
